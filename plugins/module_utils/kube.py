@@ -1,0 +1,397 @@
+# Copyright: meshops.istio contributors
+# Apache License 2.0 (see LICENSE)
+"""Talking to the Kubernetes API, on top of kubernetes.core.
+
+kubernetes.core gives us the client, auth (kubeconfig path or dict, context, host/token,
+TLS, proxies, K8S_AUTH_* variables) and server-side dry run in check mode. This file adds
+only what every meshops.istio module needs on top:
+
+* ``Cluster.apply_objects``: server-side apply of a list of objects in order, with a
+  report per object, ``changed`` decided by the server (resourceVersion), a diff, and no
+  write at all for objects that already hold everything we would apply;
+* ``KubeError``: one exception type whose message tells a person what to do.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import json
+
+try:
+    from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
+        AUTH_ARG_SPEC as _K8S_AUTH_ARG_SPEC,
+    )
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
+        get_api_client,
+    )
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
+        AnsibleK8SModule,
+    )
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
+        CoreException,
+    )
+    HAS_K8S_CORE = True
+except ImportError:  # pragma: no cover - reported by new_module()
+    _K8S_AUTH_ARG_SPEC = {}
+    HAS_K8S_CORE = False
+
+try:
+    from kubernetes.dynamic.exceptions import (
+        DynamicApiError,
+        NotFoundError,
+        ResourceNotFoundError,
+        ResourceNotUniqueError,
+    )
+    from urllib3.exceptions import HTTPError as Urllib3HTTPError
+except ImportError:  # pragma: no cover - AnsibleK8SModule reports the missing library
+    DynamicApiError = NotFoundError = ResourceNotFoundError = ResourceNotUniqueError = Exception
+    Urllib3HTTPError = Exception
+
+FIELD_MANAGER = "meshops-istio"
+HIDDEN = "<hidden>"
+
+AUTH_ARG_SPEC = copy.deepcopy(_K8S_AUTH_ARG_SPEC)
+
+# Fields the server owns; they never take part in "would this apply change anything".
+_SERVER_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation",
+                    "selfLink")
+
+
+def new_module(argument_spec, **kwargs):
+    """An AnsibleK8SModule with kubernetes.core's auth options merged into ``argument_spec``."""
+    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec.update(argument_spec)
+    kwargs.setdefault("supports_check_mode", True)
+    return AnsibleK8SModule(argument_spec=spec, **kwargs)
+
+
+class KubeError(Exception):
+    """An API failure, with where it happened and a message that says what to do."""
+
+    def __init__(self, message, kind=None, name=None, namespace=None, status=None, reason=None):
+        super(KubeError, self).__init__(message)
+        self.message = message
+        self.kind = kind
+        self.name = name
+        self.namespace = namespace
+        self.status = status
+        self.reason = reason
+
+    def as_dict(self):
+        return dict(kind=self.kind, name=self.name, namespace=self.namespace,
+                    status=self.status, reason=self.reason)
+
+
+def run(module, action):
+    """Run ``action()``; a KubeError becomes fail_json with its message, never a traceback."""
+    try:
+        return action()
+    except KubeError as e:
+        module.fail_json(msg=e.message, error=e.as_dict())
+
+
+def describe(kind, name=None, namespace=None):
+    if not name:
+        return kind
+    return "%s %s/%s" % (kind, namespace, name) if namespace else "%s %s" % (kind, name)
+
+
+def _status_body(exc):
+    try:
+        return json.loads(exc.body)
+    except (TypeError, ValueError, AttributeError):
+        return {}
+
+
+def explain(exc, host, verb, kind, name=None, namespace=None):
+    """Turn a client exception into a KubeError a person can act on."""
+    what = describe(kind, name, namespace)
+    if isinstance(exc, KubeError):
+        return exc
+    if isinstance(exc, DynamicApiError):
+        status = exc.status
+        body = _status_body(exc)
+        reason = body.get("reason") or exc.reason
+        detail = body.get("message") or exc.reason or ""
+        if status == 401:
+            msg = ("The Kubernetes API at %s rejected the credentials (401 Unauthorized) while trying to "
+                   "%s %s: the token or client certificate is invalid or has expired. Refresh the "
+                   "kubeconfig (or api_key) and run again." % (host, verb, what))
+        elif status == 403:
+            msg = ("Not allowed to %s %s (403 Forbidden): %s. Grant the user in this kubeconfig the RBAC "
+                   "permission, or run with a kubeconfig that has it." % (verb, what, detail))
+        elif status == 409:
+            msg = ("Conflict while trying to %s %s (409): %s. Another client changed the object or owns "
+                   "these fields; run again, or resolve the ownership conflict." % (verb, what, detail))
+        elif status == 422:
+            causes = (body.get("details") or {}).get("causes") or []
+            fields = "; ".join("%s: %s" % (c.get("field", "?"), c.get("message", "")) for c in causes)
+            msg = "The API refused %s as invalid (422): %s" % (what, fields or detail)
+        elif status == 404:
+            msg = "%s was not found (404): %s" % (what, detail)
+        else:
+            msg = "Failed to %s %s: %s %s" % (verb, what, status, detail)
+        return KubeError(msg, kind, name, namespace, status, reason)
+    if isinstance(exc, (Urllib3HTTPError, OSError)):
+        return KubeError("Cannot reach the Kubernetes API server at %s (%s). Check that the cluster is "
+                         "running and that kubeconfig/context (or host) point at it." % (host, exc),
+                         kind, name, namespace, None, "Unreachable")
+    if HAS_K8S_CORE and isinstance(exc, CoreException):
+        return KubeError(str(exc), kind, name, namespace)
+    return KubeError("Failed to %s %s: %s" % (verb, what, exc), kind, name, namespace)
+
+
+def strip_server_fields(obj):
+    """A copy of ``obj`` without the bookkeeping the server adds (for diffs and comparisons)."""
+    if not obj:
+        return obj
+    obj = copy.deepcopy(obj)
+    meta = obj.get("metadata", {})
+    for key in _SERVER_METADATA:
+        meta.pop(key, None)
+    annotations = meta.get("annotations") or {}
+    annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    if not annotations:
+        meta.pop("annotations", None)
+    obj.pop("status", None)
+    return obj
+
+
+def hide_secret_data(obj):
+    """Secrets appear in diffs and results with their keys but never their values."""
+    if not obj or obj.get("kind") != "Secret":
+        return obj
+    obj = copy.deepcopy(obj)
+    for field in ("data", "stringData"):
+        if obj.get(field):
+            obj[field] = dict((key, HIDDEN) for key in obj[field])
+    return obj
+
+
+def is_subset(desired, live):
+    """True when every field of ``desired`` is already in ``live`` with the same value."""
+    if isinstance(desired, dict):
+        return isinstance(live, dict) and all(
+            key in live and is_subset(value, live[key]) for key, value in desired.items())
+    if isinstance(desired, list):
+        return (isinstance(live, list) and len(desired) == len(live)
+                and all(is_subset(d, lv) for d, lv in zip(desired, live)))
+    return desired == live
+
+
+def _owned_fields_within(fields, desired):
+    """True when every field in a managedFields ``fieldsV1`` tree is present in ``desired``.
+
+    Server-side apply removes fields a manager applied before and no longer applies, so an
+    object may only be left alone when we still apply every field we own."""
+    for key, subtree in fields.items():
+        if key == ".":
+            continue
+        kind, _, value = key.partition(":")
+        if kind == "f":
+            if not isinstance(desired, dict) or value not in desired:
+                return False
+            child = desired[value]
+        elif kind == "k":
+            wanted = json.loads(value)
+            matches = [item for item in desired or [] if isinstance(item, dict)
+                       and all(item.get(k) == v for k, v in wanted.items())] if isinstance(desired, list) else []
+            if not matches:
+                return False
+            child = matches[0]
+        elif kind == "v":
+            if not isinstance(desired, list) or json.loads(value) not in desired:
+                return False
+            continue
+        elif kind == "i":
+            if not isinstance(desired, list) or int(value) >= len(desired):
+                return False
+            child = desired[int(value)]
+        else:
+            return False
+        if subtree and not _owned_fields_within(subtree, child):
+            return False
+    return True
+
+
+def already_applied(desired, live, field_manager=FIELD_MANAGER):
+    """True when applying ``desired`` to ``live`` cannot change anything, so no write is needed."""
+    if live is None or not is_subset(desired, live):
+        return False
+    for entry in live.get("metadata", {}).get("managedFields") or []:
+        if entry.get("manager") == field_manager and entry.get("operation") == "Apply":
+            return _owned_fields_within(entry.get("fieldsV1") or {}, desired)
+    return False
+
+
+class ApplyReport:
+    """What ``apply_objects``/``delete_objects`` did, per object and in total."""
+
+    def __init__(self):
+        self.results = []
+        self.before = []
+        self.after = []
+
+    @property
+    def changed(self):
+        return any(r["action"] not in ("unchanged", "absent") for r in self.results)
+
+    def add(self, obj, action, before, after):
+        meta = obj.get("metadata", {})
+        self.results.append(dict(kind=obj.get("kind"), apiVersion=obj.get("apiVersion"),
+                                 name=meta.get("name"), namespace=meta.get("namespace"),
+                                 action=action))
+        if action not in ("unchanged", "absent"):
+            self.before.append(hide_secret_data(strip_server_fields(before)) or {})
+            self.after.append(hide_secret_data(strip_server_fields(after)) or {})
+
+    @property
+    def diff(self):
+        """One {before, after} pair over all changed objects, keyed by kind/namespace/name."""
+        return dict(before=_keyed(self.before), after=_keyed(self.after))
+
+
+def _keyed(objects):
+    keyed = {}
+    for obj in objects:
+        if obj:
+            meta = obj.get("metadata", {})
+            keyed["%s/%s/%s" % (obj.get("kind"), meta.get("namespace", ""), meta.get("name"))] = obj
+    return keyed
+
+
+class Cluster:
+    """One cluster, reached with the module's auth options."""
+
+    def __init__(self, module, field_manager=FIELD_MANAGER):
+        self.module = module
+        self.field_manager = field_manager
+        self.check_mode = module.check_mode
+        try:
+            self.k8s = get_api_client(module=module)
+        except Exception as e:
+            raise KubeError("Could not build a Kubernetes client from the auth options: %s. Check "
+                            "kubeconfig, context or host/api_key." % e)
+        self.host = self.k8s.configuration.host
+        self.dynamic = self.k8s.client
+        self._resources = {}
+
+    # -- lookup -----------------------------------------------------------------------
+    def resource(self, api_version, kind):
+        key = (api_version, kind)
+        if key not in self._resources:
+            try:
+                self._resources[key] = self.k8s.resource(kind, api_version)
+            except (ResourceNotFoundError, ResourceNotUniqueError):
+                group = api_version.split("/")[0] if "/" in api_version else ""
+                if group.endswith("istio.io"):
+                    raise KubeError(
+                        "Istio is not installed in this cluster (%s): the API does not serve %s %s. "
+                        "Install Istio first (playbooks/install.yml) or check the context."
+                        % (self.host, api_version, kind), kind, reason="IstioNotInstalled")
+                raise KubeError("The cluster at %s does not serve %s %s. Check the apiVersion and kind, "
+                                "or install the CRD that provides it." % (self.host, api_version, kind),
+                                kind, reason="NoSuchKind")
+            except Exception as e:
+                raise explain(e, self.host, "discover", kind)
+        return self._resources[key]
+
+    def _call(self, verb, kind, name, namespace, fn):
+        try:
+            return fn()
+        except (ResourceNotFoundError, ResourceNotUniqueError) as e:
+            raise explain(e, self.host, verb, kind, name, namespace)
+        except KubeError:
+            raise
+        except Exception as e:
+            raise explain(e, self.host, verb, kind, name, namespace)
+
+    @staticmethod
+    def _namespace_arg(resource, namespace):
+        return namespace if resource.namespaced else None
+
+    # -- reads --------------------------------------------------------------------------
+    def get(self, api_version, kind, name, namespace=None):
+        resource = self.resource(api_version, kind)
+
+        def read():
+            try:
+                return resource.get(name=name, namespace=self._namespace_arg(resource, namespace)).to_dict()
+            except NotFoundError:
+                return None
+        return self._call("read", kind, name, namespace, read)
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        resource = self.resource(api_version, kind)
+        return self._call("list", kind, None, namespace, lambda: resource.get(
+            namespace=self._namespace_arg(resource, namespace),
+            label_selector=label_selector).to_dict().get("items", []))
+
+    # -- writes -------------------------------------------------------------------------
+    def _dry_run(self):
+        return {"dry_run": "All"} if self.check_mode else {}
+
+    def apply_one(self, obj, live=None, known_live=False):
+        """Server-side apply ``obj``; returns (action, before, after)."""
+        kind = obj.get("kind")
+        meta = obj.get("metadata", {})
+        name, namespace = meta.get("name"), meta.get("namespace")
+        resource = self.resource(obj.get("apiVersion"), kind)
+        if not known_live:
+            live = self.get(obj["apiVersion"], kind, name, namespace)
+        if already_applied(obj, live, self.field_manager):
+            return "unchanged", live, live
+        after = self._call("apply", kind, name, namespace, lambda: self.dynamic.server_side_apply(
+            resource, body=obj, name=name, namespace=self._namespace_arg(resource, namespace),
+            field_manager=self.field_manager, force_conflicts=True, **self._dry_run()).to_dict())
+        if live is None:
+            return "created", None, after
+        if strip_server_fields(after) == strip_server_fields(live):
+            return "unchanged", live, after
+        return "updated", live, after
+
+    def apply_objects(self, objects, report=None):
+        """Apply ``objects`` in the given order (so callers control e.g. DestinationRule
+        before VirtualService); stops at the first failure."""
+        report = report or ApplyReport()
+        for obj in objects:
+            action, before, after = self.apply_one(obj)
+            report.add(obj, action, before, after)
+        return report
+
+    def patch(self, api_version, kind, name, namespace, patch, patch_type="merge"):
+        resource = self.resource(api_version, kind)
+        return self._call("patch", kind, name, namespace, lambda: self.dynamic.patch(
+            resource, body=patch, name=name, namespace=self._namespace_arg(resource, namespace),
+            content_type="application/%s-patch+json" % patch_type, **self._dry_run()).to_dict())
+
+    def delete_objects(self, objects, report=None):
+        """Delete ``objects`` in reverse order (what was applied last goes first)."""
+        report = report or ApplyReport()
+        for obj in reversed(list(objects)):
+            meta = obj.get("metadata", {})
+            kind, name, namespace = obj.get("kind"), meta.get("name"), meta.get("namespace")
+            try:
+                resource = self.resource(obj.get("apiVersion"), kind)
+            except KubeError as e:
+                if e.reason in ("IstioNotInstalled", "NoSuchKind"):
+                    report.add(obj, "absent", None, None)
+                    continue
+                raise
+
+            def remove():
+                try:
+                    return self.dynamic.delete(resource, name=name,
+                                               namespace=self._namespace_arg(resource, namespace),
+                                               **self._dry_run()).to_dict()
+                except NotFoundError:
+                    return None
+            gone = self._call("delete", kind, name, namespace, remove)
+            if gone is None:
+                report.add(obj, "absent", None, None)
+            else:
+                # The server answers with the deleted object (or a Status for some kinds).
+                report.add(obj, "deleted", gone if gone.get("kind") == kind else obj, None)
+        return report

@@ -1,0 +1,283 @@
+#!/usr/bin/python
+# Copyright: meshops.istio contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: istio_namespace
+short_description: Ensure namespaces exist with the right Istio sidecar injection setting
+version_added: 0.1.0
+author: meshops.istio developers
+description:
+  - Creates, labels or deletes namespaces for Istio sidecar injection.
+  - O(injection=enabled) sets C(istio-injection=enabled), O(injection=revision) sets
+    C(istio.io/rev=<revision>) for a revisioned control plane. The module never leaves both labels
+    on a namespace, because Istio lets C(istio-injection) win and the revision would be silently ignored.
+  - Pods only get (or lose) the sidecar when they are recreated. With O(restart_workloads=true) the module
+    rolls the Deployments whose pods do not match the namespace's setting, the way
+    C(kubectl rollout restart) does.
+  - Labels and annotations other than the two injection labels are only added or updated, never removed.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    description: Writes are sent as server-side dry runs; nothing is stored.
+  diff_mode:
+    support: full
+options:
+  name:
+    description:
+      - Namespace name, or a list of names that all get the same settings.
+    type: list
+    elements: str
+    required: true
+    aliases: [names, namespace]
+  state:
+    description:
+      - V(present) creates the namespaces if needed and sets their labels.
+      - V(absent) deletes them, and with them everything they hold.
+    type: str
+    choices: [present, absent]
+    default: present
+  injection:
+    description:
+      - V(enabled) labels C(istio-injection=enabled) and removes C(istio.io/rev).
+      - V(disabled) labels C(istio-injection=disabled) and removes C(istio.io/rev).
+      - V(revision) labels C(istio.io/rev=<revision>) and removes C(istio-injection).
+      - V(absent) removes both labels (the mesh's default policy then applies).
+    type: str
+    choices: [enabled, disabled, revision, absent]
+    default: enabled
+  revision:
+    description:
+      - The istiod revision to inject from; required with O(injection=revision), refused otherwise.
+    type: str
+  labels:
+    description: Extra labels to set on the namespaces.
+    type: dict
+    default: {}
+  annotations:
+    description: Extra annotations to set on the namespaces.
+    type: dict
+    default: {}
+  restart_workloads:
+    description:
+      - Restart Deployments whose pods do not match the injection setting (no sidecar although injection
+        is on, a sidecar although it is off, or a sidecar from another revision).
+      - Deployments whose pod template says C(sidecar.istio.io/inject=false) are left alone.
+    type: bool
+    default: false
+  report_workloads:
+    description:
+      - Report the Deployments whose pods do not match the injection setting, without restarting them.
+      - Implied by O(restart_workloads).
+    type: bool
+    default: false
+notes:
+  - Uses the namespace list, one merge patch per namespace that changes, and two lists (Deployments,
+    Pods) per namespace when workloads are inspected.
+seealso:
+  - name: Istio sidecar injection
+    description: How Istio decides whether a pod gets a sidecar.
+    link: https://istio.io/latest/docs/setup/additional-setup/sidecar-injection/
+"""
+
+EXAMPLES = r"""
+- name: Enable sidecar injection for the Bookinfo namespace
+  meshops.istio.istio_namespace:
+    name: bookinfo
+
+- name: Move two namespaces to the canary revision and restart their workloads
+  meshops.istio.istio_namespace:
+    name: [frontend, backend]
+    injection: revision
+    revision: 1-24-0
+    restart_workloads: true
+
+- name: Turn injection off and label the namespace for the team
+  meshops.istio.istio_namespace:
+    name: legacy
+    injection: disabled
+    labels:
+      team: payments
+
+- name: Remove a namespace and everything in it
+  meshops.istio.istio_namespace:
+    name: scratch
+    state: absent
+"""
+
+RETURN = r"""
+namespaces:
+  description: What was done to each namespace, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: bookinfo
+      action: updated
+      labels_set: {istio-injection: enabled}
+      labels_removed: [istio.io/rev]
+      annotations_set: {}
+      workloads_out_of_date: [{name: reviews-v1, reason: no istio-proxy sidecar, pods: [reviews-v1-5d8f-abcde]}]
+      restarted: [reviews-v1]
+  contains:
+    name:
+      description: Namespace name.
+      type: str
+    action:
+      description: One of C(created), C(updated), C(unchanged), C(deleted), C(absent).
+      type: str
+    labels_set:
+      description: Labels added or changed.
+      type: dict
+    labels_removed:
+      description: Labels removed.
+      type: list
+    annotations_set:
+      description: Annotations added or changed.
+      type: dict
+    workloads_out_of_date:
+      description: Deployments whose pods do not match the injection setting (only when workloads are inspected).
+      type: list
+    restarted:
+      description: Deployments restarted (or that would be, in check mode).
+      type: list
+diff:
+  description: Namespaces before and after, when run with C(--diff).
+  returned: when diff mode is on and something changed
+  type: dict
+  sample: {before: {bookinfo: {labels: {}}}, after: {bookinfo: {labels: {istio-injection: enabled}}}}
+"""
+
+import datetime
+
+from ansible_collections.meshops.istio.plugins.module_utils import injection as inj
+from ansible_collections.meshops.istio.plugins.module_utils.kube import (
+    Cluster,
+    new_module,
+    run,
+)
+
+
+def argspec():
+    return dict(
+        name=dict(type="list", elements="str", required=True, aliases=["names", "namespace"]),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        injection=dict(type="str", choices=list(inj.INJECTION_MODES), default="enabled"),
+        revision=dict(type="str"),
+        labels=dict(type="dict", default={}),
+        annotations=dict(type="dict", default={}),
+        restart_workloads=dict(type="bool", default=False),
+        report_workloads=dict(type="bool", default=False),
+    )
+
+
+def _meta_view(namespace):
+    meta = (namespace or {}).get("metadata") or {}
+    return dict(labels=meta.get("labels") or {}, annotations=meta.get("annotations") or {})
+
+
+class NamespaceRun:
+    def __init__(self, module, cluster):
+        self.module = module
+        self.cluster = cluster
+        self.params = module.params
+        self.diff = dict(before={}, after={})
+
+    def execute(self):
+        existing = dict((ns["metadata"]["name"], ns) for ns in self.cluster.list("v1", "Namespace"))
+        names = list(dict.fromkeys(self.params["name"]))
+        if self.params["state"] == "absent":
+            return [self.remove(name, existing.get(name)) for name in names]
+        return [self.ensure(name, existing.get(name)) for name in names]
+
+    def remove(self, name, live):
+        if live is None:
+            return dict(name=name, action="absent")
+        self.cluster.delete_objects([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}])
+        self.diff["before"][name] = _meta_view(live)
+        self.diff["after"][name] = None
+        return dict(name=name, action="deleted")
+
+    def ensure(self, name, live):
+        labels = dict((k, str(v)) for k, v in self.params["labels"].items())
+        labels.update(inj.label_changes(self.params["injection"], self.params["revision"]))
+        annotations = dict((k, str(v)) for k, v in self.params["annotations"].items())
+        patch = inj.metadata_patch((live or {}).get("metadata"), labels, annotations)
+        change = patch.get("metadata", {})
+        result = dict(
+            name=name,
+            labels_set=dict((k, v) for k, v in (change.get("labels") or {}).items() if v is not None),
+            labels_removed=sorted(k for k, v in (change.get("labels") or {}).items() if v is None),
+            annotations_set=change.get("annotations") or {},
+        )
+        if live is None:
+            desired = {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+                "name": name,
+                "labels": dict((k, v) for k, v in labels.items() if v is not None),
+                "annotations": annotations}}
+            if not desired["metadata"]["annotations"]:
+                del desired["metadata"]["annotations"]
+            after = self.cluster.apply_one(desired, live=None, known_live=True)[2]
+            result["action"] = "created"
+        elif patch:
+            after = self.cluster.patch("v1", "Namespace", name, None, patch)
+            result["action"] = "updated"
+        else:
+            after = live
+            result["action"] = "unchanged"
+        if result["action"] != "unchanged":
+            self.diff["before"][name] = _meta_view(live) if live else None
+            self.diff["after"][name] = _meta_view(after)
+        if self.params["restart_workloads"] or self.params["report_workloads"]:
+            self.inspect_workloads(name, live is None, result)
+        return result
+
+    def inspect_workloads(self, name, created, result):
+        result["workloads_out_of_date"] = []
+        result["restarted"] = []
+        if created:
+            return
+        deployments = self.cluster.list("apps/v1", "Deployment", namespace=name)
+        if not deployments:
+            return
+        pods = self.cluster.list("v1", "Pod", namespace=name)
+        stale = inj.workloads_out_of_date(deployments, pods, self.params["injection"], self.params["revision"])
+        result["workloads_out_of_date"] = stale
+        if not self.params["restart_workloads"]:
+            return
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for workload in stale:
+            self.cluster.patch("apps/v1", "Deployment", workload["name"], name, inj.restart_patch(stamp),
+                               patch_type="strategic-merge")
+            result["restarted"].append(workload["name"])
+
+
+def main():
+    module = new_module(argspec(), required_if=[("injection", "revision", ("revision",))])
+    try:
+        inj.validate(module.params["injection"], module.params["revision"])
+    except inj.InjectionError as e:
+        module.fail_json(msg=str(e))
+
+    def act():
+        cluster = Cluster(module)
+        worker = NamespaceRun(module, cluster)
+        results = worker.execute()
+        changed = any(r["action"] in ("created", "updated", "deleted") or r.get("restarted") for r in results)
+        output = dict(changed=changed, namespaces=results)
+        if module._diff and changed:
+            output["diff"] = worker.diff
+        return output
+
+    module.exit_json(**run(module, act))
+
+
+if __name__ == "__main__":
+    main()
