@@ -13,6 +13,10 @@ REFERENCE = REPO.parent / "shared" / "reference"
 COLLECTIONS = REPO / ".tools" / "collections"
 OUTPUT = REPO / "tests" / "output"
 
+# Unit tests import the collection as ansible_collections.meshops.istio (through the symlinked root);
+# kubernetes.core comes from the ansible package in the venv.
+sys.path.insert(0, str(COLLECTIONS))
+
 
 def ansible_env(**extra):
     """Environment for ansible-* commands run against this checkout."""

@@ -195,9 +195,10 @@ def _owned_fields_within(fields, desired):
                 return False
             child = desired[value]
         elif kind == "k":
+            # A key field missing from ``desired`` was defaulted by the server (e.g. protocol: TCP).
             wanted = json.loads(value)
             matches = [item for item in desired or [] if isinstance(item, dict)
-                       and all(item.get(k) == v for k, v in wanted.items())] if isinstance(desired, list) else []
+                       and all(item.get(k, v) == v for k, v in wanted.items())] if isinstance(desired, list) else []
             if not matches:
                 return False
             child = matches[0]

@@ -1,0 +1,67 @@
+import json
+
+from ansible_collections.meshops.istio.plugins.module_utils import kube
+
+
+def _live(obj, fields):
+    live = json.loads(json.dumps(obj))
+    live["metadata"]["resourceVersion"] = "7"
+    live["metadata"]["managedFields"] = [
+        {"manager": "meshops-istio", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": fields}]
+    return live
+
+
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "a", "labels": {"app": "web"}},
+           "spec": {"ports": [{"name": "http", "port": 80}], "selector": {"app": "web"}}}
+SERVICE_FIELDS = {"f:metadata": {"f:labels": {"f:app": {}}},
+                  "f:spec": {"f:ports": {'k:{"port":80,"protocol":"TCP"}': {".": {}, "f:name": {}, "f:port": {}}},
+                             "f:selector": {}}}
+
+
+def test_already_applied_when_live_holds_everything_we_own():
+    live = _live(SERVICE, SERVICE_FIELDS)
+    live["spec"]["clusterIP"] = "10.0.0.1"
+    live["spec"]["ports"][0]["protocol"] = "TCP"
+    assert kube.already_applied(SERVICE, live)
+
+
+def test_not_applied_when_a_value_differs_or_object_is_missing():
+    live = _live(SERVICE, SERVICE_FIELDS)
+    live["spec"]["selector"]["app"] = "other"
+    assert not kube.already_applied(SERVICE, live)
+    assert not kube.already_applied(SERVICE, None)
+
+
+def test_not_applied_when_we_own_a_field_no_longer_wanted():
+    # The label "tier" was applied before; dropping it from the desired object must reach the server.
+    fields = json.loads(json.dumps(SERVICE_FIELDS))
+    fields["f:metadata"]["f:labels"]["f:tier"] = {}
+    live = _live(SERVICE, fields)
+    live["metadata"]["labels"]["tier"] = "front"
+    assert not kube.already_applied(SERVICE, live)
+
+
+def test_not_applied_when_another_manager_applied_it():
+    live = _live(SERVICE, SERVICE_FIELDS)
+    live["metadata"]["managedFields"][0]["manager"] = "kubectl"
+    assert not kube.already_applied(SERVICE, live)
+
+
+def test_report_hides_secret_values_and_server_fields():
+    report = kube.ApplyReport()
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "a"},
+              "data": {"token": "c2VjcmV0"}}
+    after = dict(secret, metadata=dict(secret["metadata"], resourceVersion="1", uid="u"))
+    report.add(secret, "created", None, after)
+    assert report.changed
+    assert report.diff["after"]["Secret/a/s"] == {"apiVersion": "v1", "kind": "Secret",
+                                                  "metadata": {"name": "s", "namespace": "a"},
+                                                  "data": {"token": "<hidden>"}}
+    assert "c2VjcmV0" not in json.dumps(report.diff)
+
+
+def test_unchanged_objects_do_not_count_as_changes():
+    report = kube.ApplyReport()
+    report.add(SERVICE, "unchanged", SERVICE, SERVICE)
+    assert not report.changed
+    assert report.diff == {"before": {}, "after": {}}
