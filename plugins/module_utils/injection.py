@@ -131,7 +131,7 @@ def workloads_out_of_date(deployments, pods, injection, revision):
         bad = [(name, reason) for name, reason in reasons if reason]
         if bad:
             stale.append(dict(name=deployment["metadata"]["name"], reason=bad[0][1],
-                              pods=sorted(name for name, _ in bad)))
+                              pods=sorted(pod_name for pod_name, _reason in bad)))
     return stale
 
 

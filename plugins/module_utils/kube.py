@@ -189,7 +189,7 @@ def _owned_fields_within(fields, desired):
     for key, subtree in fields.items():
         if key == ".":
             continue
-        kind, _, value = key.partition(":")
+        kind, _sep, value = key.partition(":")
         if kind == "f":
             if not isinstance(desired, dict) or value not in desired:
                 return False

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: meshops.istio contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE). At run time this module is combined with ansible-core and
+# kubernetes.core, which are under the GNU General Public License v3.0+.
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,7 +12,7 @@ DOCUMENTATION = r"""
 module: istio_namespace
 short_description: Ensure namespaces exist with the right Istio sidecar injection setting
 version_added: 0.1.0
-author: meshops.istio developers
+author: meshops.istio developers (@meshops)
 description:
   - Creates, labels or deletes namespaces for Istio sidecar injection.
   - O(injection=enabled) sets C(istio-injection=enabled), O(injection=revision) sets
@@ -29,6 +30,7 @@ attributes:
     description: Writes are sent as server-side dry runs; nothing is stored.
   diff_mode:
     support: full
+    description: Shows the namespaces' labels and annotations before and after.
 options:
   name:
     description:
