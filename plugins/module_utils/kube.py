@@ -274,7 +274,7 @@ class Cluster:
             self.k8s = get_api_client(module=module)
         except Exception as e:
             raise KubeError("Could not build a Kubernetes client from the auth options: %s. Check "
-                            "kubeconfig, context or host/api_key." % e)
+                            "kubeconfig, context or host/api_key." % e) from e
         self.host = self.k8s.configuration.host
         self.dynamic = self.k8s.client
         self._resources = {}
@@ -285,29 +285,27 @@ class Cluster:
         if key not in self._resources:
             try:
                 self._resources[key] = self.k8s.resource(kind, api_version)
-            except (ResourceNotFoundError, ResourceNotUniqueError):
+            except (ResourceNotFoundError, ResourceNotUniqueError) as e:
                 group = api_version.split("/")[0] if "/" in api_version else ""
                 if group.endswith("istio.io"):
                     raise KubeError(
                         "Istio is not installed in this cluster (%s): the API does not serve %s %s. "
                         "Install Istio first (playbooks/install.yml) or check the context."
-                        % (self.host, api_version, kind), kind, reason="IstioNotInstalled")
+                        % (self.host, api_version, kind), kind, reason="IstioNotInstalled") from e
                 raise KubeError("The cluster at %s does not serve %s %s. Check the apiVersion and kind, "
                                 "or install the CRD that provides it." % (self.host, api_version, kind),
-                                kind, reason="NoSuchKind")
+                                kind, reason="NoSuchKind") from e
             except Exception as e:
-                raise explain(e, self.host, "discover", kind)
+                raise explain(e, self.host, "discover", kind) from e
         return self._resources[key]
 
     def _call(self, verb, kind, name, namespace, fn):
         try:
             return fn()
-        except (ResourceNotFoundError, ResourceNotUniqueError) as e:
-            raise explain(e, self.host, verb, kind, name, namespace)
         except KubeError:
             raise
         except Exception as e:
-            raise explain(e, self.host, verb, kind, name, namespace)
+            raise explain(e, self.host, verb, kind, name, namespace) from e
 
     @staticmethod
     def _namespace_arg(resource, namespace):
@@ -368,6 +366,13 @@ class Cluster:
             resource, body=patch, name=name, namespace=self._namespace_arg(resource, namespace),
             content_type="application/%s-patch+json" % patch_type, **self._dry_run()).to_dict())
 
+    def _delete(self, resource, name, namespace):
+        try:
+            return self.dynamic.delete(resource, name=name, namespace=self._namespace_arg(resource, namespace),
+                                       **self._dry_run()).to_dict()
+        except NotFoundError:
+            return None
+
     def delete_objects(self, objects, report=None):
         """Delete ``objects`` in reverse order (what was applied last goes first)."""
         report = report or ApplyReport()
@@ -382,14 +387,8 @@ class Cluster:
                     continue
                 raise
 
-            def remove():
-                try:
-                    return self.dynamic.delete(resource, name=name,
-                                               namespace=self._namespace_arg(resource, namespace),
-                                               **self._dry_run()).to_dict()
-                except NotFoundError:
-                    return None
-            gone = self._call("delete", kind, name, namespace, remove)
+            gone = self._call("delete", kind, name, namespace,
+                              lambda res=resource, n=name, ns=namespace: self._delete(res, n, ns))
             if gone is None:
                 report.add(obj, "absent", None, None)
             else:
