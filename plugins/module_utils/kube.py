@@ -266,12 +266,17 @@ def _keyed(objects):
 class Cluster:
     """One cluster, reached with the module's auth options."""
 
-    def __init__(self, module, field_manager=FIELD_MANAGER):
+    def __init__(self, module, field_manager=FIELD_MANAGER, auth=None):
+        """``auth``: auth options (kubeconfig, context, host, api_key, ...) of another cluster
+        than the module's own, for modules that work on several clusters at once."""
         self.module = module
         self.field_manager = field_manager
         self.check_mode = module.check_mode
         try:
-            self.k8s = get_api_client(module=module)
+            if auth is None:
+                self.k8s = get_api_client(module=module)
+            else:
+                self.k8s = get_api_client(**dict((k, v) for k, v in auth.items() if v is not None))
         except Exception as e:
             raise KubeError("Could not build a Kubernetes client from the auth options: %s. Check "
                             "kubeconfig, context or host/api_key." % e) from e
