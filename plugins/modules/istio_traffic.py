@@ -1,0 +1,387 @@
+#!/usr/bin/python
+# Copyright: meshops.istio contributors
+# Apache License 2.0 (see LICENSE). At run time this module is combined with ansible-core and
+# kubernetes.core, which are under the GNU General Public License v3.0+.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: istio_traffic
+short_description: Declare how the traffic of one host is split between its subsets
+version_added: 0.1.0
+author: meshops.istio developers (@meshops)
+description:
+  - Declares the routing of one host (usually a Kubernetes Service) in its VirtualService and the subsets
+    it needs in its DestinationRule, creating either when it does not exist.
+  - The default route (the http route without C(match)) sends traffic to the subsets in O(subsets) by weight.
+    Optional header or cookie match routes send matching requests to one subset first (A/B tests,
+    "end-user jason goes to v2"). An optional mirror copies a share of the default route's requests to
+    another subset.
+  - Applies in the order that never routes to a missing subset - DestinationRule subsets are added before
+    the VirtualService points at them, and removed (with O(prune_subsets=true)) only after no route of any
+    VirtualService of the namespace uses them.
+  - Routes that are not this host's default or header/cookie match routes (URI matches, fault injection,
+    other hosts) and fields other than C(spec.hosts) and C(spec.http) of the VirtualService, or than
+    C(spec.host) and C(spec.subsets) of the DestinationRule, are left as they are.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    description: Changes are sent as server-side dry runs; nothing is stored.
+  diff_mode:
+    support: full
+    description: Shows the VirtualService and DestinationRule before and after.
+options:
+  host:
+    description:
+      - The host whose traffic is routed, as clients call it - a Service name (V(reviews)) or its
+        cluster name (V(reviews.bookinfo.svc.cluster.local)).
+    type: str
+    required: true
+  namespace:
+    description: Namespace of the VirtualService, the DestinationRule and (for short host names) the Service.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) declares the routing.
+      - V(absent) removes this host's default and match routes from the VirtualService, and deletes the
+        VirtualService when no other route is left in it. The DestinationRule is kept (its subsets are
+        pruned with O(prune_subsets=true)).
+    type: str
+    choices: [present, absent]
+    default: present
+  subsets:
+    description:
+      - "The split of the default route, subset name to weight, for example V({v1: 90, v2: 10})."
+      - Weights are whole numbers from 0 to 100 that add up to 100. A subset with weight 0 gets no route entry.
+      - Required with O(state=present).
+    type: dict
+    aliases: [weights]
+  subset_labels:
+    description:
+      - "Pod labels of subsets to add to (or change in) the DestinationRule, for example V({v2: {version: v2}})."
+      - Every subset used by O(subsets), O(match) or O(mirror) must be given here or already exist in the
+        DestinationRule.
+    type: dict
+    default: {}
+  match:
+    description:
+      - Match routes placed before the default route; each sends the requests it matches to one subset.
+      - Declarative - the host's existing header/cookie match routes are replaced by these (an empty list or
+        no value removes them).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      subset:
+        description: The subset matching requests go to.
+        type: str
+        required: true
+      headers:
+        description:
+          - "Request headers to match, lower-case name to a string (exact match) or to one of
+            V({exact: ...}), V({prefix: ...}), V({regex: ...})."
+        type: dict
+      cookie:
+        description: "A cookie to match, V({name: user, value: jason})."
+        type: dict
+      name:
+        description: Name of the route (shows up in Envoy stats and access logs).
+        type: str
+  mirror:
+    description:
+      - Copy a share of the default route's requests to another subset (responses from the copy are dropped).
+      - Declarative - without it, an existing mirror on the default route is removed.
+    type: dict
+    suboptions:
+      subset:
+        description: The subset that receives the copies.
+        type: str
+        required: true
+      percent:
+        description: Share of requests copied, more than 0 and at most 100.
+        type: float
+        default: 100
+  timeout:
+    description:
+      - Request timeout set on this host's routes, an Istio duration such as V(10s) or V(250ms).
+      - Not given, the current timeout is kept; an empty string removes it.
+    type: str
+  retries:
+    description:
+      - Retry policy set on this host's routes, as Istio writes it (V(attempts), V(perTryTimeout), V(retryOn), ...).
+      - Not given, the current policy is kept; an empty dict removes it.
+    type: dict
+  virtual_service:
+    description: Name of the VirtualService. Defaults to the service name of O(host).
+    type: str
+  destination_rule:
+    description: Name of the DestinationRule. Defaults to the service name of O(host).
+    type: str
+  prune_subsets:
+    description:
+      - After the VirtualService is updated, remove DestinationRule subsets that no route or mirror of any
+        VirtualService in the namespace uses any more.
+    type: bool
+    default: false
+  validate_service:
+    description:
+      - Fail when O(host) names a Kubernetes Service that does not exist. Hosts that are not cluster Service
+        names (for example C(api.example.com)) are never checked.
+    type: bool
+    default: true
+  api_version:
+    description:
+      - API version of the Istio networking objects. V(networking.istio.io/v1) needs Istio 1.22 or later.
+    type: str
+    choices: [networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3]
+    default: networking.istio.io/v1
+notes:
+  - Requests made - one read each of the Service, VirtualService and DestinationRule, one server-side apply
+    per object that changes, and a list of the namespace's VirtualServices with O(prune_subsets=true).
+seealso:
+  - module: meshops.istio.istio_release
+  - name: Istio traffic shifting
+    description: The Bookinfo task this module automates.
+    link: https://istio.io/latest/docs/tasks/traffic-management/traffic-shifting/
+"""
+
+EXAMPLES = r"""
+- name: Send all reviews traffic to v1
+  meshops.istio.istio_traffic:
+    host: reviews
+    namespace: bookinfo
+    subsets: {v1: 100}
+    subset_labels:
+      v1: {version: v1}
+      v2: {version: v2}
+      v3: {version: v3}
+
+- name: Try v2 with 10% of the traffic
+  meshops.istio.istio_traffic:
+    host: reviews
+    namespace: bookinfo
+    subsets: {v1: 90, v2: 10}
+
+- name: Send jason to v2 and everyone else to v3
+  meshops.istio.istio_traffic:
+    host: reviews
+    namespace: bookinfo
+    subsets: {v3: 100}
+    match:
+      - subset: v2
+        headers:
+          end-user: {exact: jason}
+
+- name: Keep v1 serving, copy its requests to v2, and drop subsets nothing routes to
+  meshops.istio.istio_traffic:
+    host: reviews
+    namespace: bookinfo
+    subsets: {v1: 100}
+    mirror: {subset: v2, percent: 100}
+    timeout: 5s
+    retries: {attempts: 2, perTryTimeout: 2s}
+    prune_subsets: true
+"""
+
+RETURN = r"""
+previous:
+  description: The split of the default route before the change (subset to weight); null when there was none.
+  returned: always
+  type: dict
+  sample: {v1: 100}
+split:
+  description: The split of the default route after the change; null after O(state=absent).
+  returned: always
+  type: dict
+  sample: {v1: 90, v2: 10}
+match:
+  description: The host's match routes after the change, in order.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{subsets: {v2: 100}, match: [{headers: {end-user: {exact: jason}}}], name: null}]
+mirror:
+  description: The mirror of the default route after the change, or null.
+  returned: always
+  type: dict
+  sample: {subset: v2, percent: 100.0}
+previous_mirror:
+  description: The mirror of the default route before the change, or null.
+  returned: always
+  type: dict
+  sample: null
+subsets_added:
+  description: DestinationRule subsets added.
+  returned: always
+  type: list
+  elements: str
+  sample: [v2]
+subsets_removed:
+  description: DestinationRule subsets removed by O(prune_subsets).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+objects:
+  description: What was done to each object, in the order applied.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {kind: DestinationRule, apiVersion: networking.istio.io/v1, name: reviews, namespace: bookinfo, action: updated}
+    - {kind: VirtualService, apiVersion: networking.istio.io/v1, name: reviews, namespace: bookinfo, action: updated}
+virtual_service:
+  description: The VirtualService after the change (without server bookkeeping), null once deleted.
+  returned: always
+  type: dict
+  sample: {apiVersion: networking.istio.io/v1, kind: VirtualService, metadata: {name: reviews, namespace: bookinfo},
+           spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews, subset: v1}}]}]}}
+destination_rule:
+  description: The DestinationRule after the change (without server bookkeeping), or null.
+  returned: always
+  type: dict
+  sample: {apiVersion: networking.istio.io/v1, kind: DestinationRule, metadata: {name: reviews, namespace: bookinfo},
+           spec: {host: reviews, subsets: [{name: v1, labels: {version: v1}}]}}
+diff:
+  description: The objects before and after, when run with C(--diff) and something changed.
+  returned: when diff mode is on and something changed
+  type: dict
+  sample: {before: {}, after: {}}
+"""
+
+from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from ansible_collections.meshops.istio.plugins.module_utils.kube import (
+    Cluster,
+    KubeError,
+    new_module,
+    run,
+)
+from ansible_collections.meshops.istio.plugins.module_utils.traffic import (
+    HostRouting,
+    view,
+)
+
+
+def argspec():
+    return dict(
+        host=dict(type="str", required=True),
+        namespace=dict(type="str", required=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        subsets=dict(type="dict", aliases=["weights"]),
+        subset_labels=dict(type="dict", default={}),
+        match=dict(type="list", elements="dict", default=[], options=dict(
+            subset=dict(type="str", required=True),
+            headers=dict(type="dict"),
+            cookie=dict(type="dict"),
+            name=dict(type="str"),
+        )),
+        mirror=dict(type="dict", options=dict(
+            subset=dict(type="str", required=True),
+            percent=dict(type="float", default=100),
+        )),
+        timeout=dict(type="str"),
+        retries=dict(type="dict"),
+        virtual_service=dict(type="str"),
+        destination_rule=dict(type="str"),
+        prune_subsets=dict(type="bool", default=False),
+        validate_service=dict(type="bool", default=True),
+        api_version=dict(type="str", choices=list(rt.API_VERSIONS), default=rt.DEFAULT_API_VERSION),
+    )
+
+
+def validated(params):
+    """The routing the user declared, checked before anything is read or written."""
+    out = dict(weights=None, matches=[], mirror=None, timeout=rt.KEEP, retries=rt.KEEP)
+    if params["state"] == "present":
+        out["weights"] = rt.validate_weights(params["subsets"], "subsets")
+        out["matches"] = [rt.normalize_match(dict((k, v) for k, v in m.items() if v is not None), i)
+                          for i, m in enumerate(params["match"] or [])]
+        out["mirror"] = rt.validate_mirror(params["mirror"])
+    elif params["timeout"] is not None or params["retries"] is not None:
+        raise rt.RoutingError("timeout and retries only apply with state=present; drop them for state=absent.")
+    if params["timeout"] is not None:
+        out["timeout"] = rt.validate_duration(params["timeout"], "timeout") if params["timeout"] else None
+    if params["retries"] is not None:
+        if params["retries"].get("perTryTimeout"):
+            rt.validate_duration(params["retries"]["perTryTimeout"], "retries.perTryTimeout")
+        out["retries"] = params["retries"] or None
+    for name, labels in (params["subset_labels"] or {}).items():
+        rt.validate_subset_name(name)
+        if not isinstance(labels, dict) or not labels:
+            raise rt.RoutingError("subset_labels.%s must be a mapping of pod labels, for example {version: %s}."
+                                  % (name, name))
+    return out
+
+
+def declare(module, cluster, want):
+    params = module.params
+    routing = HostRouting(cluster, params["host"], params["namespace"], params["virtual_service"],
+                          params["destination_rule"], params["api_version"])
+    if params["validate_service"] and params["state"] == "present":
+        routing.require_service()
+    routing.read()
+    host, namespace = params["host"], params["namespace"]
+    previous = routing.split()
+    previous_mirror = rt.mirror_of(routing.live_vs, host, namespace)
+    before_subsets = set(rt.dr_subsets(routing.live_dr))
+
+    if params["state"] == "present":
+        http = rt.build_http(routing.live_vs, host, namespace, want["weights"], matches=want["matches"],
+                             mirror=want["mirror"], timeout=want["timeout"], retries=want["retries"])
+        needed = list(want["weights"]) + [m[0] for m in want["matches"]]
+        if want["mirror"]:
+            needed.append(want["mirror"]["subset"])
+        objects = routing.plan(http, params["subset_labels"], needed, params["prune_subsets"])
+    else:
+        if routing.live_vs is None:
+            http, objects = [], []
+        else:
+            http = rt.remove_host_routes(routing.live_vs, host, namespace)
+            spec = routing.live_vs.get("spec") or {}
+            empty = not http and not spec.get("tcp") and not spec.get("tls")
+            objects = routing.plan(http, params["subset_labels"], (), params["prune_subsets"], delete_vs=empty)
+
+    report = routing.apply(objects)
+    after_subsets = set(rt.dr_subsets(routing.live_dr))
+    result = dict(
+        changed=report.changed,
+        previous=previous,
+        split=routing.split(),
+        match=rt.match_routes(routing.live_vs, host, namespace),
+        mirror=rt.mirror_of(routing.live_vs, host, namespace),
+        previous_mirror=previous_mirror,
+        subsets_added=sorted(after_subsets - before_subsets),
+        subsets_removed=sorted(before_subsets - after_subsets),
+        objects=report.results,
+        virtual_service=view(routing.live_vs),
+        destination_rule=view(routing.live_dr),
+    )
+    if module._diff and report.changed:
+        result["diff"] = report.diff
+    return result
+
+
+def main():
+    module = new_module(argspec(), required_if=[("state", "present", ("subsets",))])
+    try:
+        want = validated(module.params)
+    except rt.RoutingError as e:
+        module.fail_json(msg=str(e))
+
+    def act():
+        try:
+            return declare(module, Cluster(module), want)
+        except rt.RoutingError as e:
+            raise KubeError(str(e), reason="InvalidRouting") from None
+
+    module.exit_json(**run(module, act))
+
+
+if __name__ == "__main__":
+    main()
