@@ -1,0 +1,54 @@
+# Copyright: meshops.istio contributors
+# Apache License 2.0 (see LICENSE)
+"""Filters the control_plane and gateways roles use to turn their variables into what Istio's charts,
+istioctl and the API expect. The logic lives in module_utils/control_plane.py (unit tested there)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.meshops.istio.plugins.module_utils import control_plane as cp
+
+
+def _wrap(fn):
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except cp.ControlPlaneError as e:
+            raise AnsibleFilterError(str(e)) from e
+    call.__name__ = fn.__name__
+    call.__doc__ = fn.__doc__
+    return call
+
+
+def istio_chart_source(source, chart, version):
+    """Where helm finds an Istio chart: {chart_ref, chart_repo_url, chart_version, local}."""
+    return cp.chart_source(source, chart, version)
+
+
+def istio_chart_values(settings, chart, extra=None):
+    """Helm values for Istio's base, istiod or gateway chart."""
+    return cp.chart_values(chart, settings, extra)
+
+
+def istio_operator(settings, extra=None):
+    """The IstioOperator resource for istioctl install."""
+    return cp.istio_operator(settings, extra)
+
+
+def istio_istiod_name(revision):
+    """istiod or istiod-<revision>: the istiod Deployment, Service and Helm release name."""
+    return cp.istiod_name(revision)
+
+
+def istio_networking_api(version):
+    """networking.istio.io/v1 for Istio 1.22 and later, v1beta1 before."""
+    return cp.networking_api_version(version)
+
+
+class FilterModule(object):
+    def filters(self):
+        return dict((fn.__name__, _wrap(fn)) for fn in (
+            istio_chart_source, istio_chart_values, istio_operator, istio_istiod_name, istio_networking_api))

@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# Copyright: meshops.istio contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: istio_info
+short_description: Report the Istio control planes installed in a cluster
+version_added: 0.1.0
+author: meshops.istio developers
+description:
+  - Reads what Istio has installed in a cluster and reports it; changes nothing.
+  - Reports the Kubernetes version, each istiod revision (version, image, replicas, readiness, webhooks),
+    which revision serves namespaces labelled C(istio-injection=enabled), revision tags, the Istio CRDs
+    and whether they are C(Established), every sidecar injector and validation webhook configuration,
+    and which namespaces have sidecar injection turned on and from which revision.
+  - With O(proxies=true) it also counts the pods running an C(istio-proxy) sidecar, per revision.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads.
+  diff_mode:
+    support: none
+options:
+  proxies:
+    description:
+      - Also list the pods that carry an C(istio-proxy) sidecar, grouped by revision (lists every pod in the cluster).
+    type: bool
+    default: false
+  crds:
+    description:
+      - Read the Istio CRDs (those labelled C(app=istio-pilot)); they are large, so turn this off when it is not needed.
+    type: bool
+    default: true
+notes:
+  - Reads C(/version), istiod Deployments (label C(app=istiod)), all mutating and validating webhook configurations,
+    the Istio CRDs and the namespaces; with O(proxies=true) all pods.
+seealso:
+  - module: meshops.istio.istio_precheck
+"""
+
+EXAMPLES = r"""
+- name: Read the installed control planes
+  meshops.istio.istio_info:
+  register: istio
+
+- name: Show the installed version
+  ansible.builtin.debug:
+    msg: "Istio {{ istio.version }} (revision {{ istio.default_revision }}) on Kubernetes {{ istio.kubernetes_version }}"
+
+- name: Count the sidecars still on the old revision
+  meshops.istio.istio_info:
+    proxies: true
+    crds: false
+  register: istio_proxies
+"""
+
+RETURN = r"""
+installed:
+  description: Whether any istiod Deployment exists.
+  returned: always
+  type: bool
+  sample: true
+version:
+  description: Istio version of the default revision (the one serving C(istio-injection=enabled)), else of the first revision.
+  returned: always
+  type: str
+  sample: 1.24.0
+default_revision:
+  description: Name of that revision (C(default) for a control plane installed without a revision).
+  returned: always
+  type: str
+  sample: default
+kubernetes_version:
+  description: Version the API server reports.
+  returned: always
+  type: str
+  sample: 1.30.2
+revisions:
+  description: One entry per istiod Deployment.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - revision: default
+      name: istiod
+      namespace: istio-system
+      version: 1.24.0
+      image: docker.io/istio/pilot:1.24.0
+      replicas: 1
+      ready_replicas: 1
+      available: true
+      default: true
+      webhooks: [istio-sidecar-injector, istio-validator-istio-system]
+revision_tags:
+  description: Revision tags (tag name to revision).
+  returned: always
+  type: dict
+  sample: {prod: 1-24-0}
+crds:
+  description: The Istio CRDs found (only when O(crds=true)).
+  returned: always
+  type: dict
+  sample: {count: 15, established: 15, names: [virtualservices.networking.istio.io]}
+webhooks:
+  description: Istio's mutating (sidecar injector) and validating webhook configurations.
+  returned: always
+  type: dict
+  sample:
+    mutating: [{name: istio-sidecar-injector, revision: default, tag: null, serves_default: true,
+                webhooks: [namespace.sidecar-injector.istio.io]}]
+    validating: [{name: istio-validator-istio-system, revision: default, webhooks: [rev.validation.istio.io]}]
+namespaces:
+  description: Namespaces with an injection label, and the revision whose sidecars they get.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {name: bookinfo, injection: enabled, revision: default}
+    - {name: shop, injection: revision, revision: 1-24-0, label: 1-24-0}
+namespace_names:
+  description: Every namespace in the cluster.
+  returned: always
+  type: list
+  elements: str
+  sample: [default, istio-system, kube-system]
+proxies:
+  description: Pods with an C(istio-proxy) sidecar as C(namespace/name), per revision (only with O(proxies=true)).
+  returned: when O(proxies=true)
+  type: dict
+  sample: {default: [bookinfo/reviews-v1-5d8f7-abcde]}
+"""
+
+from ansible_collections.meshops.istio.plugins.module_utils.control_plane import Inspector
+from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster, new_module, run
+
+
+def argspec():
+    return dict(
+        proxies=dict(type="bool", default=False),
+        crds=dict(type="bool", default=True),
+    )
+
+
+def main():
+    module = new_module(argspec())
+
+    def act():
+        info = Inspector(Cluster(module)).gather(pods=module.params["proxies"], crds=module.params["crds"])
+        if not module.params["proxies"]:
+            info.pop("proxies", None)
+        return dict(changed=False, **info)
+
+    module.exit_json(**run(module, act))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+#!/usr/bin/python
+# Copyright: meshops.istio contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: istio_precheck
+short_description: Check that an Istio version can be installed or upgraded to, before changing anything
+version_added: 0.1.0
+author: meshops.istio developers
+description:
+  - Reads the cluster and decides what installing Istio O(version) as O(revision) would be - a fresh
+    install, an in-place upgrade or downgrade, a canary (a new revision beside the running ones), or nothing
+    to do - and fails with every reason not to go ahead.
+  - Refuses when the Kubernetes version is outside the range the Istio minor version supports; when an in-place
+    change would move more than one minor version (a canary may span two); when the revision name is not valid,
+    is C(default), is already used by a revision tag, or (for a canary) already runs another version; and when
+    the credentials lack the permissions an install needs (checked with C(SelfSubjectAccessReview)).
+  - Changes nothing. In check mode the permission check is skipped, because an access review is a C(POST).
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    description: Reads only; the permission check is skipped.
+  diff_mode:
+    support: none
+options:
+  version:
+    description: The Istio version to install, as C(MAJOR.MINOR.PATCH).
+    type: str
+    required: true
+  revision:
+    description:
+      - Revision of the control plane to install; empty for a control plane without a revision (C(istiod)).
+    type: str
+    default: ""
+  mode:
+    description:
+      - V(in_place) installs, upgrades or downgrades the control plane of O(revision) itself.
+      - V(canary) installs O(revision) beside the control planes already running; O(revision) is required.
+    type: str
+    choices: [in_place, canary]
+    default: in_place
+  namespace:
+    description: Namespace of the control plane (for the permission check).
+    type: str
+    default: istio-system
+  allow_untested_kubernetes:
+    description: Go ahead on a Kubernetes version newer than the newest one the Istio version supports.
+    type: bool
+    default: false
+  check_permissions:
+    description: Check with C(SelfSubjectAccessReview) that the credentials may create what an install creates.
+    type: bool
+    default: true
+notes:
+  - The supported Kubernetes ranges come from one table in C(plugins/module_utils/control_plane.py); an Istio minor
+    version that is not in the table is not range-checked.
+seealso:
+  - module: meshops.istio.istio_info
+  - name: Istio supported releases
+    description: Kubernetes versions each Istio release supports.
+    link: https://istio.io/latest/docs/releases/supported-releases/
+"""
+
+EXAMPLES = r"""
+- name: Check that Istio 1.24.0 can go on this cluster
+  meshops.istio.istio_precheck:
+    version: 1.24.0
+  register: precheck
+
+- name: Check a canary upgrade to a new revision
+  meshops.istio.istio_precheck:
+    version: 1.24.0
+    revision: 1-24-0
+    mode: canary
+"""
+
+RETURN = r"""
+action:
+  description: What installing would do - C(install), C(upgrade), C(downgrade), C(canary) or C(unchanged).
+  returned: success
+  type: str
+  sample: upgrade
+from_version:
+  description: Version the revision runs now, if it exists.
+  returned: success
+  type: str
+  sample: 1.23.0
+problems:
+  description: Reasons not to go ahead (empty on success; on failure they are also in C(msg)).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+checks_skipped:
+  description: Checks that could not be made, and why.
+  returned: always
+  type: list
+  elements: str
+  sample: ["permissions: check mode"]
+installed:
+  description: What M(meshops.istio.istio_info) reports for the cluster (revisions, version, webhooks, CRDs, namespaces).
+  returned: always
+  type: dict
+  sample: {installed: true, version: 1.23.0, default_revision: default, kubernetes_version: 1.30.0}
+"""
+
+from ansible_collections.meshops.istio.plugins.module_utils import control_plane as cp
+from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster, new_module, run
+
+
+def argspec():
+    return dict(
+        version=dict(type="str", required=True),
+        revision=dict(type="str", default=""),
+        mode=dict(type="str", choices=["in_place", "canary"], default="in_place"),
+        namespace=dict(type="str", default=cp.DEFAULT_NAMESPACE),
+        allow_untested_kubernetes=dict(type="bool", default=False),
+        check_permissions=dict(type="bool", default=True),
+    )
+
+
+def main():
+    # A missing revision with mode=canary is reported by plan() together with any other problem.
+    module = new_module(argspec())
+    params = module.params
+
+    def act():
+        inspector = cp.Inspector(Cluster(module))
+        info = inspector.gather(crds=False)
+        decision = cp.plan(info, params["version"], params["revision"] or None, params["mode"],
+                           params["allow_untested_kubernetes"])
+        skipped = []
+        problems = list(decision["problems"])
+        if params["check_permissions"]:
+            if module.check_mode:
+                skipped.append("permissions: not checked in check mode (an access review is a POST)")
+            else:
+                denied = inspector.denied_permissions(params["namespace"])
+                if denied is None:
+                    skipped.append("permissions: the API server does not serve SelfSubjectAccessReview")
+                elif denied:
+                    problems.append(cp.permission_problem(denied))
+        result = dict(changed=False, action=decision["action"], from_version=decision["from_version"],
+                      problems=problems, checks_skipped=skipped, installed=info)
+        if problems:
+            module.fail_json(msg="Istio %s%s cannot be installed here: %s" % (
+                params["version"], " (revision %s)" % params["revision"] if params["revision"] else "",
+                " ".join(problems)), **result)
+        return result
+
+    module.exit_json(**run(module, act))
+
+
+if __name__ == "__main__":
+    main()
