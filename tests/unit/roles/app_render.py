@@ -1,0 +1,72 @@
+"""Rendering the app roles' objects with real Ansible, without a cluster."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REFERENCE, REPO, ansible_env
+
+ISTIO_API = "networking.istio.io/v1"
+
+# name -> (role, vars for its render.yml)
+VARIANTS = {
+    "bookinfo": ("bookinfo", {"_bookinfo_route_names": ["productpage", "reviews", "ratings", "details"]}),
+    "bookinfo_mirror": ("bookinfo", {
+        "_bookinfo_route_names": ["productpage", "reviews", "ratings", "details"],
+        "bookinfo_namespace": "shop",
+        "bookinfo_image_registry": "mirror.example.com:5000/istio",
+        "bookinfo_image_tag": "1.21.0",
+        "bookinfo_routes": {"productpage": "v1", "reviews": "v3", "ratings": "v1", "details": "v1"},
+    }),
+    "hashapp_primary": ("hashapp", {"_hashapp_route_names": [
+        "frontend-ingress-virtual-service", "redis-virtual-service", "worker-virtual-service"]}),
+    "hashapp_burst": ("hashapp", {"hashapp_cluster_role": "burst", "_hashapp_route_names": [
+        "frontend-ingress-virtual-service", "redis-virtual-service", "worker-virtual-service"]}),
+    "hashapp_mirror": ("hashapp", {
+        "hashapp_image_registry": "registry.example.com/burst", "hashapp_image_tag": "2.1",
+        "hashapp_redis_image": "registry.example.com/library/redis:7-alpine",
+        "hashapp_namespace": "hash", "hashapp_cluster_domain": "corp.local",
+        "hashapp_worker_weights": {"primary": 70, "burst": 30},
+        "_hashapp_route_names": ["frontend-ingress-virtual-service", "redis-virtual-service",
+                                 "worker-virtual-service"]}),
+}
+
+
+def _render_playbook(out_dir, variants):
+    tasks = []
+    for name, (role, extra) in variants.items():
+        tasks.append({
+            "name": f"Render {name}",
+            "ansible.builtin.include_role": {"name": f"meshops.istio.{role}", "tasks_from": "render.yml"},
+            "vars": dict(extra, mesh_app_istio_api=ISTIO_API),
+        })
+        tasks.append({
+            "name": f"Save {name}",
+            "ansible.builtin.copy": {
+                "content": "{{ (_%s_workloads + _%s_routing) | to_nice_json }}" % (role, role),
+                "dest": str(out_dir / f"{name}.json"),
+                "mode": "0644",
+            },
+        })
+    return [{"name": "Render", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+
+
+def render(out_dir, variants=None):
+    """Run the roles' render.yml once for every variant; {variant: [objects in apply order]}."""
+    variants = variants or VARIANTS
+    playbook = out_dir / "render.yml"
+    playbook.write_text(yaml.safe_dump(_render_playbook(out_dir, variants), sort_keys=False))
+    env = ansible_env(ANSIBLE_STDOUT_CALLBACK="default")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+         "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return {name: json.loads((out_dir / f"{name}.json").read_text()) for name in variants}
+
+
+def load_reference(*parts):
+    """Documents of a reference YAML file, without empty ones."""
+    return [doc for doc in yaml.safe_load_all((REFERENCE.joinpath(*parts)).read_text()) if doc]
