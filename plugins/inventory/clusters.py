@@ -150,6 +150,8 @@ from ansible.module_utils.six.moves.urllib.parse import urlparse
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.unsafe_proxy import wrap_var as make_unsafe
 
+from ansible_collections.meshops.istio.plugins.module_utils.multicluster import NAME_RE
+
 try:
     from ansible.template import trust_as_template
 except ImportError:  # ansible-core < 2.19 templates every inventory string
@@ -166,8 +168,6 @@ except ImportError:
 ROLES = ("primary", "remote")
 CLUSTER_KEYS = ("name", "kubeconfig", "context", "role", "network", "mesh_id", "api_server",
                 "primary", "vars")
-# A cluster name becomes a host name, a Secret name suffix and a label value.
-NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # Networks and mesh IDs end up in label values and group names.
 LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 

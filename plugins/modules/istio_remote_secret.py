@@ -1,0 +1,469 @@
+#!/usr/bin/python
+# Copyright: meshops.istio contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: istio_remote_secret
+short_description: Let the istiod of other clusters read this cluster (Istio remote secrets)
+version_added: 0.1.0
+author: meshops.istio developers
+description:
+  - Does what C(istioctl create-remote-secret | kubectl apply) does, idempotently and for several
+    primaries at once.
+  - On the cluster the module connects to (the I(source), chosen with the usual auth options) it
+    ensures the reader ServiceAccount C(istio-reader-service-account), a read-only ClusterRole and its
+    binding, and a C(kubernetes.io/service-account-token) Secret for the account (Kubernetes 1.24 and
+    later no longer create one), then waits until the token controller has filled in the token.
+  - It builds a kubeconfig that reaches the source with that token (server URL, CA data, token) and
+    writes it into each target cluster as Secret C(istio-remote-secret-<cluster>) in C(istio-system),
+    labelled C(istio/multiCluster=true) and annotated C(networking.istio.io/cluster=<cluster>), with
+    one data key named after the cluster, the shape C(istioctl create-remote-secret) writes.
+  - A second run changes nothing; the token is only replaced with O(rotate=true).
+  - The token and the kubeconfig never appear in the module's result, its diff or its log.
+  - With O(state=absent) the remote secret is removed from the targets without contacting the source
+    (it may be gone already); O(remove_reader=true) also removes from the source the objects
+    O(manage_reader) made and the token Secret.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Writes are sent as server-side dry runs. When the token Secret does not exist yet, the
+        kubeconfig cannot be built, and the result says which secrets would be created.
+  diff_mode:
+    support: full
+    description:
+      - Secrets appear with their keys, never their values.
+options:
+  cluster:
+    description:
+      - The name of the source cluster in the mesh (Istio's C(global.multiCluster.clusterName) there).
+      - Names the Secret C(istio-remote-secret-<cluster>), its data key and the kubeconfig's cluster, user and context.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) makes sure every target holds a current remote secret for the source.
+      - V(absent) removes the remote secret from every target.
+    type: str
+    choices: [present, absent]
+    default: present
+  targets:
+    description:
+      - The clusters whose istiod must read the source (the primaries, other than the source).
+      - Each item takes the auth options of the module (C(kubeconfig), C(context), C(host), C(api_key), ...)
+        for that cluster, and a C(name) used in the result.
+      - An empty list only prepares the reader account and token on the source.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the target cluster, for the result. Defaults to its context or host.
+        type: str
+      kubeconfig:
+        description: Path of a kubeconfig, or a kubeconfig as a dict.
+        type: raw
+      context:
+        description: Context in the kubeconfig.
+        type: str
+      host:
+        description: API server URL.
+        type: str
+      api_key:
+        description: Bearer token.
+        type: str
+      validate_certs:
+        description: Verify the API server's certificate.
+        type: bool
+        aliases: [verify_ssl]
+      ca_cert:
+        description: CA bundle that signed the API server's certificate.
+        type: path
+        aliases: [ssl_ca_cert]
+      client_cert:
+        description: Client certificate.
+        type: path
+        aliases: [cert_file]
+      client_key:
+        description: Client key.
+        type: path
+        aliases: [key_file]
+      proxy:
+        description: HTTP proxy URL.
+        type: str
+      no_proxy:
+        description: Hosts not to reach through O(targets[].proxy).
+        type: str
+      impersonate_user:
+        description: User to impersonate.
+        type: str
+      impersonate_groups:
+        description: Groups to impersonate.
+        type: list
+        elements: str
+  server:
+    description:
+      - The source's API server URL as the targets' istiod reach it.
+      - Defaults to the URL the module itself connects to. That is often an address only the machine
+        running Ansible can use (C(127.0.0.1), a tunnel); the module warns when it is a loopback address.
+    type: str
+  namespace:
+    description: Namespace of Istio's control plane, on the source and the targets.
+    type: str
+    default: istio-system
+  service_account:
+    description: The reader ServiceAccount on the source.
+    type: str
+    default: istio-reader-service-account
+  manage_reader:
+    description:
+      - Create the reader ServiceAccount and its ClusterRole and ClusterRoleBinding (named
+        C(meshops-istio-reader-<namespace>)) on the source.
+      - Set to V(false) when Istio's charts already made the account and its RBAC; the token Secret is
+        made either way.
+    type: bool
+    default: true
+  rotate:
+    description:
+      - Replace the reader token (delete the token Secret and let Kubernetes issue a new one), then
+        update every target. The old token stops working.
+    type: bool
+    default: false
+  remove_reader:
+    description:
+      - With O(state=absent), also remove the token Secret and the reader objects this module made on
+        the source. The source must then be reachable.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait for the token controller to fill the token Secret.
+    type: int
+    default: 60
+notes:
+  - When nothing changes, the module reads each reader object and the token once on the source, and the
+    namespace and the Secret once on each target; it writes nothing.
+seealso:
+  - name: Install multi-primary on different networks
+    description: Where Istio's documentation uses C(istioctl create-remote-secret).
+    link: https://istio.io/latest/docs/setup/install/multicluster/multi-primary_multi-network/
+  - module: meshops.istio.istio_cacerts
+"""
+
+EXAMPLES = r"""
+- name: Let the primary's istiod read the burst cluster
+  meshops.istio.istio_remote_secret:
+    kubeconfig: ~/.kube/config
+    context: burst
+    cluster: burst
+    server: https://burst.k8s.example.com:6443
+    targets:
+      - name: onprem
+        kubeconfig: ~/.kube/config
+        context: primary
+
+- name: Multi-primary, from the meshops.istio.clusters inventory - each cluster to the other primaries
+  meshops.istio.istio_remote_secret:
+    kubeconfig: "{{ kubeconfig }}"
+    context: "{{ context }}"
+    cluster: "{{ istio_cluster_name }}"
+    server: "{{ istio_api_server }}"
+    targets:
+      - name: "{{ item }}"
+        kubeconfig: "{{ hostvars[item].kubeconfig }}"
+        context: "{{ hostvars[item].context }}"
+  loop: "{{ groups['primary'] | difference([inventory_hostname]) }}"
+
+- name: Issue a new token and update the primaries
+  meshops.istio.istio_remote_secret:
+    context: burst
+    cluster: burst
+    rotate: true
+    targets:
+      - context: primary
+
+- name: The burst cluster left the mesh; remove its secret from the primary
+  meshops.istio.istio_remote_secret:
+    cluster: burst
+    state: absent
+    targets:
+      - context: primary
+"""
+
+RETURN = r"""
+secret_name:
+  description: Name of the remote secret in the targets.
+  returned: always
+  type: str
+  sample: istio-remote-secret-burst
+server:
+  description: The API server URL written into the kubeconfig.
+  returned: when O(state=present)
+  type: str
+  sample: https://burst.k8s.example.com:6443
+token_secret:
+  description: Namespace/name of the reader token Secret on the source.
+  returned: when O(state=present)
+  type: str
+  sample: istio-system/istio-reader-service-account-istio-remote-secret-token
+rotated:
+  description: Whether the token was replaced in this run.
+  returned: always
+  type: bool
+  sample: false
+source:
+  description: What was done on the source cluster, per object.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{kind: ServiceAccount, name: istio-reader-service-account, namespace: istio-system, action: unchanged}]
+targets:
+  description: What was done to the remote secret in each target.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: onprem, action: created}]
+  contains:
+    name:
+      description: The target's name.
+      type: str
+    action:
+      description: C(created), C(updated), C(unchanged), C(deleted) or C(absent).
+      type: str
+diff:
+  description: Objects before and after, Secrets with their keys only.
+  returned: when diff mode is on
+  type: dict
+"""
+
+import time
+
+from ansible_collections.meshops.istio.plugins.module_utils import multicluster as mc
+from ansible_collections.meshops.istio.plugins.module_utils.kube import (
+    ApplyReport,
+    Cluster,
+    KubeError,
+    new_module,
+    run,
+)
+
+TARGET_AUTH = ("kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert", "client_cert",
+               "client_key", "proxy", "no_proxy", "impersonate_user", "impersonate_groups")
+
+
+def argspec():
+    target = dict(
+        name=dict(type="str"),
+        kubeconfig=dict(type="raw", no_log=True),
+        context=dict(type="str"),
+        host=dict(type="str"),
+        api_key=dict(type="str", no_log=True),
+        validate_certs=dict(type="bool", aliases=["verify_ssl"]),
+        ca_cert=dict(type="path", aliases=["ssl_ca_cert"]),
+        client_cert=dict(type="path", aliases=["cert_file"]),
+        client_key=dict(type="path", aliases=["key_file"]),
+        proxy=dict(type="str"),
+        no_proxy=dict(type="str"),
+        impersonate_user=dict(type="str"),
+        impersonate_groups=dict(type="list", elements="str"),
+    )
+    return dict(
+        cluster=dict(type="str", required=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        targets=dict(type="list", elements="dict", options=target, default=[]),
+        server=dict(type="str"),
+        namespace=dict(type="str", default=mc.DEFAULT_NAMESPACE),
+        service_account=dict(type="str", default=mc.READER_SERVICE_ACCOUNT),
+        manage_reader=dict(type="bool", default=True),
+        rotate=dict(type="bool", default=False),
+        remove_reader=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=60),
+    )
+
+
+def target_label(target, index):
+    return target.get("name") or target.get("context") or target.get("host") or "targets[%d]" % index
+
+
+class RemoteSecretRun:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.namespace = self.params["namespace"]
+        self.cluster = self.params["cluster"]
+        self.result = dict(changed=False, secret_name=mc.remote_secret_name(self.cluster), rotated=False,
+                           source=[], targets=[])
+        self.diff = dict(before={}, after={})
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _record(self, where, report):
+        for key, obj in report.diff["before"].items():
+            self.diff["before"]["%s:%s" % (where, key)] = obj
+        for key, obj in report.diff["after"].items():
+            self.diff["after"]["%s:%s" % (where, key)] = obj
+        if report.changed:
+            self.result["changed"] = True
+
+    def _targets(self):
+        for index, target in enumerate(self.params["targets"]):
+            auth = dict((k, target.get(k)) for k in TARGET_AUTH)
+            yield target_label(target, index), auth
+
+    def _target_cluster(self, label, auth):
+        return self._on_target(label, lambda: Cluster(self.module, auth=auth))
+
+    @staticmethod
+    def _on_target(label, action):
+        """Run ``action``; an error says which target it came from."""
+        try:
+            return action()
+        except KubeError as e:
+            raise KubeError("Target %s: %s" % (label, e.message), e.kind, e.name, e.namespace, e.status,
+                            e.reason) from None
+
+    def _validate(self):
+        name = self.cluster
+        if not mc.NAME_RE.match(name):
+            self.module.fail_json(msg="cluster %r is not a valid cluster name: use lower-case letters, digits and "
+                                      "'-' (it becomes part of the Secret name istio-remote-secret-%s)." % (name, name))
+        if self.params["wait_timeout"] < 1:
+            self.module.fail_json(msg="wait_timeout must be at least 1 second, got %s." % self.params["wait_timeout"])
+        if self.params["remove_reader"] and self.params["state"] != "absent":
+            self.module.fail_json(msg="remove_reader only applies with state: absent.")
+        if self.params["rotate"] and self.params["state"] != "present":
+            self.module.fail_json(msg="rotate only applies with state: present.")
+        if self.params["server"]:
+            problem = mc.server_problem(self.params["server"])
+            if problem and "not a URL" in problem:
+                self.module.fail_json(msg="server: %s." % problem)
+
+    def _reader_objects(self):
+        objects = mc.reader_objects(self.namespace, self.params["service_account"])
+        # Without manage_reader the account and its RBAC belong to someone else (Istio's charts).
+        return objects if self.params["manage_reader"] else objects[-1:]
+
+    # -- present ----------------------------------------------------------------------------
+    def present(self):
+        source = Cluster(self.module)
+        report = ApplyReport()
+        if source.get("v1", "Namespace", self.namespace) is None:
+            # Created only when missing: applying a bare Namespace again would drop the labels
+            # that other steps (network, injection) apply with the same field manager.
+            source.apply_objects([{"apiVersion": "v1", "kind": "Namespace",
+                                   "metadata": {"name": self.namespace}}], report)
+        objects = self._reader_objects()
+        token_obj = objects[-1]
+        token_name = token_obj["metadata"]["name"]
+        if self.params["rotate"]:
+            existing = source.get("v1", "Secret", token_name, self.namespace)
+            if existing is not None:
+                source.delete_objects([token_obj], report)
+                self.result["rotated"] = True
+        source.apply_objects(objects, report)
+        self.result["source"] = report.results
+        self._record(self.params["cluster"], report)
+        self.result["token_secret"] = "%s/%s" % (self.namespace, token_name)
+
+        server = self.params["server"] or source.host
+        self.result["server"] = server
+        problem = mc.server_problem(server)
+        if problem:
+            self.module.warn("The remote secret for %s points at %s, and %s: other clusters' istiod cannot reach "
+                             "it there. Set server (the inventory's api_server) to an address the other clusters "
+                             "can reach." % (self.cluster, server, problem))
+
+        token, ca_data = self._wait_for_token(source, token_name)
+        if token is None:
+            # Check mode before the token Secret exists: nothing to build a kubeconfig from.
+            self._predict_targets()
+            return
+        self.module.no_log_values.add(token)
+        kubeconfig = mc.build_kubeconfig(self.cluster, server, ca_data, token)
+        secret = mc.remote_secret(self.cluster, kubeconfig, self.namespace)
+        self.module.no_log_values.add(secret["data"][self.cluster])
+        for label, auth in self._targets():
+            target = self._target_cluster(label, auth)
+            target_report = self._apply_to_target(label, target, secret)
+            self.result["targets"].append(dict(name=label, action=target_report.results[-1]["action"]))
+            self._record(label, target_report)
+
+    def _apply_to_target(self, label, target, secret):
+        def apply():
+            if target.get("v1", "Namespace", self.namespace) is None:
+                raise KubeError("namespace %s does not exist there. Install Istio on it first (its istiod is "
+                                "what reads the remote secret)." % self.namespace, "Namespace", self.namespace,
+                                reason="NotFound")
+            return target.apply_objects([secret], ApplyReport())
+        return self._on_target(label, apply)
+
+    def _wait_for_token(self, source, token_name):
+        deadline = time.time() + self.params["wait_timeout"]
+        delay = 0.2
+        while True:
+            secret = source.get("v1", "Secret", token_name, self.namespace)
+            token, ca_data = mc.token_from_secret(secret)
+            if token:
+                return token, ca_data
+            if self.module.check_mode and (secret is None or self.result["rotated"]):
+                return None, None
+            if time.time() >= deadline:
+                raise KubeError(
+                    "The token Secret %s/%s on cluster %s still has no token and ca.crt after %ss. Kubernetes' "
+                    "token controller fills it in; check that kube-controller-manager runs, that the "
+                    "ServiceAccount %s exists, or raise wait_timeout."
+                    % (self.namespace, token_name, self.cluster, self.params["wait_timeout"],
+                       self.params["service_account"]), "Secret", token_name, self.namespace, reason="Timeout")
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def _predict_targets(self):
+        name = mc.remote_secret_name(self.cluster)
+        for label, auth in self._targets():
+            target = self._target_cluster(label, auth)
+            exists = self._on_target(label, lambda t=target: t.get("v1", "Secret", name, self.namespace)) is not None
+            action = "updated" if exists else "created"
+            self.result["targets"].append(dict(name=label, action=action))
+            self.result["changed"] = True
+            key = "%s:Secret/%s/%s" % (label, self.namespace, name)
+            self.diff["before"][key] = {"data": {self.cluster: "<hidden>"}} if exists else {}
+            self.diff["after"][key] = {"data": {self.cluster: "<new token, known after the run>"}}
+
+    # -- absent -----------------------------------------------------------------------------
+    def absent(self):
+        secret = mc.remote_secret(self.cluster, "", self.namespace)
+        for label, auth in self._targets():
+            target = self._target_cluster(label, auth)
+            report = self._on_target(label, lambda t=target: t.delete_objects([secret]))
+            self.result["targets"].append(dict(name=label, action=report.results[-1]["action"]))
+            self._record(label, report)
+        if self.params["remove_reader"]:
+            source = Cluster(self.module)
+            report = source.delete_objects(self._reader_objects())
+            self.result["source"] = report.results
+            self._record(self.cluster, report)
+
+    def execute(self):
+        self._validate()
+        if self.params["state"] == "present":
+            self.present()
+        else:
+            self.absent()
+        if self.module._diff:
+            self.result["diff"] = self.diff
+        return self.result
+
+
+def main():
+    module = new_module(argspec())
+    result = run(module, RemoteSecretRun(module).execute)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
