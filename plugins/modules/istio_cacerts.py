@@ -138,7 +138,8 @@ root:
   description: The root CA (public facts only).
   returned: when O(state=present)
   type: dict
-  sample: {subject: "CN=Root CA,O=Istio", issuer: "CN=Root CA,O=Istio", serial: 4f1a, not_after: "2035-01-01T00:00:00+00:00", sha256: 9c0f}
+  sample: {subject: "CN=Root CA,O=Istio", issuer: "CN=Root CA,O=Istio", serial: 4f1a,
+           not_after: "2035-01-01T00:00:00+00:00", sha256: 9c0f}
 intermediate:
   description: The cluster's intermediate CA now in C(cacerts) (public facts only).
   returned: when O(state=present)
@@ -260,8 +261,7 @@ class CacertsRun:
         for value in files.values():
             self.module.no_log_values.add(value)
         problem = mc.cacerts_problem(files, root_cert, p["renew_within_days"]) if live else "there was no cacerts Secret"
-        foreign = live is not None and problem and not (
-            files.get("root-cert.pem", "").strip() == root_cert.strip())
+        foreign = live is not None and problem and files.get("root-cert.pem", "").strip() != root_cert.strip()
         if foreign and not p["force"]:
             self.module.fail_json(
                 msg="The cacerts Secret in %s/%s on cluster %s was not issued by the root CA in %s: %s. Replacing it "
