@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.sim.fixtures import (  # noqa: F401  (pytest fixtures)
+    kubesim, kubesim_factory, kubesim_istio, kubesim_istio_module, kubesim_module)
+
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference"
 COLLECTIONS = REPO / ".tools" / "collections"

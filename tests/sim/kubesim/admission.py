@@ -1,0 +1,232 @@
+"""Mutating admission: the defaults kube-apiserver fills in and Istio's sidecar injection webhook.
+
+Injection follows what a real cluster does: a pod is injected when a MutatingWebhookConfiguration
+has a webhook named like `*sidecar-injector*` whose namespaceSelector matches the pod's namespace
+and whose objectSelector matches the pod — and only when the pod is created, so a namespace
+labelled after its pods started keeps sidecar-less pods until they are recreated.
+"""
+import json
+
+from . import errors
+from .selectors import match_label_selector_object
+
+DEFAULT_PROXY_IMAGE = "docker.io/istio/proxyv2:1.24.0"
+_INJECTED_VOLUMES = ["workload-socket", "credential-socket", "workload-certs", "istio-envoy", "istio-data",
+                     "istio-podinfo", "istio-token", "istiod-ca-cert"]
+NODE_PORT_RANGE = (30000, 32767)
+
+
+class Admission:
+    def __init__(self, sim):
+        self.sim = sim
+        self.store = sim.store
+
+    def admit(self, operation, rtype, obj, old):
+        handler = _HANDLERS.get(rtype.key)
+        if handler:
+            handler(self, operation, obj, old)
+
+    # namespaces -----------------------------------------------------------------------------
+    def _namespace(self, operation, obj, old):
+        meta = obj["metadata"]
+        meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        if old is None:
+            obj["status"] = {"phase": "Active"}
+
+    # services -------------------------------------------------------------------------------
+    def _service(self, operation, obj, old):
+        spec = obj.setdefault("spec", {})
+        old_spec = (old or {}).get("spec") or {}
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        svc_type = spec["type"]
+        if svc_type != "ExternalName":
+            if old_spec.get("clusterIP") and not spec.get("clusterIP"):
+                spec["clusterIP"] = old_spec["clusterIP"]
+            elif old_spec.get("clusterIP") and spec.get("clusterIP") != old_spec["clusterIP"]:
+                raise errors.invalid(self.sim.registry.by_path("", "v1", "services"), obj["metadata"]["name"],
+                                     [{"reason": "FieldValueInvalid", "field": "spec.clusterIPs[0]",
+                                       "message": f'Invalid value: []string{{"{spec["clusterIP"]}"}}: may not '
+                                                  f'change once set'}])
+            if not spec.get("clusterIP"):
+                spec["clusterIP"] = self.sim.allocate_cluster_ip()
+            spec["clusterIPs"] = [spec["clusterIP"]]
+            spec.setdefault("ipFamilies", ["IPv4"])
+            spec.setdefault("ipFamilyPolicy", "SingleStack")
+            spec.setdefault("internalTrafficPolicy", "Cluster")
+        old_ports = {(p.get("port"), p.get("protocol", "TCP")): p for p in old_spec.get("ports") or []}
+        used = self._node_ports_in_use(obj)
+        for port in spec.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+            if "targetPort" not in port and "port" in port:
+                port["targetPort"] = port["port"]
+            if svc_type in ("NodePort", "LoadBalancer"):
+                previous = old_ports.get((port.get("port"), port["protocol"]), {}).get("nodePort")
+                if not port.get("nodePort"):
+                    port["nodePort"] = previous or self._free_node_port(used)
+                elif port["nodePort"] != previous and port["nodePort"] in used:
+                    raise errors.invalid(
+                        self.sim.registry.by_path("", "v1", "services"), obj["metadata"]["name"],
+                        [{"reason": "FieldValueInvalid", "field": "spec.ports[0].nodePort",
+                          "message": f"Invalid value: {port['nodePort']}: provided port is already allocated"}])
+                used.add(port["nodePort"])
+            else:
+                port.pop("nodePort", None)
+        if svc_type in ("NodePort", "LoadBalancer"):
+            spec.setdefault("externalTrafficPolicy", "Cluster")
+            if svc_type == "LoadBalancer":
+                spec.setdefault("allocateLoadBalancerNodePorts", True)
+        if old is None:
+            obj["status"] = {"loadBalancer": {}}
+
+    def _node_ports_in_use(self, obj):
+        used = set()
+        for svc in self.store.list(("", "services")):
+            if (svc["metadata"].get("namespace"), svc["metadata"]["name"]) == (
+                    obj["metadata"].get("namespace"), obj["metadata"]["name"]):
+                continue
+            for port in (svc.get("spec") or {}).get("ports") or []:
+                if port.get("nodePort"):
+                    used.add(port["nodePort"])
+        return used
+
+    def _free_node_port(self, used):
+        for candidate in range(NODE_PORT_RANGE[0], NODE_PORT_RANGE[1] + 1):
+            if candidate not in used:
+                return candidate
+        raise errors.ApiError(500, "range of valid node ports is full")
+
+    # workloads ------------------------------------------------------------------------------
+    def _deployment(self, operation, obj, old):
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
+        if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+            strategy["type"] = "RollingUpdate"
+            rolling = strategy.setdefault("rollingUpdate", {})
+            rolling.setdefault("maxUnavailable", "25%")
+            rolling.setdefault("maxSurge", "25%")
+
+    def _replicated(self, operation, obj, old):
+        obj.setdefault("spec", {}).setdefault("replicas", 1)
+
+    # pods -----------------------------------------------------------------------------------
+    def _pod(self, operation, obj, old):
+        if operation != "CREATE":
+            return
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("restartPolicy", "Always")
+        spec.setdefault("dnsPolicy", "ClusterFirst")
+        spec.setdefault("schedulerName", "default-scheduler")
+        spec.setdefault("terminationGracePeriodSeconds", 30)
+        spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
+        spec["serviceAccount"] = spec["serviceAccountName"]
+        for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+            container.setdefault("terminationMessagePath", "/dev/termination-log")
+            container.setdefault("terminationMessagePolicy", "File")
+            image = container.get("image", "")
+            tagged = ":" in image.rsplit("/", 1)[-1] or "@" in image
+            container.setdefault("imagePullPolicy",
+                                 "IfNotPresent" if tagged and not image.endswith(":latest") else "Always")
+        self._inject_sidecar(obj)
+        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+
+    def _inject_sidecar(self, pod):
+        meta = pod["metadata"]
+        spec = pod["spec"]
+        if any(c.get("name") == "istio-proxy" for c in spec.get("containers") or []):
+            return
+        if spec.get("hostNetwork"):
+            return
+        if (meta.get("annotations") or {}).get("sidecar.istio.io/inject") == "false":
+            return
+        ns = self.store.peek(("", "namespaces"), None, meta.get("namespace"))
+        ns_labels = (ns or {}).get("metadata", {}).get("labels") or {}
+        labels = meta.get("labels") or {}
+        for mwc in self.store.list(("admissionregistration.k8s.io", "mutatingwebhookconfigurations")):
+            for webhook in mwc.get("webhooks") or []:
+                if "sidecar-injector" not in webhook.get("name", ""):
+                    continue
+                if not _rules_match_pod_create(webhook.get("rules")):
+                    continue
+                if not match_label_selector_object(webhook.get("namespaceSelector"), ns_labels):
+                    continue
+                if not match_label_selector_object(webhook.get("objectSelector"), labels):
+                    continue
+                revision = (mwc["metadata"].get("labels") or {}).get("istio.io/rev", "default")
+                self._add_proxy(pod, revision)
+                return
+
+    def _proxy_image(self, revision):
+        """The proxy image from the injector's values, as istiod's template would render it."""
+        name = "istio-sidecar-injector" if revision == "default" else f"istio-sidecar-injector-{revision}"
+        for cm in self.store.list(("", "configmaps")):
+            if cm["metadata"]["name"] != name:
+                continue
+            try:
+                values = json.loads((cm.get("data") or {}).get("values") or "{}")
+            except ValueError:
+                continue
+            glob = values.get("global") or {}
+            hub, tag = glob.get("hub"), glob.get("tag")
+            image = (glob.get("proxy") or {}).get("image") or "proxyv2"
+            if hub and tag:
+                return image if "/" in image else f"{hub}/{image}:{tag}"
+        return DEFAULT_PROXY_IMAGE
+
+    def _add_proxy(self, pod, revision):
+        meta = pod["metadata"]
+        spec = pod["spec"]
+        image = self._proxy_image(revision)
+        labels = meta.setdefault("labels", {})
+        labels.setdefault("security.istio.io/tlsMode", "istio")
+        labels.setdefault("service.istio.io/canonical-name", labels.get("app") or meta.get("generateName", "")
+                          .rstrip("-") or meta.get("name", ""))
+        labels.setdefault("service.istio.io/canonical-revision", labels.get("version", "latest"))
+        annotations = meta.setdefault("annotations", {})
+        annotations["sidecar.istio.io/status"] = json.dumps({
+            "initContainers": ["istio-init"], "containers": ["istio-proxy"], "volumes": _INJECTED_VOLUMES,
+            "imagePullSecrets": None, "revision": revision}, separators=(",", ":"))
+        annotations.setdefault("istio.io/rev", revision)
+        annotations.setdefault("kubectl.kubernetes.io/default-container",
+                               (spec.get("containers") or [{}])[0].get("name", ""))
+        spec.setdefault("initContainers", []).append({
+            "name": "istio-init", "image": image, "imagePullPolicy": "IfNotPresent",
+            "args": ["istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT", "-i", "*",
+                     "-x", "", "-b", "*", "-d", "15090,15021,15020", "--log_output_level=default:info"],
+            "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"})
+        spec.setdefault("containers", []).append({
+            "name": "istio-proxy", "image": image, "imagePullPolicy": "IfNotPresent",
+            "args": ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local",
+                     "--proxyLogLevel=warning", "--proxyComponentLogLevel=misc:error", "--log_output_level=default:info"],
+            "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}],
+            "readinessProbe": {"httpGet": {"path": "/healthz/ready", "port": 15021, "scheme": "HTTP"},
+                               "periodSeconds": 15, "timeoutSeconds": 3, "failureThreshold": 4},
+            "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"})
+        volumes = spec.setdefault("volumes", [])
+        for name in _INJECTED_VOLUMES:
+            volumes.append({"name": name, "emptyDir": {}})
+
+
+def _rules_match_pod_create(rules):
+    if not rules:
+        return False
+    for rule in rules:
+        ops = rule.get("operations") or []
+        resources = rule.get("resources") or []
+        if ("CREATE" in ops or "*" in ops) and ("pods" in resources or "*" in resources):
+            return True
+    return False
+
+
+_HANDLERS = {
+    ("", "namespaces"): Admission._namespace,
+    ("", "services"): Admission._service,
+    ("", "pods"): Admission._pod,
+    ("apps", "deployments"): Admission._deployment,
+    ("apps", "replicasets"): Admission._replicated,
+    ("apps", "statefulsets"): Admission._replicated,
+}
