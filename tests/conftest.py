@@ -10,6 +10,7 @@ import yaml
 
 from tests.sim.fixtures import (  # noqa: F401  (pytest fixtures)
     kubesim, kubesim_factory, kubesim_istio, kubesim_istio_module, kubesim_module)
+from tests.sim.prometheus_harness import prometheus_factory  # noqa: F401  (pytest fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference"

@@ -1,0 +1,121 @@
+"""A real Prometheus server (the Debian package's /usr/bin/prometheus) for tests.
+
+    prom = PrometheusServer(targets=[mesh.url]).start()   # scrapes <target>/metrics every second
+    prom.wait_for("istio_requests_total")                 # until a first scrape landed
+    prom.url                                              # http://127.0.0.1:PORT
+    prom.stop()
+
+The pytest fixture ``prometheus_factory`` (registered as a plugin in tests/conftest.py) starts as
+many as a test asks for and stops them afterwards.
+"""
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+BINARY = shutil.which("prometheus") or "/usr/bin/prometheus"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PrometheusServer:
+    def __init__(self, targets=(), scrape_interval="1s", job="meshsim", port=None):
+        self.targets = [urllib.parse.urlparse(t).netloc or t for t in targets]
+        self.scrape_interval = scrape_interval
+        self.job = job
+        self.port = port or free_port()
+        self.dir = None
+        self.proc = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self, timeout=30):
+        self.dir = Path(tempfile.mkdtemp(prefix="prometheus-"))
+        config = {"global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.scrape_interval,
+                             "scrape_timeout": self.scrape_interval},
+                  "scrape_configs": [{"job_name": self.job, "static_configs": [{"targets": self.targets}]}]}
+        (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.log = open(self.dir / "prometheus.log", "w")
+        self.proc = subprocess.Popen(
+            [BINARY, "--config.file=%s" % (self.dir / "prometheus.yml"), "--storage.tsdb.path=%s" % (self.dir / "data"),
+             "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=warn",
+             "--storage.tsdb.retention.time=1h", "--web.enable-lifecycle"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("prometheus exited: %s" % (self.dir / "prometheus.log").read_text()[-2000:])
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("prometheus did not become ready in %ss" % timeout)
+
+    def query(self, promql):
+        data = urllib.parse.urlencode({"query": promql}).encode()
+        with urllib.request.urlopen(self.url + "/api/v1/query", data=data, timeout=5) as r:
+            return json.loads(r.read())["data"]["result"]
+
+    def wait_for(self, promql, timeout=20, check=bool):
+        """Wait until ``promql`` answers a result for which ``check(result)`` is true; returns it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.query(promql)
+            if check(result):
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError("%s did not satisfy the check within %ss: %s" % (promql, timeout, result))
+            time.sleep(0.25)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.dir:
+            self.log.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+
+@pytest.fixture
+def prometheus_factory():
+    """prometheus_factory(targets=[url, ...], scrape_interval="1s") -> a started PrometheusServer."""
+    started = []
+
+    def make(targets=(), **kwargs):
+        server = PrometheusServer(targets, **kwargs).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+def wait_until(predicate, timeout=20, interval=0.1, message="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %s" % message)
+        time.sleep(interval)
+
