@@ -142,6 +142,9 @@ class Handler(BaseHTTPRequestHandler):
             body = self.rfile.read(length) if length else b""
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                 body = self._read_chunked()
+            # Logged before it is served: a test that reads the log right after its client returned
+            # must see the request even if this thread has not finished its bookkeeping.
+            self.sim._log(record)
             fault = self.sim._take_fault(self.command, path, record.dry_run)
             if fault is not None:
                 record.fault = True
@@ -171,7 +174,6 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(500, errors.ApiError(500, f"kubesim internal error: {exc!r}").status())
         finally:
             record.duration = time.monotonic() - started
-            self.sim._log(record)
 
     def _read_chunked(self):
         data = b""
