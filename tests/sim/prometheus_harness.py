@@ -49,7 +49,7 @@ class PrometheusServer:
                              "scrape_timeout": self.scrape_interval},
                   "scrape_configs": [{"job_name": self.job, "static_configs": [{"targets": self.targets}]}]}
         (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
-        self.log = open(self.dir / "prometheus.log", "w")
+        self.log = open(self.dir / "prometheus.log", "w")  # noqa: SIM115  (lives as long as the server)
         self.proc = subprocess.Popen(
             [BINARY, "--config.file=%s" % (self.dir / "prometheus.yml"), "--storage.tsdb.path=%s" % (self.dir / "data"),
              "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=warn",
@@ -82,6 +82,13 @@ class PrometheusServer:
             if time.monotonic() > deadline:
                 raise AssertionError("%s did not satisfy the check within %ss: %s" % (promql, timeout, result))
             time.sleep(0.25)
+
+    def wait_scraped(self, seconds, timeout=30):
+        """Wait until every target has been scraped for ``seconds`` (Prometheus only starts scraping
+        ~5s after it is ready, and rate() over a window that data does not cover reads low)."""
+        want = int(seconds)
+        self.wait_for('min(count_over_time(up{job="%s"}[%ds])) >= %d' % (self.job, want + 1, want),
+                      timeout=timeout + want)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
