@@ -277,6 +277,12 @@ class Cluster:
                 self.k8s = get_api_client(module=module)
             else:
                 self.k8s = get_api_client(**dict((k, v) for k, v in auth.items() if v is not None))
+                if auth.get("host") and not (auth.get("kubeconfig") or auth.get("context")):
+                    # The client starts from a copy of the process-wide default configuration,
+                    # which carries the token-refresh hook of the last kubeconfig loaded (the
+                    # module's own cluster); called before each request, it would point this
+                    # client back at that cluster.
+                    self.k8s.configuration.refresh_api_key_hook = None
         except Exception as e:
             raise KubeError("Could not build a Kubernetes client from the auth options: %s. Check "
                             "kubeconfig, context or host/api_key." % e) from e
