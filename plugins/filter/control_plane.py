@@ -43,6 +43,11 @@ def istio_istiod_name(revision):
     return cp.istiod_name(revision)
 
 
+def istio_gateways(items, revision="", values=None):
+    """A gateways_list normalised: {present, absent, namespaces}, each gateway with its chart values."""
+    return cp.gateway_plan(items, revision, values)
+
+
 def istio_networking_api(version):
     """networking.istio.io/v1 for Istio 1.22 and later, v1beta1 before."""
     return cp.networking_api_version(version)
@@ -51,4 +56,5 @@ def istio_networking_api(version):
 class FilterModule(object):
     def filters(self):
         return dict((fn.__name__, _wrap(fn)) for fn in (
-            istio_chart_source, istio_chart_values, istio_operator, istio_istiod_name, istio_networking_api))
+            istio_chart_source, istio_chart_values, istio_operator, istio_istiod_name, istio_networking_api,
+            istio_gateways))

@@ -299,6 +299,36 @@ def gateway_selector(name, labels=None):
     return {"istio": labels.get("istio") or (name[len("istio-"):] if name.startswith("istio-") else name)}
 
 
+def gateway_plan(items, revision="", common_values=None):
+    """Normalise a gateways_list: {present: [...], absent: [...], namespaces: [Namespace objects]}.
+
+    Each gateway comes back with name, namespace, service_type and the chart ``values``
+    (ours, then ``common_values``, then the item's own ``values``)."""
+    present, absent, names = [], [], set()
+    for item in items or []:
+        name = item.get("name")
+        if not name or not item.get("namespace"):
+            raise ControlPlaneError("Every gateway needs a name and a namespace, got %r." % (item,))
+        if name in names:
+            raise ControlPlaneError("Gateway %r is listed twice; names must be unique." % name)
+        names.add(name)
+        state = item.get("state") or "present"
+        if state not in ("present", "absent"):
+            raise ControlPlaneError("Gateway %s: state must be present or absent, not %r." % (name, state))
+        settings = dict(item)
+        settings.setdefault("revision", revision)
+        values = deep_merge(deep_merge(gateway_values(settings), common_values or {}), item.get("values") or {})
+        gateway = dict(name=name, namespace=item["namespace"], state=state,
+                       service_type=values["service"]["type"], values=values,
+                       selector=gateway_selector(name, values.get("labels")))
+        (present if state == "present" else absent).append(gateway)
+    namespaces = []
+    for gateway in present:
+        if gateway["namespace"] not in [n["metadata"]["name"] for n in namespaces]:
+            namespaces.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": gateway["namespace"]}})
+    return dict(present=present, absent=absent, namespaces=namespaces)
+
+
 def istio_operator(settings, extra=None):
     """The IstioOperator resource ``istioctl install -f`` takes for the same settings."""
     settings = settings or {}
@@ -334,18 +364,6 @@ def istio_operator(settings, extra=None):
     if extra:
         operator["spec"] = deep_merge(operator["spec"], extra)
     return operator
-
-
-def istioctl_install_args(operator_file, revision=None, set_values=None, skip_confirmation=True):
-    """The argument list for ``istioctl install`` (without the binary)."""
-    args = ["install", "-f", operator_file]
-    if revision:
-        args += ["--revision", revision]
-    for key, value in sorted((set_values or {}).items()):
-        args += ["--set", "%s=%s" % (key, value)]
-    if skip_confirmation:
-        args.append("-y")
-    return args
 
 
 # -- reading what is installed ---------------------------------------------------------------------
