@@ -133,7 +133,12 @@ def run_playbook(tmp_path):
             cmd += ["--limit", limit]
         if verbosity:
             cmd.append("-" + "v" * verbosity)
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(**(env or {})),
+        # kubernetes.core caches API discovery in $TMPDIR keyed by server URL; simulated clusters reuse
+        # loopback ports, so a shared cache would describe another test's cluster.
+        tmpdir = tmp_path / "tmp"
+        tmpdir.mkdir(exist_ok=True)
+        env = dict({"TMPDIR": str(tmpdir)}, **(env or {}))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(**env),
                               cwd=REPO, timeout=timeout, check=False)
         return PlaybookResult(proc)
 
