@@ -47,6 +47,15 @@ class MulticlusterError(Exception):
     """Bad input or state that a person has to fix; the message says how."""
 
 
+def no_log(module, *values):
+    """Have Ansible mask ``values`` wherever they would appear in the module's output."""
+    # AnsibleK8SModule wraps the AnsibleModule that holds the mask list.
+    target = getattr(module, "_module", module)
+    for value in values:
+        if value:
+            target.no_log_values.add(value)
+
+
 # -- remote secrets -----------------------------------------------------------------------
 
 def remote_secret_name(cluster):
@@ -91,8 +100,11 @@ def reader_objects(namespace=DEFAULT_NAMESPACE, service_account=READER_SERVICE_A
     in the order they must be applied. Kubernetes >= 1.24 no longer makes the token Secret."""
     role = reader_role_name(namespace)
     return [
+        # The label gives us a field to own: server-side apply keeps no record of a manager that
+        # owns nothing, and without one a re-run could not tell the account is already there.
+        # Istio's chart puts the same label on the account it makes.
         {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": service_account, "namespace": namespace}},
+         "metadata": {"name": service_account, "namespace": namespace, "labels": {"app": "istio-reader"}}},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
          "metadata": {"name": role}, "rules": READER_RULES},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",

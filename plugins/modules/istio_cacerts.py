@@ -118,7 +118,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-action:
+secret_action:
   description: What happened to the C(cacerts) Secret.
   returned: always
   type: str
@@ -244,7 +244,7 @@ class CacertsRun:
             cert = f.read()
         with open(key_path) as f:
             key = f.read()
-        self.module.no_log_values.add(key)
+        mc.no_log(self.module, key)
         try:
             mc.check_root_pair(cert, key)
         except mc.MulticlusterError as e:
@@ -254,12 +254,12 @@ class CacertsRun:
     def present(self, cluster):
         p = self.params
         root_cert, root_key, root_created = self._root()
-        self.module.no_log_values.add(root_key)
+        mc.no_log(self.module, root_key)
         result = dict(changed=False, root_created=root_created, root=mc.describe_cert(root_cert))
         live = cluster.get("v1", "Secret", mc.CACERTS_SECRET, p["namespace"])
         files = mc.files_of(live)
         for value in files.values():
-            self.module.no_log_values.add(value)
+            mc.no_log(self.module, value)
         problem = mc.cacerts_problem(files, root_cert, p["renew_within_days"]) if live else "there was no cacerts Secret"
         foreign = live is not None and problem and files.get("root-cert.pem", "").strip() != root_cert.strip()
         if foreign and not p["force"]:
@@ -269,17 +269,17 @@ class CacertsRun:
                     "put the root it came from in root_dir." % (p["namespace"], mc.CACERTS_SECRET, p["cluster"],
                                                                  p["root_dir"], problem))
         if problem is None and not p["rotate"]:
-            result.update(action="unchanged", intermediate=mc.describe_cert(files["ca-cert.pem"]))
+            result.update(secret_action="unchanged", intermediate=mc.describe_cert(files["ca-cert.pem"]))
             return result
         files = mc.new_intermediate_ca(root_cert, root_key, p["cluster"], organization=p["organization"],
                                        days=p["days"], key_type=p["key_type"], key_size=self.key_size,
                                        namespace=p["namespace"])
-        self.module.no_log_values.add(files["ca-key.pem"])
+        mc.no_log(self.module, files["ca-key.pem"])
         secret = mc.cacerts_secret(files, p["namespace"])
         for value in secret["data"].values():
-            self.module.no_log_values.add(value)
+            mc.no_log(self.module, value)
         report = cluster.apply_objects([secret])
-        result.update(changed=True, action=report.results[0]["action"], reason=problem or "rotate was asked",
+        result.update(changed=True, secret_action=report.results[0]["action"], reason=problem or "rotate was asked",
                       intermediate=mc.describe_cert(files["ca-cert.pem"]))
         if live is not None:
             self.module.warn("cacerts on cluster %s were replaced (%s). istiod reads them when it starts: restart "
@@ -293,7 +293,7 @@ class CacertsRun:
         secret = {"apiVersion": "v1", "kind": "Secret",
                   "metadata": {"name": mc.CACERTS_SECRET, "namespace": self.params["namespace"]}}
         report = cluster.delete_objects([secret])
-        result = dict(changed=report.changed, action=report.results[0]["action"])
+        result = dict(changed=report.changed, secret_action=report.results[0]["action"])
         if self.module._diff:
             result["diff"] = report.diff
         return result

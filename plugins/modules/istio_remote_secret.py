@@ -383,10 +383,10 @@ class RemoteSecretRun:
             # Check mode before the token Secret exists: nothing to build a kubeconfig from.
             self._predict_targets()
             return
-        self.module.no_log_values.add(token)
+        mc.no_log(self.module, token)
         kubeconfig = mc.build_kubeconfig(self.cluster, server, ca_data, token)
         secret = mc.remote_secret(self.cluster, kubeconfig, self.namespace)
-        self.module.no_log_values.add(secret["data"][self.cluster])
+        mc.no_log(self.module, secret["data"][self.cluster])
         for label, auth in self._targets():
             target = self._target_cluster(label, auth)
             target_report = self._apply_to_target(label, target, secret)

@@ -95,7 +95,8 @@ def test_kubeconfig_is_the_same_bytes_for_the_same_inputs():
 def test_reader_objects_bind_the_account_read_only():
     sa, role, binding, token = mc.reader_objects()
     assert (sa["kind"], sa["metadata"]) == ("ServiceAccount", {"name": "istio-reader-service-account",
-                                                               "namespace": "istio-system"})
+                                                               "namespace": "istio-system",
+                                                               "labels": {"app": "istio-reader"}})
     assert binding["roleRef"]["name"] == role["metadata"]["name"] == "meshops-istio-reader-istio-system"
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "istio-reader-service-account",
                                     "namespace": "istio-system"}]
