@@ -101,10 +101,14 @@ class HostRouting:
         # The DestinationRule may be applied twice (grow, then prune); it is reported once, from
         # what was there before its first step to what is there after its last.
         steps = {}
+        order = []
         for obj in objects:
             kind = obj["kind"]
+            if kind not in steps:
+                order.append(kind)
             if obj.get(DELETE):
-                self.cluster.delete_objects([dict((k, v) for k, v in obj.items() if k != DELETE)], report=report)
+                deleted = self.cluster.delete_objects([dict((k, v) for k, v in obj.items() if k != DELETE)])
+                steps[kind] = dict(report=deleted)
                 live[kind] = None
                 continue
             action, before, after = self.cluster.apply_one(obj, live=live[kind], known_live=True)
@@ -112,7 +116,13 @@ class HostRouting:
             step.update(obj=obj, after=after)
             step["actions"].append(action)
             live[kind] = after
-        for step in steps.values():
+        for kind in order:
+            step = steps[kind]
+            if "report" in step:
+                report.results.extend(step["report"].results)
+                report.before.extend(step["report"].before)
+                report.after.extend(step["report"].after)
+                continue
             actions = [a for a in step["actions"] if a != "unchanged"]
             action = "created" if "created" in actions else ("updated" if actions else "unchanged")
             report.add(step["obj"], action, step["before"], step["after"])
