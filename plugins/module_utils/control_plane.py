@@ -302,7 +302,7 @@ def gateway_selector(name, labels=None):
 def gateway_plan(items, revision="", common_values=None):
     """Normalise a gateways_list: {present: [...], absent: [...], namespaces: [Namespace objects]}.
 
-    Each gateway comes back with name, namespace, service_type and the chart ``values``
+    Each gateway comes back with name, namespace, service_type and ``chart_values``
     (ours, then ``common_values``, then the item's own ``values``)."""
     present, absent, names = [], [], set()
     for item in items or []:
@@ -319,7 +319,7 @@ def gateway_plan(items, revision="", common_values=None):
         settings.setdefault("revision", revision)
         values = deep_merge(deep_merge(gateway_values(settings), common_values or {}), item.get("values") or {})
         gateway = dict(name=name, namespace=item["namespace"], state=state,
-                       service_type=values["service"]["type"], values=values,
+                       service_type=values["service"]["type"], chart_values=values,
                        selector=gateway_selector(name, values.get("labels")))
         (present if state == "present" else absent).append(gateway)
     namespaces = []
@@ -508,7 +508,10 @@ def summarize(deployments=None, mutating=None, validating=None, crds=None, names
             names = [c.get("name") for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])]
             if "istio-proxy" not in names:
                 continue
-            rev = _labels(pod).get(REVISION_LABEL) or _status_revision(pod) or DEFAULT_REVISION
+            annotations = (pod.get("metadata") or {}).get("annotations") or {}
+            # The injector records the revision as an annotation (and in sidecar.istio.io/status).
+            rev = (_labels(pod).get(REVISION_LABEL) or annotations.get(REVISION_LABEL) or _status_revision(pod)
+                   or DEFAULT_REVISION)
             meta = pod.get("metadata") or {}
             proxies.setdefault(rev, []).append("%s/%s" % (meta.get("namespace"), meta.get("name")))
 
