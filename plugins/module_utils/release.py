@@ -1,0 +1,423 @@
+# Copyright: meshops.istio contributors
+# Apache License 2.0 (see LICENSE)
+"""Weighted releases: plans, analysis decisions and the release state machine. Pure functions.
+
+A release moves traffic of one host from a stable subset to a canary subset in steps. Between
+steps an analysis judges the canary from Istio's metrics; a failed analysis is tolerated
+``threshold`` times, then the release rolls back to 100% stable. The whole state lives in one
+annotation on the VirtualService, so any later job - or a re-run after a crash - continues it.
+
+Phases: progressing -> (paused <-> progressing) -> succeeded | failed | aborted.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import datetime
+import json
+import re
+
+ANNOTATION = "meshops.istio/release"
+STATE_VERSION = 1
+PROGRESSING, PAUSED, SUCCEEDED, FAILED, ABORTED = "progressing", "paused", "succeeded", "failed", "aborted"
+ACTIVE = (PROGRESSING, PAUSED)
+DONE = (SUCCEEDED, FAILED, ABORTED)
+ACTIONS = ("start", "step", "run", "pause", "resume", "promote", "abort", "status")
+BUILT_IN_CHECKS = ("success_rate", "latency_p99")
+HISTORY_LIMIT = 200
+MAX_THRESHOLD = 100
+_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$")
+
+
+class ReleaseError(ValueError):
+    """Input or state that makes the requested action impossible; the message says what to do."""
+
+
+# -- time ---------------------------------------------------------------------------------------
+
+def iso(ts):
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def clock(ts):
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%H:%M:%S")
+
+
+# -- input --------------------------------------------------------------------------------------
+
+def _whole(value, what, low, high):
+    if isinstance(value, bool) or value is None:
+        raise ReleaseError("%s is %r; it must be a whole number from %d to %d." % (what, value, low, high))
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and re.match(r"^\s*-?\d+\s*$", value):
+        value = int(value)
+    if not isinstance(value, int):
+        raise ReleaseError("%s is %r, not a whole number from %d to %d." % (what, value, low, high))
+    if not low <= value <= high:
+        raise ReleaseError("%s is %d; it must be from %d to %d." % (what, value, low, high))
+    return value
+
+
+def plan_weights(steps=None, step_weight=None, max_weight=None):
+    """The canary weights of a release, e.g. [10, 25, 50, 100].
+
+    ``steps`` as given (strictly increasing, 1-100), or ``step_weight`` repeated up to
+    ``max_weight`` (default 100), the last step being ``max_weight`` itself. After the last
+    step passes its analysis the canary is promoted to 100%."""
+    if steps and step_weight:
+        raise ReleaseError("Give either steps (for example [10, 25, 50, 100]) or step_weight with max_weight, "
+                           "not both.")
+    if steps:
+        if not isinstance(steps, (list, tuple)):
+            raise ReleaseError("steps must be a list of canary weights, for example [10, 25, 50, 100]; got %r."
+                               % (steps,))
+        plan = [_whole(w, "Step %d of the plan" % (i + 1), 1, 100) for i, w in enumerate(steps)]
+        for i in range(1, len(plan)):
+            if plan[i] <= plan[i - 1]:
+                raise ReleaseError("The step plan must increase: step %d (%d%%) is not more than step %d (%d%%). "
+                                   "Write the canary weights in increasing order, for example [10, 25, 50, 100]."
+                                   % (i + 1, plan[i], i, plan[i - 1]))
+        return plan
+    if step_weight:
+        step = _whole(step_weight, "step_weight", 1, 100)
+        top = _whole(100 if max_weight is None else max_weight, "max_weight", 1, 100)
+        if top < step:
+            raise ReleaseError("max_weight (%d) is less than step_weight (%d): the canary would never get a step."
+                               % (top, step))
+        plan = list(range(step, top + 1, step))
+        if plan[-1] != top:
+            plan.append(top)
+        return plan
+    raise ReleaseError("A release needs a plan: steps (for example [10, 25, 50, 100]) or step_weight "
+                       "(for example 20, with max_weight).")
+
+
+def _number(value, what, low=None, high=None, low_open=False):
+    if isinstance(value, bool) or value is None:
+        raise ReleaseError("%s is %r; it must be a number." % (what, value))
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ReleaseError("%s is %r, not a number." % (what, value)) from None
+    too_low = low is not None and (value < low or (low_open and value == low))
+    too_high = high is not None and value > high
+    if too_low or too_high:
+        if low is not None and high is not None:
+            rule = "from %g to %g" % (low, high)
+        elif low is not None:
+            rule = "%s %g" % ("more than" if low_open else "at least", low)
+        else:
+            rule = "at most %g" % high
+        raise ReleaseError("%s is %g; it must be %s." % (what, value, rule))
+    return value
+
+
+def validate_analysis(analysis, seconds):
+    """Normalised analysis settings; ``seconds`` turns durations ('30s', 60) into seconds."""
+    analysis = dict(analysis or {})
+    known = set(("interval", "window", "success_rate", "latency_p99", "min_requests", "threshold", "checks"))
+    unknown = set(analysis) - known
+    if unknown:
+        raise ReleaseError("Unknown analysis settings %s; use %s." % (", ".join(sorted(unknown)),
+                                                                      ", ".join(sorted(known))))
+
+    def duration(key, default):
+        value = analysis.get(key)
+        if value is None:
+            return default
+        try:
+            return seconds(value, "analysis.%s" % key)
+        except ValueError as e:
+            raise ReleaseError(str(e)) from None
+
+    interval = duration("interval", 60.0)
+    window = duration("window", interval if interval >= 1 else 60.0)
+    if window < 1:
+        raise ReleaseError("analysis.window is %gs; the metrics window must be at least 1s (for example 30s)." % window)
+    out = dict(interval=interval, window=window)
+    out["success_rate"] = (None if analysis.get("success_rate") is None else
+                           _number(analysis["success_rate"], "analysis.success_rate (minimum success rate in %)", 0, 100))
+    out["latency_p99"] = (None if analysis.get("latency_p99") is None else
+                          _number(analysis["latency_p99"], "analysis.latency_p99 (maximum P99 in ms)", 0, low_open=True))
+    out["min_requests"] = _whole(analysis.get("min_requests", 10), "analysis.min_requests", 0, 10 ** 9)
+    out["threshold"] = _whole(analysis.get("threshold", 1), "analysis.threshold (failed analyses tolerated)",
+                              0, MAX_THRESHOLD)
+    checks = []
+    names = set(BUILT_IN_CHECKS) | set(("requests",))
+    for i, check in enumerate(analysis.get("checks") or []):
+        where = "analysis.checks[%d]" % i
+        if not isinstance(check, dict) or not check.get("name") or not check.get("query"):
+            raise ReleaseError("%s needs a name and a query (PromQL answering one number), plus min and/or max."
+                               % where)
+        if check["name"] in names:
+            raise ReleaseError("%s: the name %r is already used; give each check its own name." % (where, check["name"]))
+        names.add(check["name"])
+        unknown = set(check) - set(("name", "query", "min", "max"))
+        if unknown:
+            raise ReleaseError("%s has unknown keys %s; use name, query, min, max." % (where, ", ".join(sorted(unknown))))
+        low = None if check.get("min") is None else _number(check["min"], where + ".min")
+        high = None if check.get("max") is None else _number(check["max"], where + ".max")
+        if low is None and high is None:
+            raise ReleaseError("%s (%s) needs min and/or max: the bounds its value must stay within." % (where, check["name"]))
+        if low is not None and high is not None and low > high:
+            raise ReleaseError("%s (%s): min %g is more than max %g." % (where, check["name"], low, high))
+        checks.append(dict(name=check["name"], query=check["query"], min=low, max=high))
+    out["checks"] = checks
+    if out["success_rate"] is None and out["latency_p99"] is None and not checks and not out["min_requests"]:
+        raise ReleaseError("The analysis checks nothing: set success_rate, latency_p99, min_requests or checks.")
+    return out
+
+
+def validate_name(name, what="release name"):
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ReleaseError("%s %r is not valid: use lower-case letters, digits, '-', '_' and '.' (at most 63)."
+                           % (what, name))
+    return name
+
+
+# -- analysis -----------------------------------------------------------------------------------
+
+def _fmt(value, unit=""):
+    if value is None:
+        return "no data"
+    text = ("%.2f" % value).rstrip("0").rstrip(".")
+    return text + unit
+
+
+def decide(analysis, measured):
+    """Judge one analysis from measured values ({requests, success_rate, latency_p99, <check>: value}).
+
+    A missing value (no series, or NaN because nothing was counted) fails its check: no
+    traffic is never a reason to let a canary through."""
+    checks = []
+    requests = measured.get("requests")
+    if analysis["min_requests"]:
+        ok = requests is not None and requests >= analysis["min_requests"]
+        checks.append(dict(name="requests", value=requests, threshold=analysis["min_requests"], bound="min",
+                           passed=ok, text="requests %s (min %d)" % (_fmt(requests), analysis["min_requests"])))
+    if analysis["success_rate"] is not None:
+        value = measured.get("success_rate")
+        ok = value is not None and value >= analysis["success_rate"]
+        checks.append(dict(name="success_rate", value=value, threshold=analysis["success_rate"], bound="min",
+                           passed=ok, text="success_rate %s (min %s%%)" % (_fmt(value, "%"), _fmt(analysis["success_rate"]))))
+    if analysis["latency_p99"] is not None:
+        value = measured.get("latency_p99")
+        ok = value is not None and value <= analysis["latency_p99"]
+        checks.append(dict(name="latency_p99", value=value, threshold=analysis["latency_p99"], bound="max",
+                           passed=ok, text="latency_p99 %s (max %sms)" % (_fmt(value, "ms"), _fmt(analysis["latency_p99"]))))
+    for check in analysis["checks"]:
+        value = measured.get(check["name"])
+        ok = value is not None and (check["min"] is None or value >= check["min"]) and (
+            check["max"] is None or value <= check["max"])
+        bounds = " ".join(b for b in ("min %s" % _fmt(check["min"]) if check["min"] is not None else "",
+                                      "max %s" % _fmt(check["max"]) if check["max"] is not None else "") if b)
+        checks.append(dict(name=check["name"], value=value, threshold=check["min"] if check["min"] is not None
+                           else check["max"], bound="min" if check["min"] is not None else "max", passed=ok,
+                           text="%s %s (%s)" % (check["name"], _fmt(value), bounds)))
+    failed = [c for c in checks if not c["passed"]]
+    no_data = requests is None or (analysis["min_requests"] and requests < analysis["min_requests"])
+    return dict(passed=not failed, checks=checks, failed=[c["name"] for c in failed],
+                status="passed" if not failed else ("no_traffic" if no_data else "failed"))
+
+
+def failure_text(result):
+    """'success_rate 62.5% (min 99%), latency_p99 no data (max 500ms)' for the failed checks."""
+    return ", ".join(c["text"] for c in result["checks"] if not c["passed"])
+
+
+# -- state --------------------------------------------------------------------------------------
+
+def load(annotations):
+    """The release state from the VirtualService's annotations, or None."""
+    raw = (annotations or {}).get(ANNOTATION)
+    if not raw:
+        return None
+    try:
+        state = json.loads(raw)
+    except ValueError:
+        raise ReleaseError("The %s annotation on the VirtualService is not valid JSON (edited by hand?). Remove it "
+                           "to forget the release: kubectl annotate virtualservice <name> %s-"
+                           % (ANNOTATION, ANNOTATION)) from None
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        raise ReleaseError("The %s annotation holds a release state this version of meshops.istio cannot read; "
+                           "finish that release with the version that started it, or remove the annotation."
+                           % ANNOTATION)
+    return state
+
+
+def dump(state):
+    state = copy.deepcopy(state)
+    state["history"] = state["history"][-HISTORY_LIMIT:]
+    return json.dumps(state, sort_keys=True, separators=(",", ":"))
+
+
+def weights_at(state, canary_weight):
+    return {state["stable"]: 100 - canary_weight, state["canary"]: canary_weight}
+
+
+def canary_weight(state):
+    return state["weights"].get(state["canary"], 0)
+
+
+def _event(state, now, event, message, **extra):
+    entry = dict(time=iso(now), ts=round(now, 3), event=event, weights=dict(state["weights"]), phase=state["phase"],
+                 message=message)
+    entry.update(extra)
+    state["history"].append(entry)
+    state["updated"] = iso(now)
+    state["message"] = message
+
+
+def new_release(name, host, namespace, stable, canary, plan, analysis, now):
+    state = dict(version=STATE_VERSION, name=name, host=host, namespace=namespace, stable=stable, canary=canary,
+                 plan=list(plan), step=0, phase=PROGRESSING, weights=weights_at(dict(stable=stable, canary=canary), plan[0]),
+                 failed_checks=0, passed_checks=0, threshold=analysis["threshold"],
+                 interval=analysis["interval"], started=iso(now), since=round(now, 3), last_analysis=None,
+                 history=[])
+    _event(state, now, "start", "Started: %d%% of traffic to %s." % (plan[0], canary))
+    return state
+
+
+def check_owner(state, name):
+    """ReleaseError when an active release other than ``name`` holds the VirtualService."""
+    if state and state["phase"] in ACTIVE and state["name"] != name:
+        raise ReleaseError(
+            "The VirtualService of %s is owned by another release, %r (%s, canary %s at %d%%, started %s). "
+            "Finish it first (action=promote or action=abort with name=%s), or use that name."
+            % (state["host"], state["name"], state["phase"], state["canary"], canary_weight(state), state["started"],
+               state["name"]))
+
+
+def check_same(state, stable, canary, plan):
+    """ReleaseError when an active release is asked to continue with different subsets or plan."""
+    differences = []
+    if state["stable"] != stable:
+        differences.append("stable %s, not %s" % (state["stable"], stable))
+    if state["canary"] != canary:
+        differences.append("canary %s, not %s" % (state["canary"], canary))
+    if plan is not None and list(state["plan"]) != list(plan):
+        differences.append("plan %s, not %s" % (state["plan"], list(plan)))
+    if differences:
+        raise ReleaseError("Release %r is already %s with %s. Abort it first to change the release, or run it "
+                           "with the settings it started with." % (state["name"], state["phase"], "; ".join(differences)))
+
+
+def analysis_due(state, now):
+    """Seconds to wait before the canary's current weight has been observed for a full interval."""
+    return max(0.0, state["since"] + state["interval"] - now)
+
+
+def after_analysis(state, result, measured, now):
+    """Apply an analysis result. Returns (state, outcome) with outcome advanced|promoted|held|rolled_back."""
+    state = copy.deepcopy(state)
+    state["last_analysis"] = dict(time=iso(now), passed=result["passed"], status=result["status"],
+                                  values=dict((c["name"], c["value"]) for c in result["checks"]),
+                                  text="; ".join(c["text"] + ("" if c["passed"] else " FAILED") for c in result["checks"]))
+    record = dict(passed=result["passed"], status=result["status"], values=state["last_analysis"]["values"])
+    if result["passed"]:
+        state["passed_checks"] += 1
+        _event(state, now, "analysis", "Analysis passed at %d%%: %s." % (canary_weight(state), state["last_analysis"]["text"]),
+               **record)
+        if state["step"] + 1 < len(state["plan"]):
+            state["step"] += 1
+            weight = state["plan"][state["step"]]
+            state["weights"] = weights_at(state, weight)
+            state["since"] = round(now, 3)
+            _event(state, now, "advance", "Step %d/%d: %d%% of traffic to %s." % (state["step"] + 1, len(state["plan"]),
+                                                                                  weight, state["canary"]))
+            return state, "advanced"
+        return promote(state, now, "The last step passed its analysis"), "promoted"
+    state["failed_checks"] += 1
+    _event(state, now, "analysis", "Analysis %s at %d%%: %s (%d of %d tolerated)." % (
+        "found no traffic" if result["status"] == "no_traffic" else "failed", canary_weight(state),
+        failure_text(result), state["failed_checks"], state["threshold"]), **record)
+    if state["failed_checks"] > state["threshold"]:
+        return rollback(state, now, result), "rolled_back"
+    # The next analysis looks at a fresh window of the same weights.
+    state["since"] = round(now, 3)
+    return state, "held"
+
+
+def rollback(state, now, result):
+    state = copy.deepcopy(state)
+    state["phase"] = FAILED
+    state["weights"] = weights_at(state, 0)
+    state["since"] = round(now, 3)
+    _event(state, now, "rollback", "Rolled back to 100%% %s: %s, failed analyses %d > threshold %d." % (
+        state["stable"], failure_text(result), state["failed_checks"], state["threshold"]))
+    return state
+
+
+def promote(state, now, why="Promoted by request"):
+    state = copy.deepcopy(state)
+    state["phase"] = SUCCEEDED
+    state["weights"] = {state["canary"]: 100, state["stable"]: 0}
+    state["since"] = round(now, 3)
+    state["promoted"] = iso(now)
+    _event(state, now, "promote", "%s: 100%% of traffic to %s, which is now the stable version." % (why, state["canary"]))
+    return state
+
+
+def abort(state, now, why="Aborted by request"):
+    state = copy.deepcopy(state)
+    state["phase"] = ABORTED
+    state["weights"] = weights_at(state, 0)
+    state["since"] = round(now, 3)
+    _event(state, now, "abort", "%s: 100%% of traffic back to %s." % (why, state["stable"]))
+    return state
+
+
+def pause(state, now, why="Paused by request"):
+    state = copy.deepcopy(state)
+    state["phase"] = PAUSED
+    state["paused_reason"] = why
+    _event(state, now, "pause", "%s; weights unchanged (%s)." % (why, split_text(state["weights"])))
+    return state
+
+
+def resume(state, now):
+    state = copy.deepcopy(state)
+    state["phase"] = PROGRESSING
+    state.pop("paused_reason", None)
+    # Judge the canary on traffic seen after the pause, not on the window that made us pause.
+    state["since"] = round(now, 3)
+    _event(state, now, "resume", "Resumed at %d%% to %s." % (canary_weight(state), state["canary"]))
+    return state
+
+
+# -- words --------------------------------------------------------------------------------------
+
+def split_text(weights):
+    return " / ".join("%s %d%%" % (s, w) for s, w in sorted(weights.items(), key=lambda kv: -kv[1]) if w) or "nothing"
+
+
+def next_text(state, now):
+    phase = state["phase"]
+    if phase == PROGRESSING:
+        due = analysis_due(state, now)
+        at = "now" if due <= 0 else "in %ds (at %s)" % (round(due), clock(now + due))
+        if state["step"] + 1 < len(state["plan"]):
+            return "analysis %s; if it passes, %d%% to %s." % (at, state["plan"][state["step"] + 1], state["canary"])
+        return "analysis %s; if it passes, promote %s to 100%%." % (at, state["canary"])
+    if phase == PAUSED:
+        return "paused (%s): action=resume to continue, promote or abort." % state.get("paused_reason", "")
+    return "nothing: the release is %s." % phase
+
+
+def summary(state, now):
+    """What an operator wants to read after any action: where the release stands and what comes next."""
+    if state is None:
+        return "No release on this VirtualService."
+    lines = ["Release %s of %s.%s: %s, step %d/%d - %s." % (
+        state["name"], state["host"], state["namespace"], state["phase"], state["step"] + 1, len(state["plan"]),
+        split_text(state["weights"]))]
+    last = state.get("last_analysis")
+    if last:
+        lines.append("Last analysis (%s): %s." % (last["time"], last["text"]))
+    lines.append("Failed analyses: %d of %d tolerated; passed: %d." % (state["failed_checks"], state["threshold"],
+                                                                         state["passed_checks"]))
+    lines.append("Next: %s" % next_text(state, now))
+    return "\n".join(lines)
