@@ -6,6 +6,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import re
 
 INJECTION_LABEL = "istio-injection"
@@ -102,6 +103,22 @@ def _opted_out(deployment):
     return str(value).lower() == "false"
 
 
+def sidecar_revision(pod):
+    """The revision whose injector added the pod's sidecar.
+
+    Istio's injector records it as the istio.io/rev annotation and in sidecar.istio.io/status; a
+    pod may also carry it as a label (object-selector injection)."""
+    meta = pod.get("metadata") or {}
+    revision = (meta.get("labels") or {}).get(REVISION_LABEL) or (meta.get("annotations") or {}).get(REVISION_LABEL)
+    if revision:
+        return revision
+    status = (meta.get("annotations") or {}).get("sidecar.istio.io/status")
+    try:
+        return (json.loads(status) or {}).get("revision") if status else None
+    except (TypeError, ValueError):
+        return None
+
+
 def pod_out_of_date(pod, injection, revision):
     """Why ``pod`` does not match the namespace's injection setting, or None when it does."""
     sidecar = has_sidecar(pod)
@@ -110,7 +127,7 @@ def pod_out_of_date(pod, injection, revision):
     if injection in ("disabled", "absent") and sidecar:
         return "istio-proxy sidecar although injection is %s" % injection
     if injection == "revision":
-        pod_revision = ((pod.get("metadata") or {}).get("labels") or {}).get(REVISION_LABEL)
+        pod_revision = sidecar_revision(pod)
         if pod_revision and pod_revision != revision:
             return "sidecar from revision %s, namespace wants %s" % (pod_revision, revision)
     return None

@@ -73,3 +73,16 @@ def test_native_sidecar_in_init_containers_counts():
 def test_restart_patch_is_what_kubectl_rollout_restart_sends():
     assert inj.restart_patch("2026-01-01T00:00:00Z") == {
         "spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"}}}}}
+
+
+def test_sidecar_revision_is_read_from_the_injector_annotations():
+    # Istio's injector (and kubesim) record the revision as an annotation, not a label.
+    pod = {"metadata": {"name": "p", "annotations": {
+        "istio.io/rev": "1-25-0",
+        "sidecar.istio.io/status": '{"containers":["istio-proxy"],"revision":"1-25-0"}'}},
+        "spec": {"containers": [{"name": "app"}, {"name": "istio-proxy"}]}}
+    assert inj.sidecar_revision(pod) == "1-25-0"
+    assert inj.pod_out_of_date(pod, "revision", "1-26-0") == "sidecar from revision 1-25-0, namespace wants 1-26-0"
+    del pod["metadata"]["annotations"]["istio.io/rev"]
+    assert inj.sidecar_revision(pod) == "1-25-0"
+    assert inj.pod_out_of_date(pod, "revision", "1-25-0") is None
