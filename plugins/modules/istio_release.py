@@ -1,0 +1,642 @@
+#!/usr/bin/python
+# Copyright: meshops.istio contributors
+# Apache License 2.0 (see LICENSE). At run time this module is combined with ansible-core and
+# kubernetes.core, which are under the GNU General Public License v3.0+.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: istio_release
+short_description: Run a weighted canary release of one service, gated by Istio metrics
+version_added: 0.1.0
+author: meshops.istio developers (@meshops)
+description:
+  - Moves the traffic of one host from a stable subset to a canary subset in steps (for example 10%, 25%, 50%,
+    100%), and between steps judges the canary from Istio's standard metrics in Prometheus - success rate
+    (non-5xx of all requests), P99 latency, custom PromQL checks, and a minimum number of requests, so that
+    no traffic never counts as healthy.
+  - After the last step passes, the canary is promoted - 100% of the traffic goes to it and it is the stable
+    version from then on. When more analyses fail than O(analysis.threshold) tolerates, the release rolls
+    back to 100% stable and the task fails, naming the check, its value and its bound.
+  - The release state (plan, step, weights, analyses passed and failed, history with timestamps) is kept in
+    the C(meshops.istio/release) annotation of the VirtualService, written together with the weights. Another
+    job, or the same job run again after a crash, continues where the last one stopped.
+  - Only the weights of the host's default route change; match routes, mirrors and everything else of the
+    VirtualService stay as they are. Declare the routing first with M(meshops.istio.istio_traffic).
+  - When Prometheus cannot be reached during an analysis, the release is paused with its weights unchanged
+    and the task fails; O(action=resume) continues it.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    description:
+      - The next decision is made (Prometheus is queried) and sent as a server-side dry run; nothing is stored,
+        nothing waits, and O(action=run) stops after that one decision.
+  diff_mode:
+    support: full
+    description: Shows the weights and the release state before and after.
+options:
+  action:
+    description:
+      - V(start) sets the first step's weights. V(step) waits until the current weights have run for
+        O(analysis.interval), analyses, and advances one step (or holds, or rolls back).
+      - V(run) starts when needed and steps until the release is promoted, rolled back or paused.
+      - V(pause) and V(resume) stop and continue a release without changing weights.
+      - V(promote) sends 100% to the canary at once; V(abort) sends 100% back to the stable subset at once.
+      - V(status) changes nothing and reports the release.
+    type: str
+    choices: [start, step, run, pause, resume, promote, abort, status]
+    default: status
+  host:
+    description: The host whose traffic is released (a Service name such as V(reviews)).
+    type: str
+    required: true
+  namespace:
+    description: Namespace of the VirtualService and DestinationRule.
+    type: str
+    required: true
+  name:
+    description:
+      - Name of the release. Defaults to C(<service>-<canary>), or to the release on the VirtualService.
+      - Only the release that holds the VirtualService can act on it until it is finished.
+    type: str
+  stable:
+    description:
+      - The subset that serves today. Defaults to the one subset the default route sends traffic to.
+    type: str
+  canary:
+    description: The subset being released. Required with V(start) and V(run).
+    type: str
+  steps:
+    description: Canary weights of the steps, increasing, from 1 to 100, for example V([10, 25, 50, 100]).
+    type: list
+    elements: raw
+  step_weight:
+    description: Instead of O(steps), increase the canary by this much each step, up to O(max_weight).
+    type: int
+  max_weight:
+    description: The last step with O(step_weight); after it passes, the canary is promoted.
+    type: int
+    default: 100
+  analysis:
+    description: How each step is judged.
+    type: dict
+    default: {}
+    suboptions:
+      interval:
+        description:
+          - How long each weight runs before it is analysed (seconds or a duration such as V(1m)).
+          - V(0) analyses at once (for tests and dry runs).
+        type: raw
+        default: 60
+      window:
+        description:
+          - Range of the metric queries. Defaults to O(analysis.interval) (60s when the interval is 0).
+        type: raw
+      success_rate:
+        description: Minimum success rate of the canary in percent (non-5xx responses of all requests).
+        type: float
+      latency_p99:
+        description: Maximum P99 request duration of the canary in milliseconds.
+        type: float
+      min_requests:
+        description:
+          - Requests the canary must have received in the window for the analysis to count; fewer fails
+            the analysis as "no traffic".
+        type: int
+        default: 10
+      threshold:
+        description:
+          - Failed analyses tolerated during the release (0 to 100); one more rolls it back.
+        type: int
+        default: 1
+      checks:
+        description:
+          - Custom checks, each C(name), C(query) (PromQL answering one number) and C(min) and/or C(max).
+          - "The query may use C($namespace), C($service), C($canary), C($stable), C($canary_version) and
+            C($window)."
+        type: list
+        elements: dict
+        default: []
+  metrics_labels:
+    description:
+      - Label matchers that select the canary's metrics besides service and namespace. Defaults to
+        C(destination_version) = the C(version) label of the canary subset.
+    type: dict
+  prometheus:
+    description: Where the metrics are. Required for V(start), V(step) and V(run).
+    type: dict
+    suboptions:
+      url:
+        description: Base URL of Prometheus, for example V(http://prometheus.istio-system:9090).
+        type: str
+        required: true
+      bearer_token:
+        description: Token sent as a bearer token.
+        type: str
+      username:
+        description: User for basic authentication.
+        type: str
+      password:
+        description: Password for basic authentication.
+        type: str
+      ca_path:
+        description: CA certificate (PEM) that signed Prometheus's certificate.
+        type: path
+      validate_certs:
+        description: Verify Prometheus's TLS certificate.
+        type: bool
+        default: true
+      timeout:
+        description: Seconds to wait for each query.
+        type: int
+        default: 10
+  report:
+    description:
+      - Path of a markdown release report written after the action, with an SVG chart of the canary weight
+        and success rate over time next to it (same name, C(.svg)). Not written in check mode.
+    type: path
+  virtual_service:
+    description: Name of the VirtualService. Defaults to the service name of O(host).
+    type: str
+  destination_rule:
+    description: Name of the DestinationRule. Defaults to the service name of O(host).
+    type: str
+  api_version:
+    description: API version of the Istio networking objects.
+    type: str
+    choices: [networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3]
+    default: networking.istio.io/v1
+notes:
+  - Each weight change is one merge patch of the VirtualService (weights and state together, guarded by its
+    resourceVersion, so two jobs cannot both advance the same release). Each analysis is one Prometheus query
+    per check.
+seealso:
+  - module: meshops.istio.istio_traffic
+  - module: meshops.istio.prometheus_query
+  - name: Flagger canary analysis
+    description: The controller whose analysis model (interval, threshold, success rate, duration) this follows.
+    link: https://docs.flagger.app/usage/how-it-works
+"""
+
+EXAMPLES = r"""
+- name: Release reviews v2 in four steps, one minute each
+  meshops.istio.istio_release:
+    action: run
+    host: reviews
+    namespace: bookinfo
+    stable: v1
+    canary: v2
+    steps: [10, 25, 50, 100]
+    analysis:
+      interval: 1m
+      success_rate: 99
+      latency_p99: 500
+      min_requests: 50
+      threshold: 1
+    prometheus:
+      url: http://prometheus.istio-system:9090
+    report: "{{ lookup('env', 'HOME') }}/reports/reviews-v2.md"
+
+- name: Start a release now, let later jobs step it
+  meshops.istio.istio_release:
+    action: start
+    host: reviews
+    namespace: bookinfo
+    canary: v3
+    step_weight: 20
+    max_weight: 60
+    prometheus:
+      url: http://prometheus.istio-system:9090
+
+- name: Advance one step if the analysis passes
+  meshops.istio.istio_release:
+    action: step
+    host: reviews
+    namespace: bookinfo
+    canary: v3
+    analysis:
+      interval: 5m
+      success_rate: 99.5
+      checks:
+        - name: error_budget_burn
+          query: sum(rate(istio_requests_total{destination_version="$canary_version",response_code=~"5.."}[$window]))
+          max: 0.5
+    prometheus:
+      url: https://prometheus.example.com
+      bearer_token: "{{ prometheus_token }}"
+
+- name: Roll back now
+  meshops.istio.istio_release:
+    action: abort
+    host: reviews
+    namespace: bookinfo
+"""
+
+RETURN = r"""
+outcome:
+  description:
+    - What the action did - C(started), C(advanced), C(held) (analysis failed, tolerated), C(promoted),
+      C(rolled_back), C(paused), C(resumed), C(aborted), C(unchanged) or C(status).
+    - For V(run), the last outcome; RV(outcomes) lists them all.
+  returned: always
+  type: str
+  sample: promoted
+outcomes:
+  description: Every outcome of this task, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [started, advanced, advanced, advanced, promoted]
+phase:
+  description: Phase of the release afterwards - progressing, paused, succeeded, failed, aborted; null without release.
+  returned: always
+  type: str
+  sample: succeeded
+weights:
+  description: Split of the default route afterwards.
+  returned: always
+  type: dict
+  sample: {v2: 100}
+previous_weights:
+  description: Split of the default route before the task.
+  returned: always
+  type: dict
+  sample: {v1: 100}
+analysis:
+  description: The last analysis - C(passed), C(status) (passed, failed, no_traffic) and the C(checks) with value and bound.
+  returned: when an analysis ran
+  type: dict
+  sample: {passed: true, status: passed, checks: [{name: success_rate, value: 99.9, threshold: 99, bound: min, passed: true}]}
+release:
+  description: The release state as stored in the annotation (history included).
+  returned: always
+  type: dict
+  sample: {name: reviews-v2, phase: succeeded, plan: [10, 25, 50, 100], step: 3, failed_checks: 0}
+summary:
+  description: A few lines for people - weights, last analysis, what comes next.
+  returned: always
+  type: str
+  sample: |-
+    Release reviews-v2 of reviews.bookinfo: progressing, step 2/4 - v1 75% / v2 25%.
+    Last analysis (2026-01-01T10:00:00Z): requests 612 (min 50); success_rate 99.8% (min 99%).
+    Failed analyses: 0 of 1 tolerated; passed: 1.
+    Next: analysis in 60s (at 10:01:00); if it passes, 50% to v2.
+timings:
+  description: For every weight change, milliseconds from the decision to the VirtualService being updated.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{outcome: advanced, weights: {v1: 75, v2: 25}, decided_to_written_ms: 14.2}]
+report:
+  description: Paths of the report files written.
+  returned: when O(report) is set and not in check mode
+  type: dict
+  sample: {markdown: /tmp/reviews-v2.md, chart: /tmp/reviews-v2.svg}
+diff:
+  description: Weights and phase before and after, with C(--diff).
+  returned: when diff mode is on and something changed
+  type: dict
+  sample: {before: {weights: {v1: 100}, phase: null}, after: {weights: {v1: 90, v2: 10}, phase: progressing}}
+"""
+
+import os
+import time
+
+from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
+from ansible_collections.meshops.istio.plugins.module_utils import release as rl
+from ansible_collections.meshops.istio.plugins.module_utils import release_report
+from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from ansible_collections.meshops.istio.plugins.module_utils.kube import (
+    Cluster,
+    KubeError,
+    new_module,
+    run,
+)
+from ansible_collections.meshops.istio.plugins.module_utils.traffic import HostRouting
+
+NEEDS_PROMETHEUS = ("start", "step", "run")
+
+
+def argspec():
+    prometheus = dict(prom.CLIENT_ARG_SPEC)
+    prometheus["username"] = dict(type="str")
+    prometheus["password"] = dict(type="str", no_log=True)
+    return dict(
+        action=dict(type="str", choices=list(rl.ACTIONS), default="status"),
+        host=dict(type="str", required=True),
+        namespace=dict(type="str", required=True),
+        name=dict(type="str"),
+        stable=dict(type="str"),
+        canary=dict(type="str"),
+        steps=dict(type="list", elements="raw"),
+        step_weight=dict(type="int"),
+        max_weight=dict(type="int", default=100),
+        analysis=dict(type="dict", default={}, options=dict(
+            interval=dict(type="raw", default=60),
+            window=dict(type="raw"),
+            success_rate=dict(type="float"),
+            latency_p99=dict(type="float"),
+            min_requests=dict(type="int", default=10),
+            threshold=dict(type="int", default=1),
+            checks=dict(type="list", elements="dict", default=[]),
+        )),
+        metrics_labels=dict(type="dict"),
+        prometheus=dict(type="dict", options=prometheus),
+        report=dict(type="path"),
+        virtual_service=dict(type="str"),
+        destination_rule=dict(type="str"),
+        api_version=dict(type="str", choices=list(rt.API_VERSIONS), default=rt.DEFAULT_API_VERSION),
+    )
+
+
+class Failed(Exception):
+    """The release ended the task in failure after its state was written (rollback, paused)."""
+
+
+class Release:
+    def __init__(self, module, cluster):
+        self.module = module
+        self.p = module.params
+        self.check = module.check_mode
+        self.routing = HostRouting(cluster, self.p["host"], self.p["namespace"], self.p["virtual_service"],
+                                   self.p["destination_rule"], self.p["api_version"])
+        self.analysis_cfg = rl.validate_analysis(self.p["analysis"], prom.seconds)
+        self.plan = None
+        if self.p["steps"] or self.p["step_weight"]:
+            self.plan = rl.plan_weights(self.p["steps"], self.p["step_weight"], self.p["max_weight"])
+        self.client = prom.client_from(self.p["prometheus"]) if self.p["prometheus"] else None
+        self.outcomes = []
+        self.timings = []
+        self.last_result = None
+        self.changed = False
+
+    # -- reading ----------------------------------------------------------------------------
+    def load(self):
+        self.routing.read()
+        vs = self.routing.live_vs
+        if vs is None:
+            raise rl.ReleaseError("VirtualService %s/%s does not exist. Declare the routing of %s first "
+                                  "(meshops.istio.istio_traffic), then release." % (self.p["namespace"],
+                                                                                     self.routing.vs_name, self.p["host"]))
+        self.state = rl.load((vs.get("metadata") or {}).get("annotations"))
+        self.before = dict(weights=self.split(), phase=self.state["phase"] if self.state else None)
+        return self.state
+
+    def split(self):
+        return rt.current_split(self.routing.live_vs, self.p["host"], self.p["namespace"])
+
+    def release_name(self):
+        if self.p["name"]:
+            return rl.validate_name(self.p["name"])
+        service = (rt.service_of(self.p["host"], self.p["namespace"]) or (self.p["host"],))[0]
+        if self.p["canary"]:
+            return rl.validate_name("%s-%s" % (service, self.p["canary"]))
+        if self.state:
+            return self.state["name"]
+        raise rl.ReleaseError("There is no release on VirtualService %s/%s; give canary (and steps) to start one."
+                              % (self.p["namespace"], self.routing.vs_name))
+
+    # -- writing ----------------------------------------------------------------------------
+    def write(self, state, outcome, decided):
+        """Weights and state in one merge patch, guarded by the resourceVersion we decided on."""
+        vs = self.routing.live_vs
+        http = rt.set_weights(vs, self.p["host"], self.p["namespace"], state["weights"])
+        patch = {"metadata": {"resourceVersion": vs["metadata"]["resourceVersion"],
+                              "annotations": {rl.ANNOTATION: rl.dump(state)}},
+                 "spec": {"http": http}}
+        self.routing.live_vs = self.routing.cluster.patch(self.p["api_version"], rt.VS_KIND, self.routing.vs_name,
+                                                          self.p["namespace"], patch)
+        self.timings.append(dict(outcome=outcome, weights=dict(state["weights"]),
+                                 decided_to_written_ms=round((time.monotonic() - decided) * 1000, 1)))
+        self.state = state
+        self.outcomes.append(outcome)
+        self.changed = True
+
+    # -- analysis ---------------------------------------------------------------------------
+    def canary_labels(self, canary=None):
+        canary = canary or self.state["canary"]
+        labels = prom.destination_labels((rt.service_of(self.p["host"], self.p["namespace"]) or (self.p["host"],))[0],
+                                         self.p["namespace"])
+        if self.p["metrics_labels"]:
+            labels.update(dict((k, str(v)) for k, v in self.p["metrics_labels"].items()))
+            return labels
+        subset = rt.dr_subsets(self.routing.live_dr).get(canary) or {}
+        version = (subset.get("labels") or {}).get("version")
+        if not version:
+            raise rl.ReleaseError("The labels of subset %s (%s) have no version label, so its metrics cannot be told "
+                                  "apart: set metrics_labels, for example {destination_workload: <deployment>}."
+                                  % (canary, subset.get("labels")))
+        labels["destination_version"] = version
+        return labels
+
+    def measure(self):
+        cfg = self.analysis_cfg
+        labels = self.canary_labels()
+        window = cfg["window"]
+        measured = dict(requests=self.client.value(prom.request_count_query(labels, window)))
+        if cfg["success_rate"] is not None:
+            measured["success_rate"] = self.client.value(prom.success_rate_query(labels, window))
+        if cfg["latency_p99"] is not None:
+            measured["latency_p99"] = self.client.value(prom.latency_query(labels, window))
+        variables = dict(namespace=self.p["namespace"], service=labels["destination_service_name"],
+                         host=self.p["host"], canary=self.state["canary"], stable=self.state["stable"],
+                         canary_version=labels.get("destination_version", self.state["canary"]),
+                         window=prom.promql_duration(window), interval=prom.promql_duration(max(cfg["interval"], 1)))
+        for check in cfg["checks"]:
+            measured[check["name"]] = self.client.value(prom.render_query(check["query"], variables))
+        return measured
+
+    def analyse_and_decide(self):
+        """One step of the release: wait for the interval, analyse, write the outcome."""
+        due = rl.analysis_due(self.state, time.time())
+        if due > 0 and not self.check:
+            time.sleep(due)
+        try:
+            measured = self.measure()
+        except prom.PrometheusError as e:
+            decided = time.monotonic()
+            why = "Prometheus unavailable (%s)" % e.reason
+            self.write(rl.pause(self.state, time.time(), why), "paused", decided)
+            raise Failed("%s Release %s is paused with its weights unchanged (%s). Fix Prometheus (or the "
+                         "prometheus options), then run action=resume." % (e.message, self.state["name"],
+                                                                            rl.split_text(self.state["weights"]))) from None
+        result = rl.decide(self.analysis_cfg, measured)
+        self.last_result = result
+        decided = time.monotonic()
+        state, outcome = rl.after_analysis(self.state, result, measured, time.time())
+        self.write(state, outcome, decided)
+        if outcome == "rolled_back":
+            raise Failed("Release %s rolled back to 100%% %s: the analysis at %d%% failed - %s; failed analyses %d "
+                         "> threshold %d." % (state["name"], state["stable"], state["history"][-2]["weights"].get(
+                             state["canary"], 0), rl.failure_text(result), state["failed_checks"], state["threshold"]))
+        return outcome
+
+    # -- actions ----------------------------------------------------------------------------
+    def execute(self):
+        action = self.p["action"]
+        self.load()
+        name = self.release_name()
+        if action != "status":
+            rl.check_owner(self.state, name)
+        mine = self.state if self.state and self.state["name"] == name else None
+        if action in NEEDS_PROMETHEUS and self.client is None:
+            raise rl.ReleaseError("action=%s analyses the canary: give prometheus: {url: ...}." % action)
+        if action == "status":
+            self.outcomes.append("status")
+        elif action in ("start", "run"):
+            if mine is None or mine["phase"] in (rl.FAILED, rl.ABORTED):
+                self.start(name)
+            elif mine["phase"] in rl.ACTIVE:
+                rl.check_same(mine, self.p["stable"] or mine["stable"], self.p["canary"], self.plan)
+            if action == "run":
+                self.run_all()
+            elif not self.outcomes:
+                self.outcomes.append("unchanged")
+        elif mine is None:
+            raise rl.ReleaseError("There is no release %r on VirtualService %s/%s to %s; start it first (action=start "
+                                  "or run)." % (name, self.p["namespace"], self.routing.vs_name, action))
+        elif action == "step":
+            if mine["phase"] == rl.PAUSED:
+                raise rl.ReleaseError("Release %s is paused (%s); run action=resume first."
+                                      % (name, mine.get("paused_reason")))
+            if mine["phase"] in rl.DONE:
+                self.outcomes.append("unchanged")
+            else:
+                self.analyse_and_decide()
+        else:
+            self.simple(action, mine)
+
+    def start(self, name):
+        canary, split = self.p["canary"], self.split()
+        if not canary:
+            raise rl.ReleaseError("action=%s needs canary: the subset to release." % self.p["action"])
+        if self.plan is None:
+            raise rl.ReleaseError("A release needs a plan: steps (for example [10, 25, 50, 100]) or step_weight.")
+        if split is None:
+            raise rl.ReleaseError("VirtualService %s/%s has no default route to %s: declare it with "
+                                  "meshops.istio.istio_traffic first." % (self.p["namespace"], self.routing.vs_name,
+                                                                           self.p["host"]))
+        serving = [s for s, w in split.items() if w > 0]
+        stable = self.p["stable"]
+        if not stable:
+            if len(serving) != 1:
+                raise rl.ReleaseError("Traffic of %s is split (%s), so the stable subset is not clear: give stable."
+                                      % (self.p["host"], rl.split_text(split)))
+            stable = serving[0]
+        if stable == canary:
+            raise rl.ReleaseError("stable and canary are both %s; the canary must be another subset." % canary)
+        others = [s for s in serving if s not in (stable, canary)]
+        if others:
+            raise rl.ReleaseError("The default route of %s also sends traffic to %s (%s); a release moves traffic "
+                                  "between %s and %s only. Route it to %s first (meshops.istio.istio_traffic)."
+                                  % (self.p["host"], ", ".join(others), rl.split_text(split), stable, canary, stable))
+        rt.check_subsets_defined([stable, canary], rt.grown_subsets(self.routing.live_dr, None),
+                                 self.routing.dr_name, self.p["namespace"])
+        self.canary_labels(canary)
+        # A release that cannot be judged must not move traffic.
+        try:
+            self.client.query("vector(1)")
+        except prom.PrometheusError as e:
+            raise rl.ReleaseError("Release %s not started, no traffic moved: %s" % (name, e.message)) from None
+        decided = time.monotonic()
+        state = rl.new_release(name, self.p["host"], self.p["namespace"], stable, canary, self.plan,
+                               self.analysis_cfg, time.time())
+        self.write(state, "started", decided)
+
+    def run_all(self):
+        while self.state["phase"] == rl.PROGRESSING:
+            if self.check and self.outcomes:
+                # Check mode shows the next decision only: later ones depend on writes it does not make.
+                break
+            self.analyse_and_decide()
+        if not self.outcomes:
+            self.outcomes.append("unchanged")
+        if self.state["phase"] == rl.PAUSED and not self.check:
+            raise Failed("Release %s is paused (%s); run action=resume to continue."
+                         % (self.state["name"], self.state.get("paused_reason")))
+
+    def simple(self, action, mine):
+        now, decided = time.time(), time.monotonic()
+        if mine["phase"] in rl.DONE:
+            if action == "promote" and mine["phase"] != rl.SUCCEEDED:
+                raise rl.ReleaseError("Release %s was %s; it cannot be promoted. Start a new release instead."
+                                      % (mine["name"], mine["phase"]))
+            self.outcomes.append("unchanged")
+        elif action == "pause":
+            if mine["phase"] == rl.PAUSED:
+                self.outcomes.append("unchanged")
+            else:
+                self.write(rl.pause(mine, now), "paused", decided)
+        elif action == "resume":
+            if mine["phase"] == rl.PROGRESSING:
+                self.outcomes.append("unchanged")
+            else:
+                self.write(rl.resume(mine, now), "resumed", decided)
+        elif action == "promote":
+            self.write(rl.promote(mine, now), "promoted", decided)
+        elif action == "abort":
+            self.write(rl.abort(mine, now), "aborted", decided)
+
+    # -- output -----------------------------------------------------------------------------
+    def output(self):
+        now = time.time()
+        out = dict(changed=self.changed, outcome=self.outcomes[-1] if self.outcomes else "unchanged",
+                   outcomes=self.outcomes, phase=self.state["phase"] if self.state else None, weights=self.split(),
+                   previous_weights=self.before["weights"], release=self.state, summary=rl.summary(self.state, now),
+                   timings=self.timings)
+        if self.last_result:
+            out["analysis"] = self.last_result
+        if self.p["report"] and self.state and not self.check:
+            out["report"] = self.write_report(now)
+        if self.module._diff and self.changed:
+            out["diff"] = dict(before=self.before, after=dict(weights=self.split(), phase=out["phase"]))
+        return out
+
+    def write_report(self, now):
+        path = self.p["report"]
+        folder = os.path.dirname(path)
+        if folder and not os.path.isdir(folder):
+            os.makedirs(folder)
+        chart = os.path.splitext(path)[0] + ".svg"
+        with open(chart, "w") as f:
+            f.write(release_report.svg(self.state))
+        with open(path, "w") as f:
+            f.write(release_report.markdown(self.state, now, os.path.basename(chart)))
+        return dict(markdown=path, chart=chart)
+
+
+def main():
+    module = new_module(argspec(), required_if=[("action", "start", ("canary",)), ("action", "run", ("canary",))],
+                        mutually_exclusive=[("steps", "step_weight")])
+    try:
+        rl.validate_analysis(module.params["analysis"], prom.seconds)
+        if module.params["steps"] or module.params["step_weight"]:
+            rl.plan_weights(module.params["steps"], module.params["step_weight"], module.params["max_weight"])
+        for key in ("stable", "canary"):
+            if module.params[key]:
+                rt.validate_subset_name(module.params[key], key)
+        if module.params["name"]:
+            rl.validate_name(module.params["name"])
+    except (rl.ReleaseError, rt.RoutingError) as e:
+        module.fail_json(msg=str(e))
+
+    def act():
+        worker = Release(module, Cluster(module))
+        try:
+            worker.execute()
+        except Failed as e:
+            module.fail_json(msg="%s\n%s" % (e, rl.summary(worker.state, time.time())), **worker.output())
+        except (rl.ReleaseError, rt.RoutingError, prom.PrometheusError) as e:
+            raise KubeError(getattr(e, "message", None) or str(e), reason="InvalidRelease") from None
+        return worker.output()
+
+    module.exit_json(**run(module, act))
+
+
+if __name__ == "__main__":
+    main()
