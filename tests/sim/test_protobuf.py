@@ -2,6 +2,8 @@
 import base64
 import gzip
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -190,3 +192,58 @@ def test_malformed_bodies_are_rejected_with_a_reason(body, message):
     with pytest.raises(protobuf.ProtobufError) as caught:
         protobuf.decode(body)
     assert str(caught.value) == message
+
+
+# ------------------------------------------------------------------ real helm against kubesim
+
+HELM = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "helm"
+TINY_CHART = Path(__file__).resolve().parent / "charts" / "tiny"
+
+
+def helm(sim, *args):
+    result = subprocess.run([str(HELM), "--kubeconfig", str(sim.kubeconfig_path), *args], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def release_payload(secret_obj):
+    """helm's release record: base64 (Secret data) of base64 of gzipped JSON."""
+    return json.loads(gzip.decompress(base64.b64decode(base64.b64decode(secret_obj["data"]["release"]))))
+
+
+def test_real_helm_release_secrets_go_through_protobuf(kubesim, monkeypatch):
+    from tests.sim.kubesim import server
+
+    decoded = []
+    real_decode = protobuf.decode
+
+    def counting_decode(body):
+        obj = real_decode(body)
+        decoded.append((obj["kind"], (obj.get("metadata") or {}).get("name")))
+        return obj
+
+    monkeypatch.setattr(server.protobuf, "decode", counting_decode)
+    helm(kubesim, "install", "demo", str(TINY_CHART), "--namespace", "default")
+    first = kubesim.get_object("v1", "Secret", "sh.helm.release.v1.demo.v1", "default")
+    assert first["type"] == "helm.sh/release.v1"
+    labels = dict(first["metadata"]["labels"])
+    assert labels.pop("modifiedAt").isdigit()
+    assert labels == {"owner": "helm", "name": "demo", "status": "deployed", "version": "1"}
+    assert release_payload(first)["name"] == "demo"
+    assert ("Secret", "sh.helm.release.v1.demo.v1") in decoded
+
+    helm(kubesim, "upgrade", "demo", str(TINY_CHART), "--namespace", "default", "--set", "greeting=hi")
+    assert kubesim.get_object("v1", "Secret", "sh.helm.release.v1.demo.v1", "default")["metadata"]["labels"][
+        "status"] == "superseded"
+    second = kubesim.get_object("v1", "Secret", "sh.helm.release.v1.demo.v2", "default")
+    assert second["metadata"]["labels"]["status"] == "deployed"
+    assert release_payload(second)["version"] == 2
+    assert kubesim.get_object("v1", "ConfigMap", "demo-config", "default")["data"] == {"greeting": "hi"}
+    assert "demo" in helm(kubesim, "list", "--namespace", "default", "--short")
+
+    helm(kubesim, "uninstall", "demo", "--namespace", "default")
+    assert ("DeleteOptions", None) in decoded   # client-go sends delete bodies as protobuf too
+    assert [s for s in kubesim.list_objects("v1", "Secret", "default")
+            if s["metadata"]["name"].startswith("sh.helm.release.v1.demo")] == []
+    assert kubesim.get_object("v1", "ConfigMap", "demo-config", "default") is None
