@@ -39,14 +39,14 @@ except ImportError:  # pragma: no cover - reported by new_module()
 
 try:
     from kubernetes.dynamic.exceptions import (
-        DynamicApiError,
         NotFoundError,
         ResourceNotFoundError,
         ResourceNotUniqueError,
     )
+    from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError as Urllib3HTTPError
 except ImportError:  # pragma: no cover - AnsibleK8SModule reports the missing library
-    DynamicApiError = NotFoundError = ResourceNotFoundError = ResourceNotUniqueError = Exception
+    ApiException = NotFoundError = ResourceNotFoundError = ResourceNotUniqueError = Exception
     Urllib3HTTPError = Exception
 
 FIELD_MANAGER = "meshops-istio"
@@ -110,7 +110,7 @@ def explain(exc, host, verb, kind, name=None, namespace=None):
     what = describe(kind, name, namespace)
     if isinstance(exc, KubeError):
         return exc
-    if isinstance(exc, DynamicApiError):
+    if isinstance(exc, ApiException):
         status = exc.status
         body = _status_body(exc)
         reason = body.get("reason") or exc.reason
@@ -141,6 +141,19 @@ def explain(exc, host, verb, kind, name=None, namespace=None):
     if HAS_K8S_CORE and isinstance(exc, CoreException):
         return KubeError(str(exc), kind, name, namespace)
     return KubeError("Failed to %s %s: %s" % (verb, what, exc), kind, name, namespace)
+
+
+def _url_of(exc, module, auth=None):
+    """The server a failed connection went to, as precisely as we know it."""
+    pool = getattr(exc, "pool", None)
+    if pool is not None:
+        return "%s://%s:%s" % (pool.scheme, pool.host, pool.port)
+    params = auth or module.params
+    if params.get("host"):
+        return params["host"]
+    if params.get("context"):
+        return "context %s" % params["context"]
+    return "the kubeconfig's current context"
 
 
 def strip_server_fields(obj):
@@ -283,6 +296,10 @@ class Cluster:
                     # module's own cluster); called before each request, it would point this
                     # client back at that cluster.
                     self.k8s.configuration.refresh_api_key_hook = None
+        except (Urllib3HTTPError, OSError, ApiException) as e:
+            # Building the client already reads discovery, so an unreachable server or a refused
+            # token shows up here.
+            raise explain(e, _url_of(e, module, auth), "connect to", "the API server") from e
         except Exception as e:
             raise KubeError("Could not build a Kubernetes client from the auth options: %s. Check "
                             "kubeconfig, context or host/api_key." % e) from e
