@@ -1,0 +1,220 @@
+"""playbooks/bookinfo.yml against kubesim: the lifecycle a user goes through, bad input, injection."""
+import json
+import subprocess
+
+import pytest
+
+from tests.integration.apps_support import (
+    INJECTOR,
+    ISTIO_API,
+    has_sidecar,
+    install_minimal_istio,
+    messages,
+    objects_in,
+    pods,
+    resource_versions,
+    results,
+    writes,
+)
+
+DEPLOYMENTS = ["details-v1", "ratings-v1", "reviews-v1", "reviews-v2", "reviews-v3", "productpage-v1"]
+SERVICES = ["details", "ratings", "reviews", "productpage"]
+EXPECTED = (
+    {("Service", s) for s in SERVICES}
+    | {("ServiceAccount", "bookinfo-" + s) for s in SERVICES}
+    | {("Deployment", d) for d in DEPLOYMENTS}
+    | {("Gateway", "bookinfo-gateway"), ("VirtualService", "bookinfo")}
+    | {("DestinationRule", s) for s in SERVICES}
+    | {("VirtualService", s) for s in SERVICES}
+)
+URL_TASK = "Show the application URL"
+SIDECAR_TASK = "Report pods without the istio-proxy sidecar"
+APPLY_TASK = "Apply the Services, ServiceAccounts, Deployments, Gateway, DestinationRules and VirtualServices"
+
+
+def unrelated(namespace):
+    """Objects a user already had in the namespace; removal must leave them alone."""
+    return [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop", "namespace": namespace},
+         "spec": {"selector": {"app": "shop"}, "ports": [{"name": "http", "port": 80}]}},
+        {"apiVersion": ISTIO_API, "kind": "VirtualService", "metadata": {"name": "shop", "namespace": namespace},
+         "spec": {"hosts": ["shop"], "http": [{"route": [{"destination": {"host": "shop"}}]}]}},
+    ]
+
+
+def test_check_apply_rerun_diff_absent(kubesim_istio, run_playbook):
+    sim = install_minimal_istio(kubesim_istio)
+    sim.create_objects(unrelated("default"))
+    before = set(objects_in(sim, "default"))
+
+    # Check mode on a cluster without Bookinfo: server-side dry runs only, nothing stored.
+    sim.clear_request_log()
+    check = run_playbook("bookinfo.yml", sim, check=True, diff=True)
+    assert check.rc == 0, check
+    assert check.changed > 0
+    assert writes(sim) == []
+    assert any(r.dry_run for r in sim.request_log)
+    assert set(objects_in(sim, "default")) == before
+
+    # First run: every object, injected pods, the URL through the load balancer.
+    first = run_playbook("bookinfo.yml", sim)
+    assert first.rc == 0, first
+    assert first.changed > 0
+    assert set(objects_in(sim, "default", "bookinfo")) == EXPECTED
+    assert sim.get_object("v1", "Namespace", "default")["metadata"]["labels"]["istio-injection"] == "enabled"
+    for name in DEPLOYMENTS:
+        status = sim.get_object("apps/v1", "Deployment", name, "default")["status"]
+        assert status["availableReplicas"] == 1, name
+    bookinfo_pods = [p for p in pods(sim, "default") if p["metadata"]["labels"].get("app") in SERVICES]
+    assert len(bookinfo_pods) == 6 and all(has_sidecar(p) for p in bookinfo_pods)
+    assert messages(first, SIDECAR_TASK) == ["Every bookinfo pod in default runs the istio-proxy sidecar."]
+    (url,) = messages(first, URL_TASK)
+    assert url.startswith("bookinfo: http://127.0.0.1/productpage (load balancer address of istio-system/istio-ingressgateway")
+    applied = sim.get_object(ISTIO_API, "VirtualService", "reviews", "default")
+    assert any(f["manager"] == "meshops-istio" for f in applied["metadata"]["managedFields"])
+
+    # Second run: nothing changes, no object gets a new resourceVersion.
+    versions = resource_versions(sim, "default", "bookinfo")
+    second = run_playbook("bookinfo.yml", sim)
+    assert second.rc == 0, second
+    assert second.changed == 0, [t for t, _, r in second.tasks if r.get("changed")]
+    assert resource_versions(sim, "default", "bookinfo") == versions
+
+    # Check mode with --diff on the converged cluster: not changed, no write.
+    sim.clear_request_log()
+    check_again = run_playbook("bookinfo.yml", sim, check=True, diff=True)
+    assert check_again.rc == 0 and check_again.changed == 0, check_again
+    assert writes(sim) == []
+
+    # A new image tag in check mode: the diff shows it, nothing is written.
+    sim.clear_request_log()
+    preview = run_playbook("bookinfo.yml", sim, check=True, diff=True, extra_vars={"bookinfo_image_tag": "1.21.0"})
+    assert preview.rc == 0, preview
+    assert writes(sim) == []
+    (apply_result,) = results(preview, APPLY_TASK)
+    assert apply_result["changed"]
+    changed = [r for r in apply_result["result"]["results"] if r["changed"]]
+    assert sorted(r["result"]["metadata"]["name"] for r in changed) == sorted(DEPLOYMENTS)
+    assert all("1.21.0" in str(r["diff"]["after"]) and "1.20.3" in str(r["diff"]["before"]) for r in changed)
+    assert sim.get_object("apps/v1", "Deployment", "reviews-v2", "default")["spec"]["template"]["spec"][
+        "containers"][0]["image"].endswith(":1.20.3")
+
+    # Removal: exactly Bookinfo's objects go; the user's objects and the namespace stay.
+    gone = run_playbook("bookinfo.yml", sim, extra_vars={"bookinfo_state": "absent"})
+    assert gone.rc == 0, gone
+    assert gone.changed > 0
+    assert objects_in(sim, "default", "bookinfo") == {}
+    assert set(objects_in(sim, "default")) == before
+    assert sim.get_object("v1", "Namespace", "default") is not None
+    again = run_playbook("bookinfo.yml", sim, extra_vars={"bookinfo_state": "absent"})
+    assert again.rc == 0 and again.changed == 0, again
+
+
+@pytest.mark.parametrize("extra, words", [
+    ({"bookinfo_routes": {"productpage": "v1", "reviews": "v4", "ratings": "v1", "details": "v1"}},
+     "bookinfo_routes.reviews is \"v4\", but Bookinfo deploys reviews only as v1, v2, v3"),
+    ({"bookinfo_routes": {"productpage": "v1", "reviewz": "v2"}},
+     "bookinfo_routes names \"reviewz\", which is not a Bookinfo service"),
+    ({"bookinfo_image_registry": "mirror.example.com/istio:1.20"},
+     "bookinfo_image_registry=\"mirror.example.com/istio:1.20\" cannot be used: it ends in a tag or digest"),
+    ({"bookinfo_image_registry": "https://mirror.example.com/istio"}, "it contains a URL scheme"),
+    ({"bookinfo_image_tag": "1.20.3@sha256"}, "bookinfo_image_tag=\"1.20.3@sha256\" cannot be used"),
+    ({"bookinfo_injection": "revision"}, "bookinfo_injection=revision needs bookinfo_revision"),
+    ({"bookinfo_istio_api_version": "v2"}, "value of bookinfo_istio_api_version must be one of"),
+])
+def test_bad_input_fails_clearly_before_any_change(kubesim_istio_module, run_playbook, extra, words):
+    sim = kubesim_istio_module
+    sim.clear_request_log()
+    run = run_playbook("bookinfo.yml", sim, extra_vars=extra)
+    assert run.rc != 0
+    assert any(words in msg for msg in run.failed_msgs), run.failed_msgs
+    assert writes(sim) == []
+    assert objects_in(sim, "default", "bookinfo") == {}
+
+
+def test_istio_absent_is_refused_with_the_way_out(kubesim, run_playbook):
+    run = run_playbook("bookinfo.yml", kubesim)
+    assert run.rc != 0
+    (msg,) = run.failed_msgs
+    assert msg.startswith("Istio is not installed in this cluster")
+    assert "run playbooks/install.yml" in msg
+    assert writes(kubesim) == []
+
+
+def test_removal_without_istio_removes_the_kubernetes_objects(kubesim, run_playbook):
+    """A cluster whose Istio was uninstalled first: the Services and Deployments still go."""
+    kubesim.create_objects([{"apiVersion": "v1", "kind": "Service",
+                             "metadata": {"name": "details", "namespace": "default",
+                                          "labels": {"app": "details", "app.kubernetes.io/part-of": "bookinfo"}},
+                             "spec": {"ports": [{"name": "http", "port": 9080}], "selector": {"app": "details"}}}])
+    run = run_playbook("bookinfo.yml", kubesim, extra_vars={"bookinfo_state": "absent"})
+    assert run.rc == 0, run
+    assert kubesim.get_object("v1", "Service", "details", "default") is None
+
+
+def test_pods_without_sidecar_are_reported_then_restarted(kubesim_istio, run_playbook):
+    sim = install_minimal_istio(kubesim_istio, service_type="NodePort", injector=False)
+    # No injector yet: Bookinfo comes up without sidecars and the role says so.
+    first = run_playbook("bookinfo.yml", sim)
+    assert first.rc == 0, first
+    (report,) = messages(first, SIDECAR_TASK)
+    assert report.startswith("bookinfo pods without the istio-proxy sidecar: details-v1 (details-v1-")
+    for name in DEPLOYMENTS:
+        assert name + " (" in report
+    # The ingress gateway has no load balancer here: the URL uses its node port on the node's address.
+    (url,) = messages(first, URL_TASK)
+    node_port = next(p["nodePort"] for p in sim.get_object("v1", "Service", "istio-ingressgateway", "istio-system")[
+        "spec"]["ports"] if p["name"] == "http2")
+    assert url.startswith(f"bookinfo: http://10.0.0.10:{node_port}/productpage (node port {node_port}")
+
+    strict = run_playbook("bookinfo.yml", sim, extra_vars={"bookinfo_require_sidecar": True})
+    assert strict.rc != 0
+    expected = "pods without the istio-proxy sidecar: details-v1, productpage-v1, ratings-v1, reviews-v1"
+    assert any(expected in m for m in strict.failed_msgs), strict.failed_msgs
+
+    # istiod's injector arrives; a restart gives every pod its sidecar.
+    sim.create_objects([INJECTOR])
+    fixed = run_playbook("bookinfo.yml", sim, extra_vars={"bookinfo_restart_workloads": True,
+                                                        "bookinfo_require_sidecar": True})
+    assert fixed.rc == 0, fixed
+    (restart,) = results(fixed, "Look for pods without the istio-proxy sidecar")
+    assert sorted(restart["namespaces"][0]["restarted"]) == sorted(DEPLOYMENTS)
+    assert messages(fixed, SIDECAR_TASK) == ["Every bookinfo pod in default runs the istio-proxy sidecar."]
+    live = [p for p in pods(sim, "default") if p["metadata"]["labels"].get("app") in SERVICES
+            and not p["metadata"].get("deletionTimestamp")]
+    assert live and all(has_sidecar(p) for p in live)
+
+
+def test_existing_routes_are_kept_unless_overwrite(kubesim_istio, run_playbook):
+    sim = install_minimal_istio(kubesim_istio)
+    assert run_playbook("bookinfo.yml", sim).rc == 0
+    # A release moved reviews to 50/50 with its own field manager.
+    split = {"apiVersion": ISTIO_API, "kind": "VirtualService",
+             "metadata": {"name": "reviews", "namespace": "default"},
+             "spec": {"hosts": ["reviews"], "http": [{"route": [
+                 {"destination": {"host": "reviews", "subset": "v1"}, "weight": 50},
+                 {"destination": {"host": "reviews", "subset": "v3"}, "weight": 50}]}]}}
+    subprocess.run(["kubectl", "--kubeconfig", sim.kubeconfig_path, "apply", "--server-side", "--force-conflicts",
+                    "--field-manager", "release", "-f", "-"], input=json.dumps(split), text=True, check=True,
+                   capture_output=True)
+    kept = run_playbook("bookinfo.yml", sim)
+    assert kept.rc == 0 and kept.changed == 0, kept
+    route = sim.get_object(ISTIO_API, "VirtualService", "reviews", "default")["spec"]["http"][0]["route"]
+    assert [d["weight"] for d in route] == [50, 50]
+
+    reset = run_playbook("bookinfo.yml", sim, extra_vars={"bookinfo_routes_overwrite": True})
+    assert reset.rc == 0 and reset.changed > 0, reset
+    route = sim.get_object(ISTIO_API, "VirtualService", "reviews", "default")["spec"]["http"][0]["route"]
+    assert route == [{"destination": {"host": "reviews", "subset": "v1"}}]
+
+
+def test_check_mode_in_a_namespace_that_does_not_exist_yet(kubesim_istio, run_playbook):
+    sim = install_minimal_istio(kubesim_istio)
+    sim.clear_request_log()
+    run = run_playbook("bookinfo.yml", sim, check=True, extra_vars={"bookinfo_namespace": "shop"})
+    assert run.rc == 0, run
+    assert writes(sim) == []
+    assert sim.get_object("v1", "Namespace", "shop") is None
+    (msg,) = messages(run, "Report the objects check mode cannot dry-run in a namespace that does not exist yet")
+    assert msg.startswith("Namespace shop would be created")
+    assert "Deployment/reviews-v3" in msg and "DestinationRule/ratings" in msg
