@@ -14,12 +14,7 @@ import uuid
 
 import yaml
 
-from . import errors, schema
-
-try:
-    from . import merge
-except ImportError:  # interim until merge.py lands
-    from . import _interim as merge
+from . import errors, merge, schema
 from .resources import VIRTUAL
 from .selectors import match_fields, match_labels, parse_field_selector, parse_label_selector
 
@@ -294,7 +289,7 @@ class Api:
                 raise errors.invalid(rtype, name, causes)
             meta.pop("managedFields", None)
             obj = merge.record_update(None, obj, req.field_manager, self._schema_node(rtype), "Update",
-                                      req.subresource)
+                                      None, ignored_fields=_ignored(rtype, None))
             if req.dry_run:
                 return 201, self._present(rtype, obj)
             stored = self.store.put(rtype.key, obj)
@@ -413,7 +408,8 @@ class Api:
             self._check_namespace(rtype, req.namespace, req.name)
         try:
             merged = merge.server_side_apply(live, applied, req.field_manager, self._schema_node(rtype),
-                                             force=force, subresource=req.subresource)
+                                             force=force, subresource=req.subresource,
+                                             ignored_fields=_ignored(rtype, req.subresource))
         except merge.ApplyConflict as exc:
             raise errors.ApiError(409, str(exc), "Conflict",
                                   {"name": req.name, "group": rtype.group, "kind": rtype.plural,
@@ -481,10 +477,10 @@ class Api:
                 raise errors.invalid(rtype, req.name, causes)
         if not managed_done:
             obj = merge.record_update(old, obj, req.field_manager, self._schema_node(rtype), operation,
-                                      req.subresource)
+                                      req.subresource, ignored_fields=_ignored(rtype, req.subresource))
         meta = obj["metadata"]
         meta["resourceVersion"] = old_meta["resourceVersion"]
-        if _same(obj, old):
+        if merge.unchanged(old, obj):
             return 200, self._present(rtype, old)
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and rtype.key != ("", "namespaces"):
             if req.dry_run:
@@ -657,18 +653,11 @@ def _spec_of(obj, rtype):
     return {k: v for k, v in obj.items() if k not in skip}
 
 
-def _strip_times(obj):
-    meta = dict(obj.get("metadata") or {})
-    meta.pop("resourceVersion", None)
-    if meta.get("managedFields"):
-        meta["managedFields"] = [{k: v for k, v in e.items() if k != "time"} for e in meta["managedFields"]]
-    out = dict(obj)
-    out["metadata"] = meta
-    return out
-
-
-def _same(new, old):
-    return _strip_times(new) == _strip_times(old)
+def _ignored(rtype, subresource):
+    """Top-level fields an endpoint resets: status on the main resource of a kind with /status."""
+    if subresource is None and "status" in rtype.subresources:
+        return ("status",)
+    return ()
 
 
 def _get_path(obj, path):

@@ -232,10 +232,11 @@ class Controllers:
         current = self.store.get(NAMESPACES, None, name)
         if current is None:
             return
-        current.setdefault("spec", {})["finalizers"] = [
-            f for f in current["spec"].get("finalizers") or [] if f != "kubernetes"]
+        before = list(current.setdefault("spec", {}).get("finalizers") or [])
+        current["spec"]["finalizers"] = [f for f in before if f != "kubernetes"]
         if current["spec"]["finalizers"] or current["metadata"].get("finalizers"):
-            self._put(NAMESPACES, current)
+            if current["spec"]["finalizers"] != before:
+                self._put(NAMESPACES, current)
         else:
             self.store.remove(NAMESPACES, None, name)
 

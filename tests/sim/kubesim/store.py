@@ -41,11 +41,11 @@ class Watcher:
 
 
 class Store:
-    def __init__(self, first_rv=1000):
+    def __init__(self, first_rv=1000, history=HISTORY):
         self.lock = threading.RLock()
         self._rv = first_rv
         self._objects = collections.defaultdict(dict)   # key -> {(namespace, name): obj}
-        self._history = collections.deque(maxlen=HISTORY)
+        self._history = collections.deque(maxlen=history)
         self._watchers = set()
         self._listeners = []
 
@@ -123,13 +123,19 @@ class Store:
         with self.lock:
             w = Watcher(self, key, namespace)
             if since_rv is not None:
-                if self._history and since_rv < self._history[0].rv - 1 and len(self._history) == HISTORY:
+                full = len(self._history) == self._history.maxlen
+                if self._history and full and since_rv < self._history[0].rv - 1:
                     return w, False
                 for ev in self._history:
                     if ev.rv > since_rv and w.wants(ev):
                         w.queue.put(ev)
             self._watchers.add(w)
             return w, True
+
+    def set_history_limit(self, events):
+        """Keep only the last `events` events for watch resumption (tests of 410 Gone use it)."""
+        with self.lock:
+            self._history = collections.deque(self._history, maxlen=events)
 
     def unsubscribe(self, watcher):
         with self.lock:
