@@ -84,7 +84,7 @@ def wait_for(predicate, timeout=10.0):
 def results(run, task):
     """Results of the task named ``task``, in run order (the json callback prefixes role tasks with
     "<role> : ")."""
-    return [r for name, _, r in run.tasks if name == task or name.endswith(" : " + task)]
+    return [r for name, _host, r in run.tasks if name == task or name.endswith(" : " + task)]
 
 
 def messages(run, task):

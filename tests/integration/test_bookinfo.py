@@ -77,7 +77,7 @@ def test_check_apply_rerun_diff_absent(kubesim_istio, run_playbook):
     versions = resource_versions(sim, "default", "bookinfo")
     second = run_playbook("bookinfo.yml", sim)
     assert second.rc == 0, second
-    assert second.changed == 0, [t for t, _, r in second.tasks if r.get("changed")]
+    assert second.changed == 0, [t for t, _host, r in second.tasks if r.get("changed")]
     assert resource_versions(sim, "default", "bookinfo") == versions
 
     # Check mode with --diff on the converged cluster: not changed, no write.
@@ -174,8 +174,8 @@ def test_pods_without_sidecar_are_reported_then_restarted(kubesim_istio, run_pla
 
     # istiod's injector arrives; a restart gives every pod its sidecar.
     sim.create_objects([INJECTOR])
-    fixed = run_playbook("bookinfo.yml", sim, extra_vars={"bookinfo_restart_workloads": True,
-                                                        "bookinfo_require_sidecar": True})
+    fixed = run_playbook("bookinfo.yml", sim,
+                         extra_vars={"bookinfo_restart_workloads": True, "bookinfo_require_sidecar": True})
     assert fixed.rc == 0, fixed
     (restart,) = results(fixed, "Look for pods without the istio-proxy sidecar")
     assert sorted(restart["namespaces"][0]["restarted"]) == sorted(DEPLOYMENTS)

@@ -74,7 +74,7 @@ def test_primary_and_burst_clusters_from_one_inventory(kubesim_factory, run_play
 
     versions = {sim.name: resource_versions(sim, "default", "hashapp") for sim in clusters}
     second = run_playbook("hashapp.yml", clusters, host_vars=ROLES)
-    assert second.rc == 0 and second.changed == 0, [t for t, _, r in second.tasks if r.get("changed")]
+    assert second.rc == 0 and second.changed == 0, [t for t, _host, r in second.tasks if r.get("changed")]
     assert {sim.name: resource_versions(sim, "default", "hashapp") for sim in clusters} == versions
 
     # The burst job takes the worker route to the burst cluster; running the app role again keeps it.
