@@ -157,6 +157,7 @@ import os
 
 from ansible_collections.meshops.istio.plugins.module_utils import multicluster as mc
 from ansible_collections.meshops.istio.plugins.module_utils.kube import (
+    ApplyReport,
     Cluster,
     KubeError,
     new_module,
@@ -278,7 +279,12 @@ class CacertsRun:
         secret = mc.cacerts_secret(files, p["namespace"])
         for value in secret["data"].values():
             mc.no_log(self.module, value)
-        report = cluster.apply_objects([secret])
+        if live is None and self.module.check_mode and cluster.get("v1", "Namespace", p["namespace"]) is None:
+            # The namespace is made earlier in the same (checked) run; a dry run here could only 404.
+            report = ApplyReport()
+            report.add(secret, "created", None, secret)
+        else:
+            report = cluster.apply_objects([secret])
         result.update(changed=True, secret_action=report.results[0]["action"], reason=problem or "rotate was asked",
                       intermediate=mc.describe_cert(files["ca-cert.pem"]))
         if live is not None:

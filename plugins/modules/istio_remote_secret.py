@@ -352,14 +352,19 @@ class RemoteSecretRun:
     def present(self):
         source = Cluster(self.module)
         report = ApplyReport()
-        if source.get("v1", "Namespace", self.namespace) is None:
-            # Created only when missing: applying a bare Namespace again would drop the labels
-            # that other steps (network, injection) apply with the same field manager.
-            source.apply_objects([{"apiVersion": "v1", "kind": "Namespace",
-                                   "metadata": {"name": self.namespace}}], report)
         objects = self._reader_objects()
         token_obj = objects[-1]
         token_name = token_obj["metadata"]["name"]
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
+        if source.get("v1", "Namespace", self.namespace) is None:
+            # Created only when missing: applying a bare Namespace again would drop the labels
+            # that other steps (network, injection) apply with the same field manager.
+            source.apply_objects([namespace], report)
+            if self.module.check_mode:
+                # Dry runs of objects in a namespace that does not exist yet could only 404.
+                for obj in objects:
+                    report.add(obj, "created", None, obj)
+                objects = []
         if self.params["rotate"]:
             existing = source.get("v1", "Secret", token_name, self.namespace)
             if existing is not None:
@@ -396,6 +401,11 @@ class RemoteSecretRun:
     def _apply_to_target(self, label, target, secret):
         def apply():
             if target.get("v1", "Namespace", self.namespace) is None:
+                if self.module.check_mode:
+                    # An earlier step of the same (checked) run would have made it.
+                    report = ApplyReport()
+                    report.add(secret, "created", None, secret)
+                    return report
                 raise KubeError("namespace %s does not exist there. Install Istio on it first (its istiod is "
                                 "what reads the remote secret)." % self.namespace, "Namespace", self.namespace,
                                 reason="NotFound")
@@ -426,7 +436,8 @@ class RemoteSecretRun:
         name = mc.remote_secret_name(self.cluster)
         for label, auth in self._targets():
             target = self._target_cluster(label, auth)
-            exists = self._on_target(label, lambda t=target: t.get("v1", "Secret", name, self.namespace)) is not None
+            exists = self._on_target(label, lambda t=target: t.get("v1", "Namespace", self.namespace)) is not None and (
+                self._on_target(label, lambda t=target: t.get("v1", "Secret", name, self.namespace)) is not None)
             action = "updated" if exists else "created"
             self.result["targets"].append(dict(name=label, action=action))
             self.result["changed"] = True

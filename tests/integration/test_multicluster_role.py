@@ -1,0 +1,195 @@
+"""playbooks/multicluster.yml on simulated clusters listed by the meshops.istio.clusters inventory:
+Istio per topology (real helm, test charts shaped like Istio's), shared root CA, east-west gateway,
+exposure and remote secrets."""
+import base64
+import json
+import subprocess
+
+import kubernetes
+import pytest
+import yaml
+from cryptography import x509
+
+from tests.charts.build import build_chart_set
+from tests.conftest import REFERENCE, REPO
+from tests.integration import istio_support as s
+
+VERSION = s.OLD
+HELM = str(REPO / ".tools" / "bin" / "helm")
+
+
+@pytest.fixture(scope="module")
+def charts(tmp_path_factory):
+    return str(build_chart_set(tmp_path_factory.mktemp("charts") / VERSION, VERSION))
+
+
+def write_mesh_inventory(path, clusters):
+    """A meshops.istio.clusters inventory file for simulated clusters: [(sim, role, network)]."""
+    entries = [dict(name=sim.name, kubeconfig=sim.kubeconfig_path, context=sim.name, role=role, network=network)
+               for sim, role, network in clusters]
+    path.write_text(yaml.safe_dump({"plugin": "meshops.istio.clusters", "mesh_id": "mesh1", "clusters": entries}))
+    return str(path)
+
+
+def mesh_vars(charts, tmp_path, **extra):
+    return dict(control_plane_version=VERSION, control_plane_charts=charts,
+                multicluster_root_dir=str(tmp_path / "mesh-ca"), multicluster_ca_key_type="ec",
+                multicluster_wait_timeout=30, **extra)
+
+
+def helm_values(sim, release):
+    out = subprocess.run([HELM, "get", "values", release, "-n", "istio-system", "-o", "json", "--kubeconfig",
+                          sim.kubeconfig_path], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def namespace_meta(sim):
+    meta = sim.get_object("v1", "Namespace", "istio-system")["metadata"]
+    return meta.get("labels") or {}, meta.get("annotations") or {}
+
+
+def spec_of(sim, kind, name):
+    obj = sim.get_object("networking.istio.io/v1", kind, name, "istio-system")
+    return obj and obj["spec"]
+
+
+def remote_secret_clusters(sim):
+    return sorted(o["metadata"]["annotations"]["networking.istio.io/cluster"]
+                  for o in sim.list_objects("v1", "Secret", "istio-system")
+                  if (o["metadata"].get("labels") or {}).get("istio/multiCluster") == "true")
+
+
+def test_primary_remote_on_two_networks(kubesim_factory, run_playbook, charts, tmp_path):
+    onprem = kubesim_factory("onprem", istio_crds=False)
+    burst = kubesim_factory("burst", istio_crds=False)
+    inventory = write_mesh_inventory(tmp_path / "mesh.clusters.yml",
+                                     [(onprem, "primary", "network1"), (burst, "remote", "network2")])
+    extra = mesh_vars(charts, tmp_path)
+
+    check = run_playbook("multicluster.yml", inventory=inventory, extra_vars=extra, check=True)
+    assert check.rc == 0, check
+    assert onprem.writes() == [] and burst.writes() == []
+    assert not (tmp_path / "mesh-ca").exists()
+
+    first = run_playbook("multicluster.yml", inventory=inventory, extra_vars=extra)
+    assert first.rc == 0, first
+    report = s.debug_msg(first, "Report the mesh")
+    assert "(primary-remote, multi-network)" in report
+
+    # Network identity on both, and the remote names its control plane cluster.
+    assert namespace_meta(onprem)[0]["topology.istio.io/network"] == "network1"
+    labels, annotations = namespace_meta(burst)
+    assert labels["topology.istio.io/network"] == "network2"
+    assert annotations["topology.istio.io/controlPlaneClusters"] == "onprem"
+
+    # One root, two intermediates.
+    root = x509.load_pem_x509_certificate((tmp_path / "mesh-ca" / "root-cert.pem").read_bytes())
+    for sim in (onprem, burst):
+        data = sim.get_object("v1", "Secret", "cacerts", "istio-system")["data"]
+        x509.load_pem_x509_certificate(base64.b64decode(data["ca-cert.pem"])).verify_directly_issued_by(root)
+
+    # Istio per role: the primary runs istiod for both (external istiod), the remote only its config.
+    assert s.helm_releases(onprem) == {"istio-base": "1", "istiod": "1", "istio-eastwestgateway": "1",
+                                       "istio-ingressgateway": "1"}
+    assert s.helm_releases(burst) == {"istio-base": "1", "istiod": "1", "istio-eastwestgateway": "1"}
+    primary_values = helm_values(onprem, "istiod")
+    assert primary_values["global"]["meshID"] == "mesh1"
+    assert primary_values["global"]["multiCluster"] == {"clusterName": "onprem"}
+    assert primary_values["global"]["network"] == "network1"
+    assert primary_values["global"]["externalIstiod"] is True
+    remote_values = helm_values(burst, "istiod")
+    assert remote_values["profile"] == "remote"
+    assert remote_values["global"]["multiCluster"] == {"clusterName": "burst"}
+    assert remote_values["global"]["network"] == "network2"
+    # kubesim gives LoadBalancer Services the address 127.0.0.1.
+    assert remote_values["global"]["remotePilotAddress"] == "127.0.0.1"
+    assert remote_values["istiodRemote"]["injectionPath"] == "/inject/cluster/burst/net/network2"
+    assert helm_values(burst, "istio-base")["profile"] == "remote"
+    assert s.names(burst, "apps/v1", "Deployment", "istio-system") == ["istio-eastwestgateway"]
+
+    # East-west gateway: selected by istio=eastwestgateway, 15443 open, on its network.
+    for sim, network in ((onprem, "network1"), (burst, "network2")):
+        service = sim.get_object("v1", "Service", "istio-eastwestgateway", "istio-system")
+        assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {
+            "status-port": 15021, "tls": 15443, "tls-istiod": 15012, "tls-webhook": 15017}
+        assert service["spec"]["selector"]["istio"] == "eastwestgateway"
+        pod_labels = sim.get_object("apps/v1", "Deployment", "istio-eastwestgateway", "istio-system")[
+            "spec"]["template"]["metadata"]["labels"]
+        assert pod_labels["istio"] == "eastwestgateway"
+        assert pod_labels["topology.istio.io/network"] == network
+        # The cross-network Gateway is the one Istio's sample applies.
+        reference = yaml.safe_load((REFERENCE / "istio" / "samples" / "multicluster" / "expose-services.yaml").read_text())
+        assert spec_of(sim, "Gateway", "cross-network-gateway") == reference["spec"]
+    # istiod is exposed on the primary only.
+    istiod_gateway = spec_of(onprem, "Gateway", "istiod-gateway")
+    assert [(sv["port"]["number"], sv["tls"]["mode"]) for sv in istiod_gateway["servers"]] == [
+        (15012, "PASSTHROUGH"), (15017, "PASSTHROUGH")]
+    routes = spec_of(onprem, "VirtualService", "istiod-vs")["tls"]
+    assert [(r["match"][0]["port"], r["route"][0]["destination"]["port"]["number"]) for r in routes] == [
+        (15012, 15012), (15017, 443)]
+    assert spec_of(burst, "Gateway", "istiod-gateway") is None
+
+    # The primary reads the remote through its remote secret; nothing goes the other way.
+    assert remote_secret_clusters(onprem) == ["burst"]
+    assert remote_secret_clusters(burst) == []
+    secret = onprem.get_object("v1", "Secret", "istio-remote-secret-burst", "istio-system")
+    config = yaml.safe_load(base64.b64decode(secret["data"]["burst"]))
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config_from_dict(config, client_configuration=configuration)
+    api = kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(configuration))
+    assert "istio-system" in [n.metadata.name for n in api.list_namespace().items]
+
+    # Second run: nothing to do on either cluster.
+    onprem.clear_request_log()
+    burst.clear_request_log()
+    again = run_playbook("multicluster.yml", inventory=inventory, extra_vars=extra)
+    assert again.rc == 0, again
+    assert again.changed == 0, [(t, h) for t, h, r in again.tasks if r.get("changed")]
+    assert onprem.writes() == [] and burst.writes() == []
+
+    # The burst cluster leaves: its secret goes from the primary, its gateway and exposure go.
+    gone = run_playbook("multicluster.yml", inventory=inventory, limit="burst",
+                        extra_vars=dict(extra, multicluster_state="absent"))
+    assert gone.rc == 0, gone
+    assert remote_secret_clusters(onprem) == []
+    assert spec_of(burst, "Gateway", "cross-network-gateway") is None
+    assert "istio-eastwestgateway" not in s.helm_releases(burst)
+
+
+def test_multi_primary_on_one_network(kubesim_factory, run_playbook, charts, tmp_path):
+    east = kubesim_factory("east")
+    west = kubesim_factory("west")
+    inventory = write_mesh_inventory(tmp_path / "mesh.clusters.yml",
+                                     [(east, "primary", "net1"), (west, "primary", "net1")])
+    first = run_playbook("multicluster.yml", inventory=inventory, extra_vars=mesh_vars(charts, tmp_path))
+    assert first.rc == 0, first
+    assert "(multi-primary, one network)" in s.debug_msg(first, "Report the mesh")
+    # Each primary reads the other; one network needs no east-west gateway.
+    assert remote_secret_clusters(east) == ["west"]
+    assert remote_secret_clusters(west) == ["east"]
+    for sim in (east, west):
+        assert "istio-eastwestgateway" not in s.helm_releases(sim)
+        assert s.names(sim, "networking.istio.io/v1", "Gateway", "istio-system") == ["meshops-gateway"]
+        assert helm_values(sim, "istiod")["global"]["network"] == "net1"
+        assert "externalIstiod" not in helm_values(sim, "istiod")["global"]
+    # Both intermediates under one root.
+    roots = {base64.b64decode(sim.get_object("v1", "Secret", "cacerts", "istio-system")["data"]["root-cert.pem"])
+             for sim in (east, west)}
+    assert len(roots) == 1
+
+
+def test_broken_mesh_is_refused_before_any_change(kubesim_factory, run_playbook, charts, tmp_path):
+    a = kubesim_factory("a")
+    b = kubesim_factory("b")
+    inventory = tmp_path / "hosts.yml"
+    # A hand-written inventory: a remote cluster with no primary at all.
+    s_hosts = {}
+    for sim, role in ((a, "remote"), (b, "remote")):
+        s_hosts[sim.name] = dict(ansible_connection="local", ansible_python_interpreter="{{ ansible_playbook_python }}",
+                                 kubeconfig=sim.kubeconfig_path, context=sim.name, istio_cluster_role=role)
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"remote": {"hosts": s_hosts}}}}))
+    result = run_playbook("multicluster.yml", inventory=str(inventory), extra_vars=mesh_vars(charts, tmp_path))
+    assert result.rc != 0
+    assert any("The mesh is not consistent" in m and "at least one cluster a primary" in m for m in result.failed_msgs), \
+        result.failed_msgs
+    assert a.writes() == [] and b.writes() == []
