@@ -396,8 +396,8 @@ class Release:
         service = (rt.service_of(self.p["host"], self.p["namespace"]) or (self.p["host"],))[0]
         if self.p["canary"]:
             return rl.validate_name("%s-%s" % (service, self.p["canary"]))
-        if self.state:
-            return self.state["name"]
+        if self.state or self.p["action"] == "status":
+            return self.state["name"] if self.state else None
         raise rl.ReleaseError("There is no release on VirtualService %s/%s; give canary (and steps) to start one."
                               % (self.p["namespace"], self.routing.vs_name))
 

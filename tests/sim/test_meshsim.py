@@ -47,7 +47,7 @@ def _delete(cluster, name):
 
 
 def send(mesh, n, headers=None):
-    svc = mesh.services["reviews"]
+    svc = mesh.service("reviews")
     with mesh._lock:
         return [mesh.send(svc, headers) for _ in range(n)]
 
@@ -150,7 +150,7 @@ def test_real_time_traffic_control_endpoint_and_prometheus(cluster, mesh):
         request = urllib.request.Request(mesh.url + "/control", method="POST", data=json.dumps(
             {"service": "reviews", "version": "v3", "error_rate": 0.4, "latency_ms": 300}).encode())
         with urllib.request.urlopen(request) as r:
-            assert json.loads(r.read())["services"]["reviews"]["versions"]["v3"]["error_rate"] == 0.4
+            assert json.loads(r.read())["services"]["bookinfo/reviews"]["versions"]["v3"]["error_rate"] == 0.4
         with urllib.request.urlopen(mesh.url + "/metrics") as r:
             text = r.read().decode()
         assert 'istio_requests_total{reporter="destination",source_workload="productpage-v1"' in text

@@ -100,17 +100,33 @@ class MeshSim:
             spec = dict(spec or {})
             workload = spec.pop("workload", workload_format.format(service=name, version=version))
             built[version] = Version(version, workload, **spec)
+        svc = Service(name, namespace, rate, built, source_workload, source_namespace, headers, self.domain,
+                      cluster or self.cluster)
         with self._lock:
-            self.services[name] = Service(name, namespace, rate, built, source_workload, source_namespace,
-                                          headers, self.domain, cluster or self.cluster)
+            self.services[(namespace, name)] = svc
             for version in built.values():
-                self._touch(self.services[name], version)
-        self._load(self.services[name])
+                self._touch(svc, version)
+        self._load(svc)
         return self
+
+    def remove_service(self, service):
+        with self._lock:
+            svc = self.service(service)
+            del self.services[(svc.namespace, svc.name)]
+
+    def service(self, service):
+        """A simulated service by ``name`` (when only one has it) or ``namespace/name``."""
+        if "/" in service:
+            namespace, name = service.split("/", 1)
+            return self.services[(namespace, name)]
+        found = [s for (ns, name), s in self.services.items() if name == service]
+        if len(found) != 1:
+            raise KeyError("%d simulated services are called %s; name it namespace/name" % (len(found), service))
+        return found[0]
 
     def set_version(self, service, version, **settings):
         with self._lock:
-            svc = self.services[service]
+            svc = self.service(service)
             if version not in svc.versions:
                 svc.versions[version] = Version(version, "%s-%s" % (service, version))
             for key, value in settings.items():
@@ -121,11 +137,11 @@ class MeshSim:
 
     def set_rate(self, service, rate):
         with self._lock:
-            self.services[service].rate = float(rate)
+            self.service(service).rate = float(rate)
 
     def set_headers(self, service, headers):
         with self._lock:
-            self.services[service].headers = list(headers)
+            self.service(service).headers = list(headers)
 
     def configure(self, change):
         """Apply one control message: {service, rate?, headers?, version?, <version settings>...}."""
@@ -306,7 +322,8 @@ class MeshSim:
 
     # -- inspection -----------------------------------------------------------------------------
     def count(self, service, version=None, reporter="destination", code=None):
-        where = dict(destination_service_name=service, reporter=reporter)
+        svc = self.service(service)
+        where = dict(destination_service_name=svc.name, destination_service_namespace=svc.namespace, reporter=reporter)
         if version:
             where["destination_version"] = version
         if code is not None:
@@ -316,11 +333,12 @@ class MeshSim:
     def state(self):
         with self._lock:
             return dict(cluster=self.cluster, refreshes=self.refreshes, services=dict(
-                (s.name, dict(namespace=s.namespace, rate=s.rate, headers=s.headers, config_error=s.config_error,
+                ("%s/%s" % (s.namespace, s.name), dict(namespace=s.namespace, rate=s.rate, headers=s.headers, config_error=s.config_error,
                               versions=dict((v.name, dict(workload=v.workload, error_rate=v.error_rate,
                                                           error_code=v.error_code, latency_ms=v.latency_ms))
                                             for v in s.versions.values()),
-                              requests=dict((v, self.count(s.name, v)) for v in s.versions)))
+                              requests=dict((v, self.count("%s/%s" % (s.namespace, s.name), v))
+                                            for v in s.versions)))
                 for s in self.services.values()))
 
 

@@ -1,0 +1,44 @@
+"""Shared setup of the release tests: one kubesim, one meshsim and one real Prometheus per test module.
+
+Each test gets its own namespace (a copy of Bookinfo's reviews routing), so the metrics of one test
+never fall into the analysis window of another.
+"""
+import itertools
+
+from tests.sim.meshsim import KubeReader, MeshSim
+from tests.sim.meshsim import bookinfo
+from tests.sim.prometheus_harness import PrometheusServer
+
+API = "networking.istio.io/v1"
+_counter = itertools.count(1)
+
+
+class ReleaseEnv:
+    def __init__(self, sim):
+        self.sim = sim
+        self.mesh = MeshSim(KubeReader(sim.kubeconfig_path, sim.name), cluster=sim.name, refresh=0.5).start()
+        self.prometheus = PrometheusServer([self.mesh.url]).start()
+        self.namespaces = []
+
+    def namespace(self, rate=100, versions=None, headers=None, vs="virtual-service-all-v1.yaml"):
+        """A fresh Bookinfo namespace with reviews routed by ``vs``, and simulated traffic to reviews."""
+        ns = "rel-%d" % next(_counter)
+        bookinfo.seed(self.sim, ns, virtual_services=[vs] if vs else ())
+        self.mesh.add_service("reviews", ns, rate=rate, versions=versions or ["v1", "v2", "v3"],
+                              source_workload="productpage-v1", headers=headers)
+        self.namespaces.append(ns)
+        return ns
+
+    def done(self, ns):
+        self.mesh.remove_service("%s/reviews" % ns)
+
+    def vs(self, ns):
+        return self.sim.get_object(API, "VirtualService", "reviews", ns)
+
+    @property
+    def prometheus_options(self):
+        return {"url": self.prometheus.url}
+
+    def stop(self):
+        self.prometheus.stop()
+        self.mesh.stop()

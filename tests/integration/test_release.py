@@ -1,0 +1,266 @@
+"""istio_release end to end: kubesim + meshsim + a real Prometheus, driven by real ansible-playbook."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
+from ansible_collections.meshops.istio.plugins.module_utils import release as rl
+from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from tests.conftest import REPO, ansible_env, write_inventory
+from tests.integration.release_env import ReleaseEnv
+from tests.sim.prometheus_harness import wait_until
+
+PLAYBOOK = str(REPO / "tests" / "integration" / "playbooks" / "istio_release.yml")
+TASK = "Act on the release"
+FAST = {"interval": 4, "window": 4, "success_rate": 99, "latency_p99": 500, "min_requests": 10, "threshold": 0}
+
+
+@pytest.fixture(scope="module")
+def env(kubesim_istio_module):
+    env = ReleaseEnv(kubesim_istio_module)
+    env.prometheus.wait_scraped(4)
+    yield env
+    env.stop()
+
+
+def release(run_playbook, env, ns, action, **kw):
+    extra = {"rel_action": action, "rel_namespace": ns, "rel_prometheus": env.prometheus_options}
+    extra.update(("rel_" + k, v) for k, v in kw.items())
+    run = run_playbook(PLAYBOOK, env.sim, extra_vars=extra)
+    results = run.results(TASK)
+    items = results[0].get("results", []) if results else []
+    return run, (items[0] if items else {})
+
+
+def descendants(pid):
+    """Every process below ``pid`` (the module process runs in a session of its own)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path("/proc/%s/stat" % entry).read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def failure(run):
+    """The message of the first failed module run (a looped task also reports "One or more items failed")."""
+    return [m for m in run.failed_msgs if m != "One or more items failed"][0]
+
+
+def custom_objects(sim):
+    from kubernetes import client, config
+    return client.CustomObjectsApi(config.new_client_from_config(config_file=sim.kubeconfig_path))
+
+
+def state_of(env, ns):
+    return rl.load(env.vs(ns)["metadata"].get("annotations"))
+
+
+def split(env, ns):
+    return rt.current_split(env.vs(ns), "reviews", ns)
+
+
+def test_healthy_canary_promotes_itself(env, run_playbook, tmp_path):
+    ns = env.namespace(rate=120)
+    report = tmp_path / "reports" / "reviews-v2.md"
+    run, res = release(run_playbook, env, ns, "run", canary="v2", steps=[10, 50, 100], analysis=FAST,
+                       report=str(report))
+    assert run.rc == 0, run
+    assert res["outcomes"] == ["started", "advanced", "advanced", "promoted"]
+    assert res["phase"] == "succeeded" and res["weights"] == {"v2": 100}
+    assert res["previous_weights"] == {"v1": 100}
+    assert env.vs(ns)["spec"]["http"] == [{"route": [{"destination": {"host": "reviews", "subset": "v2"}}]}]
+    state = state_of(env, ns)
+    assert [h["event"] for h in state["history"]] == ["start"] + ["analysis", "advance"] * 2 + ["analysis", "promote"]
+    assert all(h["passed"] for h in state["history"] if h["event"] == "analysis")
+    assert res["analysis"]["checks"][1]["name"] == "success_rate" and res["analysis"]["checks"][1]["value"] > 99
+    assert res["summary"].startswith("Release reviews-v2 of reviews.%s: succeeded, step 3/3 - v2 100%%." % ns)
+    # The report an AWX user downloads.
+    page = report.read_text()
+    assert "| Phase | succeeded |" in page and "![Canary weight and success rate over time](reviews-v2.svg)" in page
+    assert (tmp_path / "reports" / "reviews-v2.svg").read_text().startswith("<svg")
+    # The traffic really moved: v2 gets everything now.
+    svc = "%s/reviews" % ns
+    time.sleep(1)
+    v1, v2 = env.mesh.count(svc, "v1"), env.mesh.count(svc, "v2")
+    time.sleep(1)
+    assert env.mesh.count(svc, "v1") == v1 and env.mesh.count(svc, "v2") - v2 > 60
+    # Running the finished release again changes nothing.
+    again, res = release(run_playbook, env, ns, "run", canary="v2", steps=[10, 50, 100], analysis=FAST)
+    assert again.rc == 0 and again.changed == 0 and res["outcome"] == "unchanged", again
+    env.done(ns)
+
+
+def test_erroring_canary_rolls_back_at_the_first_failed_check(env, run_playbook):
+    ns = env.namespace(rate=120, versions={"v1": {}, "v2": {"error_rate": 0.3}, "v3": {}})
+    run, res = release(run_playbook, env, ns, "run", canary="v2", steps=[20, 50, 100],
+                       analysis=dict(FAST, latency_p99=None))
+    assert run.rc != 0
+    msg = failure(run)
+    assert msg.startswith("Release reviews-v2 rolled back to 100% v1: the analysis at 20% failed - success_rate ")
+    assert "(min 99%); failed analyses 1 > threshold 0." in msg
+    assert res["outcomes"] == ["started", "rolled_back"] and res["phase"] == "failed"
+    assert split(env, ns) == {"v1": 100}
+    value = res["analysis"]["checks"][1]["value"]
+    assert 50 < value < 85, "about 70% of v2's requests succeed"
+    env.done(ns)
+
+
+def test_failures_within_the_threshold_hold_the_step(env, run_playbook):
+    ns = env.namespace(rate=120, versions={"v1": {}, "v2": {"error_rate": 0.3}, "v3": {}})
+    analysis = dict(FAST, latency_p99=None, threshold=1, interval=0, window=4)
+    run, res = release(run_playbook, env, ns, "start", canary="v2", steps=[20, 100], analysis=analysis)
+    assert run.rc == 0 and res["outcome"] == "started", run
+    time.sleep(4.5)
+    held, res = release(run_playbook, env, ns, "step", canary="v2", analysis=analysis)
+    assert held.rc == 0 and res["outcome"] == "held", held
+    assert res["changed"] and split(env, ns) == {"v1": 80, "v2": 20}
+    assert "Failed analyses: 1 of 1 tolerated" in res["summary"]
+    failed, res = release(run_playbook, env, ns, "step", canary="v2", analysis=analysis)
+    assert failed.rc != 0 and res["outcome"] == "rolled_back"
+    assert "failed analyses 2 > threshold 1" in failure(failed)
+    env.done(ns)
+
+
+def test_latency_regression_is_caught_by_latency_p99(env, run_playbook):
+    ns = env.namespace(rate=120, versions={"v1": {"latency_ms": 20}, "v2": {"latency_ms": 900}, "v3": {}})
+    run, res = release(run_playbook, env, ns, "run", canary="v2", steps=[25, 100], analysis=FAST)
+    assert run.rc != 0
+    assert res["outcomes"] == ["started", "rolled_back"]
+    failed = [c for c in res["analysis"]["checks"] if not c["passed"]]
+    assert [c["name"] for c in failed] == ["latency_p99"] and failed[0]["value"] > 500
+    assert "latency_p99 " in failure(run) and "(max 500ms)" in failure(run)
+    assert split(env, ns) == {"v1": 100}
+    env.done(ns)
+
+
+def test_no_traffic_does_not_pass(env, run_playbook):
+    ns = env.namespace(rate=0)
+    run, res = release(run_playbook, env, ns, "run", canary="v2", steps=[50, 100], analysis=FAST)
+    assert run.rc != 0
+    assert res["analysis"]["status"] == "no_traffic" and not res["analysis"]["passed"]
+    assert {c["name"]: c["value"] for c in res["analysis"]["checks"]}["success_rate"] is None
+    assert "requests 0 (min 10)" in failure(run) or "requests no data (min 10)" in failure(run)
+    assert split(env, ns) == {"v1": 100}
+    env.done(ns)
+
+
+def test_prometheus_unreachable_pauses_with_weights_unchanged(env, run_playbook):
+    ns = env.namespace(rate=50)
+    run, res = release(run_playbook, env, ns, "start", canary="v2", steps=[10, 100], analysis=FAST)
+    assert run.rc == 0, run
+    gone = {"url": "http://127.0.0.1:9", "timeout": 2}
+    extra = {"rel_action": "step", "rel_namespace": ns, "rel_canary": "v2", "rel_analysis": FAST,
+             "rel_prometheus": gone}
+    env.sim.clear_request_log()
+    step = run_playbook(PLAYBOOK, env.sim, extra_vars=extra)
+    assert step.rc != 0
+    msg = failure(step)
+    assert msg.startswith("Cannot reach Prometheus at http://127.0.0.1:9 (")
+    assert "Release reviews-v2 is paused with its weights unchanged (v1 90% / v2 10%)" in msg
+    assert "run action=resume" in msg
+    assert split(env, ns) == {"v1": 90, "v2": 10}
+    assert state_of(env, ns)["phase"] == "paused"
+    # A paused release does not step; resume continues it.
+    blocked, _ = release(run_playbook, env, ns, "step", canary="v2", analysis=FAST)
+    assert blocked.rc != 0 and "is paused (Prometheus unavailable (unreachable)); run action=resume first" in \
+        failure(blocked)
+    resumed, res = release(run_playbook, env, ns, "resume", canary="v2")
+    assert resumed.rc == 0 and res["outcome"] == "resumed" and res["phase"] == "progressing"
+    # Starting against an unreachable Prometheus moves nothing.
+    other = env.namespace(rate=0)
+    extra.update(rel_action="start", rel_namespace=other, rel_steps=[10, 100])
+    refused = run_playbook(PLAYBOOK, env.sim, extra_vars=extra)
+    assert refused.rc != 0 and failure(refused).startswith("Release reviews-v2 not started, no traffic moved: "
+                                                                 "Cannot reach Prometheus")
+    assert split(env, other) == {"v1": 100} and state_of(env, other) is None
+    env.done(ns)
+    env.done(other)
+
+
+def test_resumed_after_the_process_is_killed_mid_run(env, tmp_path):
+    ns = env.namespace(rate=120)
+    inventory = write_inventory(tmp_path / "inventory.yml", [env.sim])
+    analysis = dict(FAST, interval=3, window=3)
+    extra = {"rel_action": "run", "rel_namespace": ns, "rel_canary": "v2", "rel_steps": [10, 30, 60, 100],
+             "rel_analysis": analysis, "rel_prometheus": env.prometheus_options}
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", inventory, PLAYBOOK, "-e", json.dumps(extra)]
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
+                            env=ansible_env(TMPDIR=str(tmpdir)))
+    try:
+        wait_until(lambda: (state_of(env, ns) or {}).get("step", 0) >= 1, timeout=60, message="the second step")
+    finally:
+        # Like a crashed AWX job: ansible-playbook, its workers and the module process all die at once.
+        for pid in [proc.pid] + descendants(proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait()
+    killed_at = state_of(env, ns)
+    assert killed_at["phase"] == "progressing" and 1 <= killed_at["step"] < 3
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=ansible_env(TMPDIR=str(tmpdir)),
+                         timeout=120, check=False)
+    assert run.returncode == 0, run.stdout[-3000:]
+    state = state_of(env, ns)
+    assert state["phase"] == "succeeded"
+    events = [h["event"] for h in state["history"]]
+    assert events.count("start") == 1, "the second run continued, it did not start over"
+    assert events.count("advance") == 3 and events[-1] == "promote"
+    weights = [h["weights"]["v2"] for h in state["history"] if h["event"] in ("start", "advance")]
+    assert weights == [10, 30, 60, 100]
+    env.done(ns)
+
+
+def test_bad_input_is_refused_and_nothing_changes(env, run_playbook):
+    ns = env.namespace(rate=0)
+    # ratings is in the middle of another release.
+    other = rl.new_release("ratings-v2", "ratings", ns, "v1", "v2", [10, 100],
+                           rl.validate_analysis({"success_rate": 99}, prom.seconds), time.time())
+    custom_objects(env.sim).patch_namespaced_custom_object(
+        "networking.istio.io", "v1", ns, "virtualservices", "ratings",
+        {"metadata": {"annotations": {rl.ANNOTATION: rl.dump(other)}}})
+    env.sim.clear_request_log()
+    cases = [
+        (dict(canary="v2", steps=[10, 50, 25]), "The step plan must increase: step 3 (25%) is not more than step 2"),
+        (dict(canary="v2", steps=[-10, 50]), "Step 1 of the plan is -10; it must be from 1 to 100"),
+        (dict(canary="v2", steps=[10.5, 50]), "Step 1 of the plan is 10.5, not a whole number"),
+        (dict(canary="v2", steps=[10, 100], analysis=dict(FAST, threshold=-1)),
+         "analysis.threshold (failed analyses tolerated) is -1"),
+        (dict(canary="v2", steps=[10, 100], analysis=dict(FAST, success_rate=101)),
+         "analysis.success_rate (minimum success rate in %) is 101; it must be from 0 to 100"),
+        (dict(canary="v9", steps=[10, 100]), "Subset v9 is not defined in DestinationRule %s/reviews" % ns),
+        (dict(canary="v2", stable="v2", steps=[10, 100]), "stable and canary are both v2"),
+        (dict(host="ratings", canary="v3", steps=[10, 100]),
+         "The VirtualService of ratings is owned by another release, 'ratings-v2' (progressing, canary v2 at 10%"),
+        (dict(host="nothere", canary="v2", steps=[10, 100]), "VirtualService %s/nothere does not exist" % ns),
+    ]
+    runs = []
+    for kwargs, _message in cases:
+        runs.append(dict(kwargs, analysis=kwargs.get("analysis", FAST)))
+    run, _ = release(run_playbook, env, ns, "start", runs=runs)
+    assert run.rc != 0
+    (task,) = run.results(TASK)
+    for item, (_kwargs, message) in zip(task["results"], cases):
+        assert item.get("failed"), item
+        assert message in item["msg"], (message, item["msg"])
+    assert "Traceback" not in run.stdout
+    assert env.sim.writes() == []
+    env.done(ns)
