@@ -163,9 +163,11 @@ def _to_json_schema(node):
             continue
         else:
             out[key] = value
-    if node.get("x-kubernetes-int-or-string") and "type" not in node and not (
-            "anyOf" in node or "allOf" in node):
-        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if node.get("x-kubernetes-int-or-string") and "type" not in node:
+        # The apiserver checks int-or-string as one type check ("must be of type integer,string").
+        out["type"] = ["integer", "string"]
+        if out.get("anyOf") == [{"type": "integer"}, {"type": "string"}]:
+            del out["anyOf"]
     if node.get("nullable"):
         # kube-openapi accepts null for a nullable field without looking at anything else.
         return {"anyOf": [{"type": "null"}, out]}
@@ -294,7 +296,20 @@ def _expected_type(schema_type):
     return schema_type
 
 
-def _causes_from_error(error, path):
+def _composite(path, detail):
+    """kube-openapi reports oneOf/anyOf failures without a field name, so the apiserver prints
+    the root path (`<nil>`) and an empty value, with the real path only in the message."""
+    return _cause("FieldValueInvalid", "<nil>", f'Invalid value: "": {path} {detail}')
+
+
+def _count_valid(error, validator):
+    if validator is None:
+        return None
+    return sum(1 for sub in error.validator_value
+               if validator.evolve(schema=sub).is_valid(error.instance))
+
+
+def _causes_from_error(error, path, validator=None):
     """jsonschema error -> apiserver causes (several for `required`)."""
     kind = error.validator
     value = error.instance
@@ -336,9 +351,11 @@ def _causes_from_error(error, path):
     if kind == "minProperties":
         return [_invalid(path, value, f"{path} in body should have at least {expected} properties")]
     if kind == "oneOf":
-        return [_invalid(path, value, f"{path} in body must validate one and only one schema (oneOf)")]
+        valid = _count_valid(error, validator)
+        found = "Found none valid" if not valid else f"Found {valid} valid alternatives"
+        return [_composite(path, f"must validate one and only one schema (oneOf). {found}")]
     if kind == "anyOf":
-        return [_invalid(path, value, f"{path} in body must validate at least one schema (anyOf)")]
+        return [_composite(path, "must validate at least one schema (anyOf)")]
     if kind == "not":
         return [_invalid(path, value, f"{path} in body must not validate the schema (not)")]
     return [_invalid(path, value, error.message)]
@@ -581,7 +598,7 @@ def _validate_custom(obj, crd_schema):
                 _delete_path(result.object, error.absolute_path, extra)
                 pruned.append(_join(path, extra))
             continue
-        result.causes.extend(_causes_from_error(error, path))
+        result.causes.extend(_causes_from_error(error, path, compiled.validator))
     result.unknown_fields = sorted(pruned)
     result.causes = _metadata_causes(result.object) + _dedupe(result.causes)
     return result
