@@ -1,8 +1,13 @@
 """playbooks/bookinfo.yml against kubesim: the lifecycle a user goes through, bad input, injection."""
 import json
+import re
 import subprocess
+import time
 
 import pytest
+import yaml
+
+from tests.conftest import OUTPUT
 
 from tests.integration.apps_support import (
     INJECTOR,
@@ -16,6 +21,7 @@ from tests.integration.apps_support import (
     results,
     writes,
 )
+from tests.unit.roles.app_render import VARIANTS, render
 
 DEPLOYMENTS = ["details-v1", "ratings-v1", "reviews-v1", "reviews-v2", "reviews-v3", "productpage-v1"]
 SERVICES = ["details", "ratings", "reviews", "productpage"]
@@ -218,3 +224,55 @@ def test_check_mode_in_a_namespace_that_does_not_exist_yet(kubesim_istio, run_pl
     (msg,) = messages(run, "Report the objects check mode cannot dry-run in a namespace that does not exist yet")
     assert msg.startswith("Namespace shop would be created")
     assert "Deployment/reviews-v3" in msg and "DestinationRule/ratings" in msg
+
+
+def _summary(records, seconds):
+    discovery = [r for r in records if r.method == "GET" and DISCOVERY.match(r.path)]
+    return {"seconds": round(seconds, 2), "requests": len(records), "discovery": len(discovery),
+            "get": sum(r.method == "GET" for r in records) - len(discovery),
+            "patch": sum(r.method == "PATCH" for r in records),
+            "other_writes": sum(r.method in ("POST", "PUT", "DELETE") for r in records)}
+
+
+DISCOVERY = re.compile(r"^/(api|apis)(/[^/]+){0,2}$|^/openapi/")
+
+
+def test_converged_run_cost_against_kubectl_apply_server_side(kubesim_istio, run_playbook, tmp_path):
+    """API requests and wall time of a converged bookinfo.yml run next to kubectl apply --server-side
+    of the same objects (written to tests/output/bookinfo-apply-cost.json)."""
+    sim = install_minimal_istio(kubesim_istio)
+    assert run_playbook("bookinfo.yml", sim).rc == 0
+    objects = render(tmp_path, {"bookinfo": VARIANTS["bookinfo"]})["bookinfo"]
+    manifest = tmp_path / "bookinfo.yaml"
+    manifest.write_text(yaml.safe_dump_all(objects))
+
+    sim.clear_request_log()
+    start = time.monotonic()
+    run = run_playbook("bookinfo.yml", sim)
+    playbook = _summary(list(sim.request_log), time.monotonic() - start)
+    assert run.rc == 0 and run.changed == 0, run
+
+    kubectl = ["kubectl", "--kubeconfig", sim.kubeconfig_path, "--cache-dir", str(tmp_path / "kube-cache"),
+               "apply", "--server-side", "--field-manager", "meshops-istio", "--force-conflicts", "-f", str(manifest)]
+    cold = subprocess.run(kubectl, capture_output=True, text=True, check=False)  # fills kubectl's discovery cache
+    assert cold.returncode == 0, cold.stderr
+    assert cold.stdout.count("serverside-applied") == len(objects)
+    sim.clear_request_log()
+    start = time.monotonic()
+    warm = subprocess.run(kubectl, capture_output=True, text=True, check=True)
+    kubectl_cost = _summary(list(sim.request_log), time.monotonic() - start)
+    assert warm.stdout.count("serverside-applied") == len(objects)
+
+    report = {"objects": len(objects), "playbook_converged": playbook, "kubectl_apply_server_side_converged": kubectl_cost}
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / "bookinfo-apply-cost.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    # kubectl sends one apply PATCH per object. The playbook sends one per object it may apply (the
+    # existing per-service routes are left alone), each after the two reads kubernetes.core.k8s makes,
+    # plus 11 reads of its own: the VirtualService and namespace lists, the Deployment list and one
+    # read per Deployment while waiting, the Deployment and Pod lists of the injection check, and the
+    # ingress gateway Service.
+    assert kubectl_cost["patch"] == len(objects)
+    assert playbook["patch"] == len(objects) - len(SERVICES)
+    assert playbook["other_writes"] == 0
+    assert playbook["get"] <= 2 * playbook["patch"] + 11, playbook
