@@ -1,0 +1,121 @@
+"""What the control plane, gateways and addons integration tests share: chart sets, playbooks, object views."""
+import json
+import stat
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from tests.charts.build import build_chart_set
+from tests.conftest import REPO
+
+OLD, NEW = "1.25.0", "1.26.0"
+PLAYBOOKS = REPO / "tests" / "integration" / "playbooks"
+MWC = ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")
+VWC = ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration")
+CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+HELM_RELEASE_TYPE = "helm.sh/release.v1"
+ADDONS_DIR = str(REPO.parent / "shared" / "reference" / "istio" / "samples" / "addons")
+
+
+def build_charts(root):
+    """Test charts shaped like Istio's: {version: unpacked dir} for OLD and NEW, and "tgz": a directory
+    holding <chart>-<version>.tgz of both versions (what `helm pull` leaves for air-gapped installs)."""
+    root = Path(root)
+    charts = {version: str(build_chart_set(root / version, version)) for version in (OLD, NEW)}
+    for version in (OLD, NEW):
+        build_chart_set(root / "tgz", version, package=True, helm=str(REPO / ".tools" / "bin" / "helm"))
+    charts["tgz"] = str(root / "tgz")
+    return charts
+
+
+def names(sim, api_version, kind, namespace=None):
+    return sorted(o["metadata"]["name"] for o in sim.list_objects(api_version, kind, namespace))
+
+
+def istio_webhooks(sim):
+    return names(sim, *MWC) + names(sim, *VWC)
+
+
+def helm_releases(sim, namespace="istio-system"):
+    """{release name: chart version label} from Helm's release Secrets (latest deployed revision)."""
+    out = {}
+    for secret in sim.list_objects("v1", "Secret", namespace):
+        labels = secret["metadata"].get("labels") or {}
+        if secret.get("type") == HELM_RELEASE_TYPE and labels.get("status") == "deployed":
+            out[labels["name"]] = labels.get("version")
+    return out
+
+
+def image(sim, name, namespace="istio-system"):
+    deployment = sim.get_object("apps/v1", "Deployment", name, namespace)
+    return deployment["spec"]["template"]["spec"]["containers"][0]["image"] if deployment else None
+
+
+def managers(obj):
+    return sorted({entry["manager"] for entry in obj["metadata"].get("managedFields") or []})
+
+
+def task_result(run, name):
+    """The last result of the task called ``name`` (with or without its "role : " prefix)."""
+    found = [r for task, _host, r in run.tasks if task == name or task.endswith(" : " + name)]
+    assert found, "no task named %r ran; tasks: %s" % (name, sorted({t for t, _, _ in run.tasks}))
+    return found[-1]
+
+
+def debug_msg(run, name):
+    return task_result(run, name)["msg"]
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = round(time.monotonic() - self.start, 1)
+
+
+def requests_of(sim, since=0):
+    """Request counts after index ``since`` of the request log: total, writes, dry runs, by method."""
+    log = sim.request_log[since:]
+    by_method = {}
+    for record in log:
+        by_method[record.method] = by_method.get(record.method, 0) + 1
+    writes = [r for r in log if r.method in ("POST", "PUT", "PATCH", "DELETE") and not r.dry_run]
+    return dict(total=len(log), writes=len(writes), dry_runs=sum(1 for r in log if r.dry_run), by_method=by_method)
+
+
+def write_istioctl_stand_in(directory, version):
+    """A stand-in istioctl that records its arguments (one JSON list per line) and answers `version`.
+
+    It installs nothing: tests use it only to check the arguments and the IstioOperator file the role builds."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    log = directory / "istioctl-calls.jsonl"
+    script = directory / "istioctl"
+    script.write_text(textwrap.dedent("""\
+        #!%s
+        import json, sys
+        with open(%r, "a") as log:
+            log.write(json.dumps(sys.argv[1:]) + "\\n")
+        if sys.argv[1:2] == ["version"]:
+            print(%r)
+        """ % (sys.executable, str(log), version)))
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return str(script), log
+
+
+def istioctl_calls(log):
+    return [json.loads(line) for line in Path(log).read_text().splitlines()] if Path(log).exists() else []
+
+
+def wait_until(condition, timeout=15.0, what="condition"):
+    """Poll ``condition`` (kubesim's controllers work in the background) until it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %s" % what)
+        time.sleep(0.1)
