@@ -42,6 +42,12 @@ def bookinfo(kind, name):
 VS_SCHEMA = crd_schema("networking.istio.io/v1", "VirtualService")
 
 
+RULES_NOT_CHECKED = {
+    "reason": "FieldValueInvalid", "field": "<nil>",
+    "message": 'Invalid value: "null": some validation rules were not checked because the object was invalid; '
+               "correct the existing errors to complete validation"}
+
+
 def reviews_vs():
     return load("samples/bookinfo/networking/virtual-service-reviews-90-10.yaml")[0]
 
@@ -90,6 +96,12 @@ def test_virtualservice_weight_string_is_type_invalid_naming_the_field():
         "reason": "FieldValueTypeInvalid",
         "field": "spec.http[0].route[0].weight",
         "message": 'Invalid value: "string": spec.http[0].route[0].weight in body must be of type integer: "string"',
+    }, {
+        # VirtualService has CEL rules, which the apiserver skips (and says so) when types are wrong.
+        "reason": "FieldValueInvalid",
+        "field": "<nil>",
+        "message": 'Invalid value: "null": some validation rules were not checked because the object was invalid; '
+                   "correct the existing errors to complete validation",
     }]
 
 
@@ -138,7 +150,7 @@ def test_int_or_string_accepts_both_and_rejects_others():
     assert schema.validate(vs, VS_SCHEMA).causes == [{
         "reason": "FieldValueTypeInvalid", "field": "status.observedGeneration",
         "message": 'Invalid value: "array": status.observedGeneration in body must be of type integer,string: '
-                   '"array"'}]
+                   '"array"'}, RULES_NOT_CHECKED]
 
 
 def test_one_of_failures_are_reported_like_kube_openapi():
@@ -192,7 +204,7 @@ def test_map_value_errors_use_key_brackets():
         "field": "spec.http[0].route[0].headers.request.set[x-user]",
         "message": 'Invalid value: "integer": spec.http[0].route[0].headers.request.set[x-user] in body must be '
                    'of type string: "integer"',
-    }]
+    }, RULES_NOT_CHECKED]
 
 
 def test_required_enum_and_range_causes():
@@ -210,7 +222,7 @@ def test_required_enum_and_range_causes():
         "field": "spec.trafficPolicy.loadBalancer.simple",
         "message": 'Unsupported value: "FASTEST": supported values: "UNSPECIFIED", "LEAST_CONN", "RANDOM", '
                    '"PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"',
-    }]
+    }, RULES_NOT_CHECKED]
 
     gw = load("samples/bookinfo/networking/bookinfo-gateway.yaml")[0]
     gw["spec"]["servers"][0]["port"]["number"] = 4294967296
@@ -232,8 +244,11 @@ def test_every_istio_crd_schema_compiles_and_checks_required_spec_fields():
                    "metadata": {"name": "x", "namespace": "default"}, "spec": {}}
             required = crd_version_schema["properties"]["spec"].get("required", [])
             result = schema.validate(obj, crd_version_schema)
-            assert result.causes == [{"reason": "FieldValueRequired", "message": "Required value",
-                                      "field": f"spec.{name}"} for name in required], obj["kind"]
+            assert [c for c in result.causes if c["reason"] == "FieldValueRequired"] == [
+                {"reason": "FieldValueRequired", "message": "Required value", "field": f"spec.{name}"}
+                for name in required], obj["kind"]
+            # Besides required fields, only the spec's own CEL rules may object to an empty spec.
+            assert all(c["field"] == "spec" for c in result.causes if c["reason"] != "FieldValueRequired")
             checked += 1
     assert checked == 33
 
@@ -246,6 +261,94 @@ def test_custom_resource_metadata_is_objectmeta_not_crd_schema():
     assert result.ok
     assert result.unknown_fields == ["metadata.bogus"]
     assert result.object["metadata"] == {"name": "reviews", "labels": {"app": "reviews"}}
+
+
+# ---------------------------------------------------------------- CEL rules (x-kubernetes-validations)
+
+def http_route(**fields):
+    vs = reviews_vs()
+    vs["spec"]["http"][0].update(fields)
+    return vs
+
+
+@pytest.mark.parametrize("timeout, message", [
+    ("10s", None), ("1h30m", None), ("1.5s", None), ("1ms", None),
+    ("0.5ms", "must be a valid duration greater than 1ms"),
+    ("0", "must be a valid duration greater than 1ms"),
+    ("-1s", "must be a valid duration greater than 1ms"),
+    ("abc", 'time: invalid duration "abc" evaluating rule: must be a valid duration greater than 1ms'),
+])
+def test_virtualservice_timeout_rule(timeout, message):
+    causes = schema.validate(http_route(timeout=timeout), VS_SCHEMA).causes
+    if message is None:
+        assert causes == []
+    else:
+        assert causes == [{"reason": "FieldValueInvalid", "field": "spec.http[0].timeout",
+                           "message": f'Invalid value: "string": {message}'}]
+
+
+def test_rules_on_list_items_and_lists():
+    se_schema = crd_schema("networking.istio.io/v1", "ServiceEntry")
+    se = {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": {"name": "ext"},
+          "spec": {"hosts": ["api.example.com", "*"], "resolution": "DNS",
+                   "ports": [{"number": 443, "name": "https", "protocol": "TLS"},
+                             {"number": 443, "name": "again", "protocol": "TLS"}],
+                   "endpoints": [{"address": "unix:///var/run/ok.sock"}, {"address": "unix://relative"}]}}
+    assert schema.validate(se, se_schema).causes == [
+        {"reason": "FieldValueInvalid", "field": "spec.hosts[1]",
+         "message": 'Invalid value: "string": hostname cannot be wildcard'},
+        {"reason": "FieldValueInvalid", "field": "spec.ports",
+         "message": 'Invalid value: "array": port number cannot be duplicated'},
+        {"reason": "FieldValueInvalid", "field": "spec.endpoints[1].address",
+         "message": 'Invalid value: "string": UDS must be an absolute path or abstract socket'},
+    ]
+
+
+@pytest.mark.parametrize("url, ok", [
+    ("oci://registry.example.com/filters/auth:1.0", True),
+    ("https://example.com/plugin.wasm", True),
+    ("registry.example.com/plugin.wasm", True),
+    ("ftp://example.com/plugin.wasm", False),
+])
+def test_url_rules_use_the_kubernetes_url_library(url, ok):
+    plugin = {"apiVersion": "extensions.istio.io/v1alpha1", "kind": "WasmPlugin", "metadata": {"name": "p"},
+              "spec": {"url": url}}
+    causes = schema.validate(plugin, crd_schema("extensions.istio.io/v1alpha1", "WasmPlugin")).causes
+    assert causes == ([] if ok else [{"reason": "FieldValueInvalid", "field": "spec.url",
+                                      "message": 'Invalid value: "string": url must have schema one of '
+                                                 "[http, https, file, oci]"}])
+    auth = {"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication", "metadata": {"name": "a"},
+            "spec": {"jwtRules": [{"issuer": "me", "jwksUri": url}]}}
+    causes = schema.validate(auth, crd_schema("security.istio.io/v1", "RequestAuthentication")).causes
+    if url.startswith(("http://", "https://")):
+        assert causes == []
+    elif "://" in url:
+        assert causes == [{"reason": "FieldValueInvalid", "field": "spec.jwtRules[0].jwksUri",
+                           "message": 'Invalid value: "string": url must have scheme http:// or https://'}]
+    else:
+        assert causes == [{"reason": "FieldValueInvalid", "field": "spec.jwtRules[0].jwksUri",
+                           "message": f'Invalid value: "string": URL parse error during conversion from string to '
+                                      f'url: parse "{url}": invalid URI for request evaluating rule: url must have '
+                                      "scheme http:// or https://"}]
+
+
+def test_rule_without_message_and_root_rules():
+    custom = {"type": "object",
+              "x-kubernetes-validations": [{"rule": "self.metadata.name.startsWith('app-')",
+                                            "message": "name must start with app-"}],
+              "properties": {"spec": {"type": "object",
+                                      "x-kubernetes-validations": [{"rule": "self.min <= self.max"}],
+                                      "properties": {"min": {"type": "integer"}, "max": {"type": "integer"}}}}}
+    obj = {"apiVersion": "x.io/v1", "kind": "Range", "metadata": {"name": "web", "labels": {"a": "b"}},
+           "spec": {"min": 5, "max": 1}}
+    assert schema.validate(obj, custom).causes == [
+        {"reason": "FieldValueInvalid", "field": "spec",
+         "message": 'Invalid value: "object": failed rule: self.min <= self.max'},
+        {"reason": "FieldValueInvalid", "field": "<nil>",
+         "message": 'Invalid value: "object": name must start with app-'},
+    ]
+    obj = {"apiVersion": "x.io/v1", "kind": "Range", "metadata": {"name": "app-web"}, "spec": {"min": 1, "max": 5}}
+    assert schema.validate(obj, custom).causes == []
 
 
 # ---------------------------------------------------------------- built-in kinds
