@@ -103,7 +103,7 @@ def test_istio_objects_match_the_codelab(rendered):
     objects = by_key(rendered["hashapp_primary"])
     assert objects[("Gateway", "frontend-gateway")]["spec"] == {
         "selector": {"istio": "ingressgateway"},
-        "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]}
+        "servers": [{"port": {"number": 8080, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]}
     assert objects[("VirtualService", "frontend-ingress-virtual-service")]["spec"] == {
         "hosts": ["*"], "gateways": ["frontend-gateway"],
         "http": [{"route": [{"destination": {"host": "frontend-service", "port": {"number": 80}}}]}]}
