@@ -9,12 +9,7 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import discovery, errors, table
-
-try:
-    from . import protobuf
-except ImportError:  # interim until protobuf.py lands
-    from . import _interim as protobuf
+from . import discovery, errors, protobuf, table
 from .api import Request
 from .selectors import match_fields, match_labels, parse_field_selector, parse_label_selector
 
