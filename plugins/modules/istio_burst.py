@@ -1,0 +1,422 @@
+#!/usr/bin/python
+# Copyright: meshops.istio contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: istio_burst
+short_description: Send worker traffic to a burst cluster while the load is high, and back when it drops
+version_added: 0.1.0
+author: meshops.istio developers
+description:
+  - The codelab's C(istiowatcher) as a module. It asks Prometheus how many requests per second the
+    frontend sends to the worker (the codelab's query, or O(query)), and sets the weights of the
+    worker VirtualService between the V(primary) and V(burst) subsets.
+  - With hysteresis - above O(high) all worker traffic goes to the burst subset, below O(low) it all
+    comes back, in between nothing changes - a load hovering around one threshold does not make
+    traffic flap between the clusters.
+  - With O(proportional=true) the burst share follows the load between O(low) (0%) and O(high) (100%)
+    in steps of O(step) percent, and only moves when the load calls for more than one step of change.
+  - O(mode=once) checks one time (for an AWX schedule every minute); O(mode=watch) checks every
+    O(interval) seconds until O(max_checks) checks or O(duration) seconds have passed.
+  - The state (in burst or not, since when, the burst share) is kept in the annotation
+    C(meshops.istio/burst) of the VirtualService, so the next run continues from it. Weights changed
+    by hand win over the annotation.
+  - Every check is returned in RV(decisions) with the rate that caused it.
+  - The weights are changed through the collection's routing code (the same as M(meshops.istio.istio_traffic));
+    only the default route's weights move, and both subsets must exist in the DestinationRule.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Queries Prometheus and decides, and sends the VirtualService change as a server-side dry run.
+  diff_mode:
+    support: full
+options:
+  host:
+    description: The worker's host, as routed by the VirtualService.
+    type: str
+    default: worker-service
+  namespace:
+    description: Namespace of the worker, its VirtualService and DestinationRule.
+    type: str
+    default: default
+  virtual_service:
+    description: Name of the worker VirtualService.
+    type: str
+    default: worker-virtual-service
+  destination_rule:
+    description: Name of the DestinationRule that defines the subsets.
+    type: str
+    default: worker-destination-rule
+  primary_subset:
+    description: Subset of the workers on the primary cluster.
+    type: str
+    default: primary
+  burst_subset:
+    description: Subset of the workers on the burst cluster.
+    type: str
+    default: burst
+  prometheus:
+    description: Where the metrics are.
+    type: dict
+    required: true
+    suboptions:
+      url:
+        description: Base URL of Prometheus, for example V(http://prometheus.istio-system:9090).
+        type: str
+        required: true
+      bearer_token:
+        description: Token sent as a bearer token.
+        type: str
+      username:
+        description: User for basic authentication.
+        type: str
+      password:
+        description: Password for basic authentication.
+        type: str
+      ca_path:
+        description: CA certificate (PEM) that signed Prometheus's certificate.
+        type: path
+      validate_certs:
+        description: Verify Prometheus's TLS certificate.
+        type: bool
+        default: true
+      timeout:
+        description: Seconds to wait for each query.
+        type: int
+        default: 10
+  query:
+    description:
+      - PromQL that answers one number, the load in requests per second.
+      - Defaults to the codelab's query, C(sum(rate(istio_requests_total{reporter="destination",
+        destination_service="<host>.<namespace>.svc.cluster.local",source_workload="<source_workload>"}[<window>]\))).
+    type: str
+  source_workload:
+    description: The workload whose requests count (the default query only).
+    type: str
+    default: frontend-deployment
+  window:
+    description: Rate window of the default query; Prometheus must scrape at least twice within it.
+    type: str
+    default: 15s
+  high:
+    description: Requests per second above which the burst cluster takes the traffic.
+    type: float
+    default: 15
+  low:
+    description: Requests per second below which the traffic comes back to the primary. Must be below O(high).
+    type: float
+    default: 10
+  proportional:
+    description: Let the burst share follow the load between O(low) and O(high) instead of all or nothing.
+    type: bool
+    default: false
+  step:
+    description: Granularity of the burst share in percent (proportional mode), and its dead band.
+    type: int
+    default: 10
+  mode:
+    description:
+      - V(once) checks one time.
+      - V(watch) checks every O(interval) seconds until O(max_checks) checks were made or O(duration) seconds passed.
+    type: str
+    choices: [once, watch]
+    default: once
+  interval:
+    description: Seconds between two checks in V(watch) mode.
+    type: float
+    default: 5
+  max_checks:
+    description: Number of checks in V(watch) mode.
+    type: int
+    default: 12
+  duration:
+    description: Upper bound in seconds of V(watch) mode (whichever of this and O(max_checks) comes first).
+    type: float
+  api_version:
+    description: API version of the Istio networking objects.
+    type: str
+    default: networking.istio.io/v1
+notes:
+  - A check that changes nothing reads the VirtualService and the DestinationRule once (before the first check) and
+    sends one query; a change costs one write.
+seealso:
+  - module: meshops.istio.istio_traffic
+  - module: meshops.istio.prometheus_query
+  - name: The codelab's istiowatcher
+    description: Istio multicloud burst codelab, section 17.
+    link: https://codelabs.developers.google.com/codelabs/istio-multicloud-burst
+"""
+
+EXAMPLES = r"""
+- name: Check the worker load once (an AWX schedule every minute)
+  meshops.istio.istio_burst:
+    prometheus:
+      url: http://prometheus.istio-system:9090
+
+- name: Watch for ten minutes, checking every 15 seconds, with proportional weights
+  meshops.istio.istio_burst:
+    mode: watch
+    interval: 15
+    duration: 600
+    max_checks: 40
+    proportional: true
+    prometheus:
+      url: https://prometheus.example.com
+      bearer_token: "{{ prometheus_token }}"
+
+- name: Another app and query
+  meshops.istio.istio_burst:
+    host: checkout
+    namespace: shop
+    virtual_service: checkout
+    destination_rule: checkout
+    primary_subset: onprem
+    burst_subset: cloud
+    query: sum(rate(istio_requests_total{reporter="destination",destination_service_name="checkout"}[1m]))
+    high: 200
+    low: 120
+    prometheus:
+      url: http://prometheus.monitoring:9090
+"""
+
+RETURN = r"""
+in_burst:
+  description: Whether the burst subset gets traffic after the last check.
+  returned: always
+  type: bool
+  sample: true
+weights:
+  description: Weights of the two subsets after the last check.
+  returned: always
+  type: dict
+  sample: {primary: 0, burst: 100}
+rate:
+  description: Load seen at the last check, in requests per second (null when Prometheus had no sample).
+  returned: always
+  type: float
+  sample: 18.9
+since:
+  description: When the current state (in burst or not) began, if known.
+  returned: always
+  type: str
+  sample: "2026-01-31T17:04:05Z"
+decisions:
+  description: Every check, in order.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {at: "2026-01-31T17:04:05Z", rate: 18.9, action: enter, burst_weight: 100, in_burst: true,
+       since: "2026-01-31T17:04:05Z", reason: "18.90 req/s is above high (15.0)", applied: true}
+  contains:
+    at:
+      description: Time of the check (UTC).
+      type: str
+    rate:
+      description: The load seen.
+      type: float
+    action:
+      description: C(enter), C(leave), C(adjust) (proportional mode) or C(stay).
+      type: str
+    burst_weight:
+      description: Percent of the traffic for the burst subset after the check.
+      type: int
+    reason:
+      description: The values that led to the action.
+      type: str
+    applied:
+      description: Whether the VirtualService was changed (or would be, in check mode).
+      type: bool
+log:
+  description: RV(decisions) as lines for people.
+  returned: always
+  type: list
+  elements: str
+query:
+  description: The PromQL that was asked.
+  returned: always
+  type: str
+diff:
+  description: Weights and state before and after, when run with C(--diff).
+  returned: when diff mode is on and the weights changed
+  type: dict
+"""
+
+import time
+
+from ansible_collections.meshops.istio.plugins.module_utils import burst as bu
+from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
+from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from ansible_collections.meshops.istio.plugins.module_utils.kube import (
+    Cluster,
+    KubeError,
+    new_module,
+    run,
+)
+from ansible_collections.meshops.istio.plugins.module_utils.traffic import HostRouting
+
+
+def argspec():
+    prometheus = dict(prom.CLIENT_ARG_SPEC)
+    prometheus["username"] = dict(type="str")
+    prometheus["password"] = dict(type="str", no_log=True)
+    return dict(
+        host=dict(type="str", default="worker-service"),
+        namespace=dict(type="str", default="default"),
+        virtual_service=dict(type="str", default="worker-virtual-service"),
+        destination_rule=dict(type="str", default="worker-destination-rule"),
+        primary_subset=dict(type="str", default="primary"),
+        burst_subset=dict(type="str", default="burst"),
+        prometheus=dict(type="dict", required=True, options=prometheus),
+        query=dict(type="str"),
+        source_workload=dict(type="str", default="frontend-deployment"),
+        window=dict(type="str", default="15s"),
+        high=dict(type="float", default=15.0),
+        low=dict(type="float", default=10.0),
+        proportional=dict(type="bool", default=False),
+        step=dict(type="int", default=10),
+        mode=dict(type="str", choices=["once", "watch"], default="once"),
+        interval=dict(type="float", default=5.0),
+        max_checks=dict(type="int", default=12),
+        duration=dict(type="float"),
+        api_version=dict(type="str", default=rt.DEFAULT_API_VERSION),
+    )
+
+
+class BurstRun:
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.decisions = []
+        self.changed = False
+        self.first_vs = None
+
+    def _validate(self):
+        p = self.p
+        try:
+            bu.validate(p["high"], p["low"], p["step"])
+            rt.validate_subset_name(p["primary_subset"], "primary_subset")
+            rt.validate_subset_name(p["burst_subset"], "burst_subset")
+        except (bu.BurstError, rt.RoutingError) as e:
+            self.module.fail_json(msg=str(e))
+        if p["primary_subset"] == p["burst_subset"]:
+            self.module.fail_json(msg="primary_subset and burst_subset are both %r; they must name the two subsets "
+                                      "traffic moves between." % p["primary_subset"])
+        if p["mode"] == "watch" and (p["interval"] <= 0 or p["max_checks"] < 1):
+            self.module.fail_json(msg="watch mode needs interval > 0 and max_checks >= 1 (got interval=%s, "
+                                      "max_checks=%s)." % (p["interval"], p["max_checks"]))
+        if p["duration"] is not None and p["duration"] <= 0:
+            self.module.fail_json(msg="duration must be more than 0 seconds, got %s." % p["duration"])
+        try:
+            self.query = p["query"] or bu.default_query(p["host"], p["namespace"], p["source_workload"], p["window"])
+        except ValueError as e:
+            self.module.fail_json(msg="window: %s" % e)
+
+    def _burst_weight(self, routing):
+        split = routing.split() or {}
+        known = set(split) - {self.p["primary_subset"], self.p["burst_subset"]}
+        if not split or known:
+            raise KubeError("The default route of VirtualService %s/%s should send %s to subsets %s and %s only; it "
+                            "sends to %s. Declare the split first (meshops.istio.istio_traffic or the hashapp role)."
+                            % (self.p["namespace"], self.p["virtual_service"], self.p["host"], self.p["primary_subset"],
+                               self.p["burst_subset"], split or "no weighted subsets"),
+                            "VirtualService", self.p["virtual_service"], self.p["namespace"], reason="NotBurstable")
+        return int(split.get(self.p["burst_subset"], 0))
+
+    def check(self, routing, client):
+        try:
+            rate = client.value(self.query)
+        except prom.PrometheusError as e:
+            raise KubeError("%s The weights were left as they are (%s)." % (e, self._weights_text(routing)),
+                            reason="PrometheusError") from None
+        state = bu.read_state(routing.live_vs, self._burst_weight(routing))
+        decision = bu.decide(rate, state, self.p["high"], self.p["low"], self.p["proportional"], self.p["step"],
+                             time.time())
+        if state.get("note"):
+            decision["reason"] += " (%s)" % state["note"]
+        new_state = dict(in_burst=decision["in_burst"], burst_weight=decision["burst_weight"],
+                         since=decision["since"])
+        decision["applied"] = False
+        if decision["burst_weight"] != state["burst_weight"] or bu.state_annotation(new_state) != self._annotation(
+                routing.live_vs):
+            weights = bu.weights(self.p["primary_subset"], self.p["burst_subset"], decision["burst_weight"])
+            try:
+                report = routing.set_weights(weights, annotations={bu.STATE_ANNOTATION: bu.state_annotation(new_state)})
+            except rt.RoutingError as e:
+                raise KubeError(str(e), "VirtualService", self.p["virtual_service"], self.p["namespace"]) from None
+            decision["applied"] = report.changed
+            self.changed = self.changed or report.changed
+            if self.module.check_mode:
+                # A dry run stores nothing: later checks must start from what the cluster really holds.
+                routing.read()
+        self.decisions.append(decision)
+        return decision
+
+    @staticmethod
+    def _annotation(vs):
+        return (((vs or {}).get("metadata") or {}).get("annotations") or {}).get(bu.STATE_ANNOTATION)
+
+    def _weights_text(self, routing):
+        split = routing.split() or {}
+        return ", ".join("%s %s%%" % (k, v) for k, v in sorted(split.items())) or "no split"
+
+    def execute(self):
+        self._validate()
+        p = self.p
+        cluster = Cluster(self.module)
+        routing = HostRouting(cluster, p["host"], p["namespace"], p["virtual_service"], p["destination_rule"],
+                              p["api_version"]).read()
+        if routing.live_vs is None:
+            raise KubeError("VirtualService %s/%s does not exist. Deploy the worker routing first (the hashapp role, "
+                            "or meshops.istio.istio_traffic with subsets %s and %s)."
+                            % (p["namespace"], p["virtual_service"], p["primary_subset"], p["burst_subset"]),
+                            "VirtualService", p["virtual_service"], p["namespace"], reason="NotFound")
+        self.first_vs = routing.live_vs
+        try:
+            client = prom.client_from(p["prometheus"])
+        except prom.PrometheusError as e:
+            self.module.fail_json(msg=str(e))
+        checks = 1 if p["mode"] == "once" else p["max_checks"]
+        deadline = time.monotonic() + p["duration"] if p["duration"] else None
+        for index in range(checks):
+            started = time.monotonic()
+            self.check(routing, client)
+            if index == checks - 1:
+                break
+            pause = p["interval"] - (time.monotonic() - started)
+            if deadline is not None and time.monotonic() + max(pause, 0) >= deadline:
+                break
+            if pause > 0:
+                time.sleep(pause)
+        last = self.decisions[-1]
+        result = dict(changed=self.changed, in_burst=last["in_burst"], rate=last["rate"], since=last["since"],
+                      weights=bu.weights(p["primary_subset"], p["burst_subset"], last["burst_weight"]),
+                      decisions=self.decisions, log=bu.summary(self.decisions, p["primary_subset"], p["burst_subset"]),
+                      query=self.query)
+        if self.module._diff and self.changed:
+            before_weight = int((rt.current_split(self.first_vs, p["host"], p["namespace"]) or {}).get(
+                p["burst_subset"], 0))
+            result["diff"] = dict(
+                before=dict(weights=bu.weights(p["primary_subset"], p["burst_subset"], before_weight),
+                            state=self._annotation(self.first_vs)),
+                after=dict(weights=result["weights"], state=bu.state_annotation(
+                    dict(in_burst=last["in_burst"], burst_weight=last["burst_weight"], since=last["since"]))))
+        return result
+
+
+def main():
+    module = new_module(argspec())
+    result = run(module, BurstRun(module).execute)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
