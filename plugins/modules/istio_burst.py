@@ -95,8 +95,9 @@ options:
   query:
     description:
       - PromQL that answers one number, the load in requests per second.
-      - Defaults to the codelab's query, C(sum(rate(istio_requests_total{reporter="destination",
-        destination_service="<host>.<namespace>.svc.cluster.local",source_workload="<source_workload>"}[<window>]\))).
+      - Defaults to the codelab's query - the per-second rate over O(window) of C(istio_requests_total) with
+        C(reporter="destination"), C(destination_service="<host>.<namespace>.svc.cluster.local") and
+        C(source_workload="<source_workload>"), summed - which RV(query) returns.
     type: str
   source_workload:
     description: The workload whose requests count (the default query only).
