@@ -770,10 +770,10 @@ def _validate_custom(obj, crd_schema):
         result.causes.extend(_causes_from_error(error, path, compiled.validator))
     result.unknown_fields = sorted(pruned)
     if compiled.has_rules:
-        if any(c["reason"] in ("FieldValueTypeInvalid", "FieldValueNotSupported") for c in result.causes):
-            # The apiserver does not run CEL over values of the wrong type, and says so.
+        if any(c["reason"] in _BLOCKS_CEL for c in result.causes):
+            # The apiserver does not run CEL over an object with such errors, and says so.
             result.causes.append(_cause(
-                "FieldValueInvalid", "<nil>", 'Invalid value: "null": some validation rules were not checked '
+                "FieldValueInvalid", "<nil>", "Invalid value: null: some validation rules were not checked "
                 "because the object was invalid; correct the existing errors to complete validation"))
         else:
             for key, value in result.object.items():
@@ -782,6 +782,10 @@ def _validate_custom(obj, crd_schema):
             _root_rules(result.object, crd_schema, result.causes)
     result.causes = _metadata_causes(result.object) + _dedupe(result.causes)
     return result
+
+
+_BLOCKS_CEL = ("FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong", "FieldValueTooMany",
+               "FieldValueTypeInvalid")
 
 
 def _root_rules(obj, crd_schema, causes):
