@@ -38,9 +38,16 @@ class KubeReader:
 
 
 class Version:
-    def __init__(self, name, workload, error_rate=0.0, error_code=503, latency_ms=20.0, latency_spread=0.25):
+    def __init__(self, name, workload, error_rate=0.0, error_code=503, latency_ms=20.0, latency_spread=0.25,
+                 labels=None, cluster=None):
         self.name = name
         self.workload = workload
+        # Pod labels a DestinationRule subset may select on (the codelab's worker subsets use
+        # cluster-type, not version); ``version`` is the version's name unless given.
+        self.labels = dict(labels or {})
+        self.labels.setdefault("version", name)
+        # The cluster these pods run in (destination_cluster), when not the service's.
+        self.cluster = cluster
         self.error_rate = error_rate
         self.error_code = error_code
         self.latency_ms = latency_ms
@@ -269,7 +276,10 @@ class MeshSim:
                                        target.namespace, subset)
         if labels is None:
             return None
-        matching = [v for v in target.versions.values() if labels.get("version", v.name) == v.name]
+        # A subset matches the versions whose pods carry its labels (labels a version does not declare are
+        # not compared, so plain version-only simulations keep working).
+        matching = [v for v in target.versions.values()
+                    if all(v.labels[k] == val for k, val in labels.items() if k in v.labels)]
         if not matching:
             return None
         return target, self.rng.choice(matching)
@@ -302,7 +312,7 @@ class MeshSim:
                     destination_workload=version.workload if version else "unknown",
                     destination_workload_namespace=svc.namespace if version else "unknown",
                     destination_version=version.name if version else "unknown",
-                    destination_cluster=svc.cluster if version else "unknown",
+                    destination_cluster=(version.cluster or svc.cluster) if version else "unknown",
                     request_protocol="http", response_code=str(code), response_flags="-")
 
     def _record(self, svc, version, code, duration, reporters):
