@@ -337,6 +337,25 @@ def test_url_rules_use_the_kubernetes_url_library(url, ok):
                                       "scheme http:// or https://"}]
 
 
+def test_list_map_and_set_items_must_be_unique():
+    custom = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["number", "name"],
+                  "items": {"type": "object", "properties": {"number": {"type": "integer"},
+                                                             "name": {"type": "string"}}}},
+        "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+        "free": {"type": "array", "items": {"type": "string"}},
+    }}}}
+    obj = {"apiVersion": "x.io/v1", "kind": "Thing", "metadata": {"name": "t"},
+           "spec": {"ports": [{"number": 80, "name": "http"}, {"number": 80, "name": "http"},
+                              {"number": 80, "name": "admin"}],
+                    "tags": ["a", "b", "a"], "free": ["x", "x"]}}
+    assert schema.validate(obj, custom).causes == [
+        {"reason": "FieldValueDuplicate", "field": "spec.ports[1]",
+         "message": 'Duplicate value: map[string]interface {}{"name":"http", "number":80}'},
+        {"reason": "FieldValueDuplicate", "field": "spec.tags[2]", "message": 'Duplicate value: "a"'},
+    ]
+
+
 def test_rule_without_message_and_root_rules():
     custom = {"type": "object",
               "x-kubernetes-validations": [{"rule": "self.metadata.name.startsWith('app-')",

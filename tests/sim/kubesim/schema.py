@@ -769,6 +769,9 @@ def _validate_custom(obj, crd_schema):
             continue
         result.causes.extend(_causes_from_error(error, path, compiled.validator))
     result.unknown_fields = sorted(pruned)
+    for key, value in result.object.items():
+        if key not in ("apiVersion", "kind", "metadata"):
+            _list_duplicates(value, (crd_schema.get("properties") or {}).get(key), key, result.causes)
     if compiled.has_rules:
         if any(c["reason"] in _BLOCKS_CEL for c in result.causes):
             # The apiserver does not run CEL over an object with such errors, and says so.
@@ -782,6 +785,53 @@ def _validate_custom(obj, crd_schema):
             _root_rules(result.object, crd_schema, result.causes)
     result.causes = _metadata_causes(result.object) + _dedupe(result.causes)
     return result
+
+
+def _go_literal(value):
+    """Go's %#v of a decoded JSON value, as the apiserver prints duplicate list keys."""
+    if isinstance(value, dict):
+        inner = ", ".join(f"{json.dumps(k)}:{_go_literal(v)}" for k, v in sorted(value.items()))
+        return "map[string]interface {}{" + inner + "}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if value is None:
+        return "interface {}(nil)"
+    return str(value)
+
+
+def _list_duplicates(value, node, path, causes):
+    """x-kubernetes-list-type set/map lists may not repeat an item (or an item's keys)."""
+    if not isinstance(node, dict):
+        return
+    if isinstance(value, list):
+        list_type = node.get("x-kubernetes-list-type")
+        keys = node.get("x-kubernetes-list-map-keys") or ()
+        seen = set()
+        for index, item in enumerate(value):
+            if list_type == "set":
+                identity = item
+            elif list_type == "map" and keys and isinstance(item, dict):
+                identity = {k: item[k] for k in keys if k in item}
+            else:
+                break
+            marker = json.dumps(identity, sort_keys=True)
+            if marker in seen:
+                causes.append(_cause("FieldValueDuplicate", f"{path}[{index}]",
+                                     f"Duplicate value: {_go_literal(identity)}"))
+            seen.add(marker)
+        items = node.get("items")
+        for index, item in enumerate(value):
+            _list_duplicates(item, items, f"{path}[{index}]", causes)
+    elif isinstance(value, dict):
+        props = node.get("properties") or {}
+        additional = node.get("additionalProperties")
+        for key, child in value.items():
+            if key in props:
+                _list_duplicates(child, props[key], _join(path, key), causes)
+            elif isinstance(additional, dict):
+                _list_duplicates(child, additional, f"{path}[{key}]", causes)
 
 
 _BLOCKS_CEL = ("FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong", "FieldValueTooMany",
