@@ -553,6 +553,11 @@ def test_apply_ignores_reset_fields():
 
 
 def test_apply_errors():
+    with_fields = apply_config()
+    with_fields["metadata"]["managedFields"] = [{"manager": "me", "operation": "Apply"}]
+    with pytest.raises(merge.PatchError) as caught:
+        merge.server_side_apply(None, with_fields, "ansible", DEPLOYMENT)
+    assert (caught.value.code, str(caught.value)) == (400, "metadata.managedFields must be nil")
     bad = apply_config()
     bad["spec"]["template"]["spec"]["containers"][0].pop("name")
     with pytest.raises(merge.PatchError) as caught:

@@ -911,6 +911,8 @@ def server_side_apply(live, applied, manager, node, force=False, subresource=Non
     """Apply `applied` as `manager`; see the module docstring."""
     if not isinstance(applied, dict):
         raise PatchError("apply patch must be an object", 400)
+    if (applied.get("metadata") or {}).get("managedFields"):
+        raise PatchError("metadata.managedFields must be nil", 400)
     manager = manager or "unknown"
     builtin = _is_builtin(node)
     api_version = applied.get("apiVersion") or (live or {}).get("apiVersion", "")
