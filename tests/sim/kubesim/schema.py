@@ -7,8 +7,12 @@ Interface (all pure; compiled validators are cached per process):
         the `kubernetes-validate` package ships; custom resources against the CRD version's
         `openAPIV3Schema` (pass it as crd_schema) with structural-schema semantics: unknown fields
         pruned, `x-kubernetes-preserve-unknown-fields`, `x-kubernetes-int-or-string`, `nullable`
-        (a null in a non-nullable field is dropped), `default` applied; `metadata` is checked as
-        ObjectMeta, never against the CRD schema. `obj` is never modified.
+        (a null in a non-nullable field is dropped), `default` applied, duplicate items in
+        x-kubernetes-list-type set/map lists, then the `x-kubernetes-validations` CEL rules
+        (skipped, with the apiserver's "some validation rules were not checked" cause, when
+        required/enum/type/length errors came first; transition rules using oldSelf are not
+        evaluated). `metadata` is checked as ObjectMeta, never against the CRD schema. Every kind
+        gets the apiserver's name and label/annotation syntax checks. `obj` is never modified.
 
     Validation (what the server does with it):
         .object          normalised copy to store: unknown fields and stray nulls removed, defaults set
@@ -34,7 +38,8 @@ Interface (all pure; compiled validators are cached per process):
         False for custom resources (and kinds without a schema): the real server answers
         415 UnsupportedMediaType to application/strategic-merge-patch+json for them.
 
-Field paths are in the apiserver's style: `spec.http[0].route[0].weight`, map keys as `[key]`.
+Field paths are in the apiserver's style: `spec.http[0].route[0].weight`, map keys as `[key]`;
+failures of oneOf/anyOf and root-level rules carry the field `<nil>` as the real server's do.
 """
 import copy
 import json
