@@ -434,7 +434,7 @@ def test_builtin_nulls_decode_to_absent():
 ])
 def test_metadata_name_must_be_dns_subdomain(name, message):
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}
-    causes = schema.validate(cm).causes
+    causes = schema.metadata_causes(cm)
     assert [c["field"] for c in causes] == ["metadata.name"]
     assert causes[0]["reason"] == "FieldValueInvalid"
     assert causes[0]["message"].startswith(f'Invalid value: "{name}": ')
@@ -444,27 +444,27 @@ def test_metadata_name_must_be_dns_subdomain(name, message):
 
 def test_namespace_and_service_names_are_labels():
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a.b"}}
-    assert [c["field"] for c in schema.validate(ns).causes] == ["metadata.name"]
+    assert [c["field"] for c in schema.metadata_causes(ns)] == ["metadata.name"]
     svc = bookinfo("Service", "reviews")
     svc["metadata"]["name"] = "1reviews"
-    assert "DNS-1035 label" in schema.validate(svc).causes[0]["message"]
+    assert "DNS-1035 label" in schema.metadata_causes(svc)[0]["message"]
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a.b"}}
-    assert schema.validate(cm).ok
+    assert schema.metadata_causes(cm) == []
 
 
 def test_name_or_generate_name_required():
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}
-    assert schema.validate(cm).causes == [{"reason": "FieldValueRequired", "field": "metadata.name",
+    assert schema.metadata_causes(cm) == [{"reason": "FieldValueRequired", "field": "metadata.name",
                                            "message": "Required value: name or generateName is required"}]
     cm["metadata"]["generateName"] = "cm-"
-    assert schema.validate(cm).ok
+    assert schema.metadata_causes(cm) == []
 
 
 def test_label_keys_and_values_are_checked():
     ns = {"apiVersion": "v1", "kind": "Namespace",
           "metadata": {"name": "demo", "labels": {"istio-injection": "enabled", "istio.io/rev": "1-22",
                                                    "bad key": "x", "ok": "not ok!"}}}
-    causes = schema.validate(ns).causes
+    causes = schema.metadata_causes(ns)
     assert [(c["field"], c["message"].split(":")[1].strip()) for c in causes] == [
         ("metadata.labels", '"bad key"'), ("metadata.labels", '"not ok!"')]
     assert all(c["reason"] == "FieldValueInvalid" for c in causes)
@@ -549,3 +549,10 @@ def test_crd_list_map_keys_are_read():
             walk(node.items(), path + "[]")
     walk(root, "")
     assert found == [(".spec.ports", "map", ("name",))], found
+
+
+def test_validate_leaves_metadata_syntax_to_metadata_causes():
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad_Name", "labels": {"a b": "c"}}}
+    assert schema.validate(cm).causes == []
+    assert [c["field"] for c in schema.metadata_causes(cm)] == ["metadata.name", "metadata.labels"]
+    assert schema.metadata_causes(bookinfo("Deployment", "reviews-v1")) == []

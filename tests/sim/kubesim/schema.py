@@ -11,8 +11,8 @@ Interface (all pure; compiled validators are cached per process):
         x-kubernetes-list-type set/map lists, then the `x-kubernetes-validations` CEL rules
         (skipped, with the apiserver's "some validation rules were not checked" cause, when
         required/enum/type/length errors came first; transition rules using oldSelf are not
-        evaluated). `metadata` is checked as ObjectMeta, never against the CRD schema. Every kind
-        gets the apiserver's name and label/annotation syntax checks. `obj` is never modified.
+        evaluated). `metadata` is checked as ObjectMeta, never against the CRD schema (its name
+        and label syntax: metadata_causes). `obj` is never modified.
 
     Validation (what the server does with it):
         .object          normalised copy to store: unknown fields and stray nulls removed, defaults set
@@ -25,6 +25,10 @@ Interface (all pure; compiled validators are cached per process):
         .schema_found    False when no schema is known for the kind (the object is passed through)
         .ok              no causes and no decode errors
         .bad_request(field_validation) -> str | None   400 message to answer, if any
+
+    metadata_causes(obj) -> [cause]
+        ObjectMeta checks every kind gets (name as DNS subdomain, or DNS label for Namespace and
+        DNS-1035 label for Service; name or generateName required; label/annotation syntax).
 
     builtin_known(api_version, kind) -> bool
 
@@ -401,7 +405,10 @@ _NAME_RULES = {("", "Namespace"): ("label", _DNS1123_LABEL, _LABEL_MSG, 63),
                ("", "Service"): ("dns1035", _DNS1035_LABEL, _DNS1035_MSG, 63)}
 
 
-def _metadata_causes(obj):
+def metadata_causes(obj):
+    """The apiserver's ObjectMeta checks (name syntax, name or generateName present, label and
+    annotation keys and values); not part of validate() because the server runs them after
+    admission, which may change metadata."""
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         return []
@@ -710,7 +717,7 @@ def _validate_builtin(obj, def_name):
     for instance_path, key, path in sorted(unknown, key=lambda u: u[2]):
         _delete_path(result.object, instance_path, key)
         result.unknown_fields.append(path)
-    result.causes = _metadata_causes(result.object) + _dedupe(result.causes)
+    result.causes = _dedupe(result.causes)
     return result
 
 
@@ -788,7 +795,7 @@ def _validate_custom(obj, crd_schema):
                 if key not in ("apiVersion", "kind", "metadata"):
                     _cel_causes(value, (crd_schema.get("properties") or {}).get(key), key, result.causes)
             _root_rules(result.object, crd_schema, result.causes)
-    result.causes = _metadata_causes(result.object) + _dedupe(result.causes)
+    result.causes = _dedupe(result.causes)
     return result
 
 
