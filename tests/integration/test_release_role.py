@@ -1,0 +1,111 @@
+"""The release role and playbooks (release.yml, promote.yml, rollback.yml) with AWX-survey-style variables,
+against kubesim + meshsim + a real Prometheus."""
+import pytest
+
+from ansible_collections.meshops.istio.plugins.module_utils import release as rl
+from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from tests.integration.release_env import ReleaseEnv
+
+ROLE = "meshops.istio.release : "
+ACT = ROLE + "Act on the release of the service"
+
+
+@pytest.fixture(scope="module")
+def env(kubesim_istio_module):
+    env = ReleaseEnv(kubesim_istio_module)
+    env.prometheus.wait_scraped(4)
+    yield env
+    env.stop()
+
+
+def survey(env, ns, **answers):
+    """Extra vars as an AWX survey sends them: strings and integers."""
+    extra = {"release_namespace": ns, "release_prometheus_url": env.prometheus.url, "release_interval": 3,
+             "release_window": "3s", "release_steps": "25,100", "release_success_rate": 99,
+             "release_latency_p99": 500, "release_min_requests": 5, "release_threshold": 0}
+    extra.update(answers)
+    return extra
+
+
+def split(env, ns):
+    return rt.current_split(env.vs(ns), "reviews", ns)
+
+
+def test_release_playbook_check_run_rerun(env, run_playbook, tmp_path):
+    ns = env.namespace(rate=100)
+    extra = survey(env, ns, release_report_dir=str(tmp_path / "artifacts"))
+    env.sim.clear_request_log()
+    check = run_playbook("release.yml", env.sim, extra_vars=extra, check=True)
+    assert check.rc == 0, check
+    (res,) = check.results(ACT)
+    assert res["changed"] and res["outcomes"] == ["started"]
+    assert env.sim.writes() == [] and split(env, ns) == {"v1": 100}
+    assert not (tmp_path / "artifacts").exists(), "check mode writes no report"
+
+    run = run_playbook("release.yml", env.sim, extra_vars=extra)
+    assert run.rc == 0, run
+    (res,) = run.results(ACT)
+    assert res["outcomes"] == ["started", "advanced", "promoted"]
+    assert split(env, ns) == {"v2": 100}
+    (shown,) = run.results(ROLE + "Show the release summary")
+    assert shown["msg"][0] == "Release reviews-v2 of reviews.%s: succeeded, step 2/2 - v2 100%%." % ns
+    assert (tmp_path / "artifacts" / "reviews-v2.md").exists() and (tmp_path / "artifacts" / "reviews-v2.svg").exists()
+
+    again = run_playbook("release.yml", env.sim, extra_vars=extra)
+    assert again.rc == 0 and again.changed == 0, again
+    env.done(ns)
+
+
+def test_rollback_and_promote_playbooks(env, run_playbook):
+    ns = env.namespace(rate=50)
+    start = run_playbook("release.yml", env.sim, extra_vars=survey(env, ns, release_action="start",
+                                                                        release_canary_version="v3"))
+    assert start.rc == 0, start
+    assert split(env, ns) == {"v1": 75, "v3": 25}
+    back = run_playbook("rollback.yml", env.sim, extra_vars={"release_namespace": ns})
+    assert back.rc == 0, back
+    assert split(env, ns) == {"v1": 100}
+    assert rl.load(env.vs(ns)["metadata"]["annotations"])["phase"] == "aborted"
+
+    start = run_playbook("release.yml", env.sim, extra_vars=survey(env, ns, release_action="start"))
+    assert start.rc == 0, start
+    forward = run_playbook("promote.yml", env.sim, extra_vars={"release_namespace": ns})
+    assert forward.rc == 0, forward
+    assert split(env, ns) == {"v2": 100}
+    state = rl.load(env.vs(ns)["metadata"]["annotations"])
+    assert (state["name"], state["phase"]) == ("reviews-v2", "succeeded")
+    again = run_playbook("promote.yml", env.sim, extra_vars={"release_namespace": ns})
+    assert again.rc == 0 and again.changed == 0, again
+    env.done(ns)
+
+
+def test_failed_release_fails_the_job_and_publishes_the_summary(env, run_playbook):
+    ns = env.namespace(rate=100, versions={"v1": {}, "v2": {"error_rate": 0.5}, "v3": {}})
+    token = "tok-SECRET-5f3a9"
+    run = run_playbook("release.yml", env.sim, extra_vars=survey(env, ns, release_prometheus_token=token),
+                       env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"}, verbosity=2)
+    assert token not in run.stdout and token not in run.stderr, "the Prometheus token is never shown"
+    assert run.rc != 0
+    assert run.failed_msgs[-1].startswith("Release reviews-v2 rolled back to 100% v1: the analysis at 25% failed")
+    assert run.results(ROLE + "Publish the failed release for AWX")
+    # What AWX shows as the job's artifacts (set_stats, per_host: false).
+    published = run.data["global_custom_stats"]
+    assert published["release_phase"] == "failed" and published["release_weights"] == {"v1": 100}
+    assert published["release_summary"].startswith("Release reviews-v2 of reviews.%s: failed" % ns)
+    assert split(env, ns) == {"v1": 100}
+    env.done(ns)
+
+
+@pytest.mark.parametrize("answers,message", [
+    ({"release_steps": "50,10"}, "release_steps=50,10 is not a plan"),
+    ({"release_threshold": 500}, "release_threshold=500 (failed analyses tolerated, 0-100)"),
+    ({"release_prometheus_url": "prometheus:9090"}, "set release_prometheus_url to the Prometheus"),
+    ({"release_action": "launch"}, "release_action"),
+])
+def test_bad_survey_answers_stop_before_anything_changes(env, run_playbook, answers, message):
+    ns = env.namespaces[0] if env.namespaces else env.namespace(rate=0)
+    env.sim.clear_request_log()
+    run = run_playbook("release.yml", env.sim, extra_vars=survey(env, ns, **answers))
+    assert run.rc != 0
+    assert any(message in m for m in run.failed_msgs), run.failed_msgs
+    assert env.sim.writes() == []
