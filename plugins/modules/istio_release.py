@@ -287,11 +287,13 @@ summary:
     Failed analyses: 0 of 1 tolerated; passed: 1.
     Next: analysis in 60s (at 10:01:00); if it passes, 50% to v2.
 timings:
-  description: For every weight change, milliseconds from the decision to the VirtualService being updated.
+  description:
+    - For every write, milliseconds from the decision to the VirtualService being updated, and for
+      analysed steps the milliseconds the Prometheus queries took.
   returned: always
   type: list
   elements: dict
-  sample: [{outcome: advanced, weights: {v1: 75, v2: 25}, decided_to_written_ms: 14.2}]
+  sample: [{outcome: advanced, weights: {v1: 75, v2: 25}, decided_to_written_ms: 14.2, analysis_ms: 48.0}]
 report:
   description: Paths of the report files written.
   returned: when O(report) is set and not in check mode
@@ -402,7 +404,7 @@ class Release:
                               % (self.p["namespace"], self.routing.vs_name))
 
     # -- writing ----------------------------------------------------------------------------
-    def write(self, state, outcome, decided):
+    def write(self, state, outcome, decided, analysis_ms=None):
         """Weights and state in one merge patch, guarded by the resourceVersion we decided on."""
         vs = self.routing.live_vs
         http = rt.set_weights(vs, self.p["host"], self.p["namespace"], state["weights"])
@@ -411,8 +413,11 @@ class Release:
                  "spec": {"http": http}}
         self.routing.live_vs = self.routing.cluster.patch(self.p["api_version"], rt.VS_KIND, self.routing.vs_name,
                                                           self.p["namespace"], patch)
-        self.timings.append(dict(outcome=outcome, weights=dict(state["weights"]),
-                                 decided_to_written_ms=round((time.monotonic() - decided) * 1000, 1)))
+        timing = dict(outcome=outcome, weights=dict(state["weights"]),
+                      decided_to_written_ms=round((time.monotonic() - decided) * 1000, 1))
+        if analysis_ms is not None:
+            timing["analysis_ms"] = analysis_ms
+        self.timings.append(timing)
         self.state = state
         self.outcomes.append(outcome)
         self.changed = True
@@ -456,6 +461,7 @@ class Release:
         due = rl.analysis_due(self.state, time.time())
         if due > 0 and not self.check:
             time.sleep(due)
+        asked = time.monotonic()
         try:
             measured = self.measure()
         except prom.PrometheusError as e:
@@ -469,7 +475,7 @@ class Release:
         self.last_result = result
         decided = time.monotonic()
         state, outcome = rl.after_analysis(self.state, result, measured, time.time())
-        self.write(state, outcome, decided)
+        self.write(state, outcome, decided, analysis_ms=round((decided - asked) * 1000, 1))
         if outcome == "rolled_back":
             raise Failed("Release %s rolled back to 100%% %s: the analysis at %d%% failed - %s; failed analyses %d "
                          "> threshold %d." % (state["name"], state["stable"], state["history"][-2]["weights"].get(

@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
 from ansible_collections.meshops.istio.plugins.module_utils import release as rl
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
-from tests.conftest import REPO, ansible_env, write_inventory
+from tests.conftest import OUTPUT, REPO, ansible_env, write_inventory
 from tests.integration.release_env import ReleaseEnv
 from tests.sim.prometheus_harness import wait_until
 
@@ -264,3 +264,103 @@ def test_bad_input_is_refused_and_nothing_changes(env, run_playbook):
     assert "Traceback" not in run.stdout
     assert env.sim.writes() == []
     env.done(ns)
+
+
+def test_check_mode_diff_and_manual_actions(env, run_playbook):
+    ns = env.namespace(rate=50)
+    extra = {"rel_action": "start", "rel_namespace": ns, "rel_canary": "v2", "rel_steps": [10, 50, 100],
+             "rel_analysis": FAST, "rel_prometheus": env.prometheus_options}
+    env.sim.clear_request_log()
+    check = run_playbook(PLAYBOOK, env.sim, extra_vars=extra, check=True, diff=True)
+    assert check.rc == 0, check
+    (task,) = check.results(TASK)
+    res = task["results"][0]
+    assert res["changed"] and res["outcome"] == "started" and res["weights"] == {"v1": 90, "v2": 10}
+    assert res["diff"] == {"before": {"weights": {"v1": 100}, "phase": None},
+                           "after": {"weights": {"v1": 90, "v2": 10}, "phase": "progressing"}}
+    assert env.sim.writes() == [] and any(r.dry_run for r in env.sim.request_log)
+    assert state_of(env, ns) is None and split(env, ns) == {"v1": 100}
+
+    steps = [{"action": "start"}, {"action": "start"}, {"action": "pause"}, {"action": "pause"},
+             {"action": "status"}, {"action": "resume"}, {"action": "promote"}, {"action": "abort"},
+             {"action": "status"}]
+    run = run_playbook(PLAYBOOK, env.sim, extra_vars=dict(extra, rel_runs=steps), diff=True)
+    assert run.rc == 0, run
+    (task,) = run.results(TASK)
+    got = [(r["outcome"], r["changed"], r["phase"]) for r in task["results"]]
+    assert got == [("started", True, "progressing"), ("unchanged", False, "progressing"),
+                   ("paused", True, "paused"), ("unchanged", False, "paused"), ("status", False, "paused"),
+                   ("resumed", True, "progressing"), ("promoted", True, "succeeded"),
+                   ("unchanged", False, "succeeded"), ("status", False, "succeeded")]
+    assert task["results"][6]["weights"] == {"v2": 100}
+    assert "Next: paused (Paused by request): action=resume to continue" in task["results"][4]["summary"]
+    events = [h["event"] for h in state_of(env, ns)["history"]]
+    assert events == ["start", "pause", "resume", "promote"]
+    env.done(ns)
+
+
+def test_a_conflicting_write_is_refused_without_changes(env, run_playbook):
+    ns = env.namespace(rate=0)
+    env.sim.inject_fault(method="PATCH", path=r"/namespaces/%s/virtualservices/reviews$" % ns, status=409,
+                         message="the object has been modified; please apply your changes to the latest version")
+    run, _ = release(run_playbook, env, ns, "start", canary="v2", steps=[10, 100], analysis=FAST)
+    assert run.rc != 0
+    assert failure(run).startswith("Conflict while trying to patch VirtualService %s/reviews (409)" % ns)
+    assert state_of(env, ns) is None and split(env, ns) == {"v1": 100}
+    env.sim.clear_faults()
+    env.done(ns)
+
+
+def test_five_step_release_with_zero_waits_is_measured(env, run_playbook):
+    """Testers (end-user: jason) already reach v2, so the canary has metrics before it gets weight."""
+    ns = env.namespace(rate=200, vs="virtual-service-reviews-test-v2.yaml", headers=[({"end-user": "jason"}, 0.2)])
+    env.prometheus.wait_for('sum(increase(istio_requests_total{reporter="destination",destination_version="v2",'
+                            'destination_workload_namespace="%s"}[10s])) > 150' % ns, timeout=30)
+    analysis = {"interval": 0, "window": "10s", "success_rate": 99, "latency_p99": 500, "min_requests": 20,
+                "threshold": 0}
+    env.sim.clear_request_log()
+    started = time.monotonic()
+    run, res = release(run_playbook, env, ns, "run", canary="v2", steps=[20, 40, 60, 80, 100], analysis=analysis)
+    wall = time.monotonic() - started
+    assert run.rc == 0, run
+    assert res["outcomes"] == ["started", "advanced", "advanced", "advanced", "advanced", "promoted"]
+    # The header route to v2 is left alone; only the default route's weights moved.
+    http = env.vs(ns)["spec"]["http"]
+    assert http[0]["match"] == [{"headers": {"end-user": {"exact": "jason"}}}]
+    assert http[1]["route"] == [{"destination": {"host": "reviews", "subset": "v2"}}]
+    # Requests the module made to the API server (meshsim's polling lists are not the module's).
+    module_requests = [r for r in env.sim.request_log
+                       if not (r.method == "GET" and r.path.endswith(("/virtualservices", "/destinationrules")))]
+    writes = [r for r in module_requests if r.method == "PATCH"]
+    (task,) = run.results(TASK)
+    duration = task.get("results", [task])[0]
+    measurements = {
+        "playbook_wall_seconds": round(wall, 2),
+        "module_seconds": _task_seconds(run),
+        "weight_changes": len(res["timings"]),
+        "decided_to_written_ms": [t["decided_to_written_ms"] for t in res["timings"]],
+        "analysis_ms": [t["analysis_ms"] for t in res["timings"] if "analysis_ms" in t],
+        "api_requests_total": len(module_requests),
+        "api_requests_per_weight_change": round(len(module_requests) / len(writes), 2),
+        "api_requests": sorted(set("%s %s" % (r.method, r.path) for r in module_requests)),
+    }
+    assert duration["phase"] == "succeeded"
+    assert len(writes) == 6, "one write per weight change"
+    assert measurements["api_requests_per_weight_change"] <= 2
+    assert max(measurements["decided_to_written_ms"]) < 2000
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / "release_measurements.json").write_text(json.dumps(measurements, indent=2) + "\n")
+    print("release measurements:", json.dumps(measurements))
+    env.done(ns)
+
+
+def _task_seconds(run):
+    """Duration of the release task as ansible recorded it (module time, without playbook start-up)."""
+    import datetime
+    for play in run.data.get("plays", []):
+        for task in play.get("tasks", []):
+            if task["task"]["name"] == TASK:
+                span = task["task"]["duration"]
+                parse = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+                return round((parse(span["end"]) - parse(span["start"])).total_seconds(), 2)
+    return None
