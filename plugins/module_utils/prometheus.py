@@ -313,8 +313,8 @@ class Client:
         if e.code == 404:
             return PrometheusError("%s has no Prometheus API (404): the URL should be the Prometheus base URL, "
                                    "for example http://prometheus:9090 (without /api/v1)." % self.url, "http", e.code)
-        return PrometheusError("Prometheus at %s answered %d %s%s." % (self.url, e.code, e.reason,
-                                                                     (": " + detail) if detail else ""), "http", e.code)
+        suffix = (": " + detail) if detail else ""
+        return PrometheusError("Prometheus at %s answered %d %s%s." % (self.url, e.code, e.reason, suffix), "http", e.code)
 
 
 CLIENT_ARG_SPEC = dict(

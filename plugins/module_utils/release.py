@@ -417,7 +417,7 @@ def summary(state, now):
     last = state.get("last_analysis")
     if last:
         lines.append("Last analysis (%s): %s." % (last["time"], last["text"]))
-    lines.append("Failed analyses: %d of %d tolerated; passed: %d." % (state["failed_checks"], state["threshold"],
-                                                                         state["passed_checks"]))
+    lines.append("Failed analyses: %d of %d tolerated; passed: %d."
+                 % (state["failed_checks"], state["threshold"], state["passed_checks"]))
     lines.append("Next: %s" % next_text(state, now))
     return "\n".join(lines)

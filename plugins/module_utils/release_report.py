@@ -45,7 +45,7 @@ def series(state):
 def svg(state):
     """An SVG line chart: canary weight (stepped) and measured success rate, 0-100%, over time."""
     weights, rates = series(state)
-    span = max([t for t, _ in weights + rates] + [1.0])
+    span = max([point[0] for point in weights + rates] + [1.0])
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(t):
@@ -90,8 +90,8 @@ def svg(state):
             out.append('<circle class="rate" cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s</title></circle>'
                        % (x(t), y(r), RATE_COLOUR, _esc("%.2f%% at %s" % (r, _duration(t)))))
     lx = LEFT + plot_w + 15
-    out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2.5"/>' % (lx, TOP + 10, lx + 20, TOP + 10,
-                                                                                            WEIGHT_COLOUR))
+    out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2.5"/>'
+               % (lx, TOP + 10, lx + 20, TOP + 10, WEIGHT_COLOUR))
     out.append('<text x="%d" y="%d">%s weight</text>' % (lx + 25, TOP + 14, _esc(state["canary"])))
     out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-dasharray="4 2"/>' % (
         lx, TOP + 30, lx + 20, TOP + 30, RATE_COLOUR))

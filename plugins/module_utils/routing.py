@@ -339,11 +339,11 @@ def build_http(live_vs, host, namespace, weights, matches=KEEP, mirror=KEEP, tim
     if default_index is None:
         for route in old:
             if not route.get("match") and route.get("route"):
+                others = sorted(set((d.get("destination") or {}).get("host", "?") for d in route["route"]))
                 raise RoutingError(
                     "The VirtualService already has a default route (no match) to %s, so a route for %s "
                     "added after it would never be used. Route %s from its own VirtualService, or remove "
-                    "that route first." % (", ".join(sorted(set((d.get("destination") or {}).get("host", "?")
-                                                                  for d in route["route"]))), host, host))
+                    "that route first." % (", ".join(others), host, host))
     port = _port_of(old[default_index]) if default_index is not None else None
 
     def settle(route, route_mirror):

@@ -383,8 +383,8 @@ class Release:
         vs = self.routing.live_vs
         if vs is None:
             raise rl.ReleaseError("VirtualService %s/%s does not exist. Declare the routing of %s first "
-                                  "(meshops.istio.istio_traffic), then release." % (self.p["namespace"],
-                                                                                     self.routing.vs_name, self.p["host"]))
+                                  "(meshops.istio.istio_traffic), then release."
+                                  % (self.p["namespace"], self.routing.vs_name, self.p["host"]))
         self.state = rl.load((vs.get("metadata") or {}).get("annotations"))
         self.before = dict(weights=self.split(), phase=self.state["phase"] if self.state else None)
         return self.state
@@ -469,8 +469,8 @@ class Release:
             why = "Prometheus unavailable (%s)" % e.reason
             self.write(rl.pause(self.state, time.time(), why), "paused", decided)
             raise Failed("%s Release %s is paused with its weights unchanged (%s). Fix Prometheus (or the "
-                         "prometheus options), then run action=resume." % (e.message, self.state["name"],
-                                                                            rl.split_text(self.state["weights"]))) from None
+                         "prometheus options), then run action=resume."
+                         % (e.message, self.state["name"], rl.split_text(self.state["weights"]))) from None
         result = rl.decide(self.analysis_cfg, measured)
         self.last_result = result
         decided = time.monotonic()
@@ -525,8 +525,8 @@ class Release:
             raise rl.ReleaseError("A release needs a plan: steps (for example [10, 25, 50, 100]) or step_weight.")
         if split is None:
             raise rl.ReleaseError("VirtualService %s/%s has no default route to %s: declare it with "
-                                  "meshops.istio.istio_traffic first." % (self.p["namespace"], self.routing.vs_name,
-                                                                           self.p["host"]))
+                                  "meshops.istio.istio_traffic first."
+                                  % (self.p["namespace"], self.routing.vs_name, self.p["host"]))
         serving = [s for s, w in split.items() if w > 0]
         stable = self.p["stable"]
         if not stable:

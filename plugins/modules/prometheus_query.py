@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: meshops.istio contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE). At run time this module is combined with ansible-core, which is
+# under the GNU General Public License v3.0+.
 
 from __future__ import absolute_import, division, print_function
 
@@ -17,8 +18,8 @@ description:
   - An instant query runs at O(time) (default now); giving O(start) makes it a range query from O(start)
     to O(end) every O(step).
   - "An empty answer is reported as empty: RV(empty=true) and RV(value=null), never as V(0). Samples that
-    are not numbers (NaN, for example a success rate with no requests, or infinities) have RV(result[].value=null)
-    and keep their text in RV(result[].raw)."
+    are not numbers (NaN, for example a success rate with no requests, or infinities) have a null C(value)
+    and keep their text in C(raw)."
   - The Istio dashboards' queries are available with O(metric) (success rate, P99 latency, request rate
     and count of one service or version), so playbooks do not carry PromQL.
 attributes:
@@ -27,6 +28,7 @@ attributes:
     description: Queries never change anything, so they also run in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
 options:
   url:
     description: Base URL of Prometheus, for example V(http://prometheus.istio-system:9090).
