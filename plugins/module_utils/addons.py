@@ -254,9 +254,7 @@ def plan(manifests, addon_settings, namespace="istio-system", api_version="netwo
                 remove_objects += extra
         else:
             remove_objects += objects + extra
-    namespace_object = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-    return dict(apply=([namespace_object] + apply_objects) if apply_objects else [],
-                remove=list(reversed(remove_objects)), addons=wanted)
+    return dict(apply=apply_objects, remove=list(reversed(remove_objects)), addons=wanted)
 
 
 def urls(addon_settings, services, namespace, node_address=None, gateway_address=None, gateway_port=None):

@@ -29,6 +29,12 @@ def build_charts(root):
     return charts
 
 
+def writes_since(sim, start):
+    """Writes (as kubesim counts them: access reviews excluded) after index ``start`` of the request log."""
+    recent = set(id(r) for r in sim.request_log[start:])
+    return [r for r in sim.writes() if id(r) in recent]
+
+
 def names(sim, api_version, kind, namespace=None):
     return sorted(o["metadata"]["name"] for o in sim.list_objects(api_version, kind, namespace))
 
@@ -61,6 +67,11 @@ def task_result(run, name):
     found = [r for task, _host, r in run.tasks if task == name or task.endswith(" : " + name)]
     assert found, "no task named %r ran; tasks: %s" % (name, sorted({t for t, _, _ in run.tasks}))
     return found[-1]
+
+
+def changed_tasks(run):
+    """Names of the tasks that reported a change (for assertion messages)."""
+    return [task for task, _host, result in run.tasks if result.get("changed")]
 
 
 def debug_msg(run, name):
