@@ -21,6 +21,7 @@ from tests.integration.apps_support import (
     results,
     writes,
 )
+from tests.integration.istio_support import OLD, build_charts
 from tests.unit.roles.app_render import VARIANTS, render
 
 DEPLOYMENTS = ["details-v1", "ratings-v1", "reviews-v1", "reviews-v2", "reviews-v3", "productpage-v1"]
@@ -275,3 +276,25 @@ def test_converged_run_cost_against_kubectl_apply_server_side(kubesim_istio, run
     assert playbook["patch"] == len(objects) - len(SERVICES)
     assert playbook["other_writes"] == 0
     assert playbook["get"] <= 2 * playbook["patch"] + 11, playbook
+
+
+def test_both_apps_after_the_collections_own_install(kubesim, run_playbook, tmp_path):
+    """install.yml (test charts shaped like Istio's, real helm), then the apps in site.yml's order: they
+    land on the ingress gateway and sidecar injector that the control_plane and gateways roles made."""
+    charts = build_charts(tmp_path / "charts")
+    install = run_playbook("install.yml", kubesim, {"control_plane_version": OLD, "control_plane_charts": charts[OLD]})
+    assert install.rc == 0, install
+    bookinfo = run_playbook("bookinfo.yml", kubesim)
+    assert bookinfo.rc == 0, bookinfo
+    hashapp = run_playbook("hashapp.yml", kubesim)
+    assert hashapp.rc == 0, hashapp
+    assert set(objects_in(kubesim, "default", "bookinfo")) == EXPECTED
+    assert len(objects_in(kubesim, "default", "hashapp")) == 11
+    app_pods = [p for p in pods(kubesim, "default") if p["metadata"]["labels"].get("app") in SERVICES + ["worker"]]
+    assert len(app_pods) == 7 and all(has_sidecar(p) for p in app_pods)
+    gateway = kubesim.get_object("v1", "Service", "istio-ingressgateway", "istio-system")
+    address = gateway["status"]["loadBalancer"]["ingress"][0]["ip"]
+    assert messages(bookinfo, URL_TASK) == [
+        f"bookinfo: http://{address}/productpage (load balancer address of istio-system/istio-ingressgateway)"]
+    assert messages(hashapp, URL_TASK) == [
+        f"hashapp: http://{address}/ (load balancer address of istio-system/istio-ingressgateway)"]
