@@ -143,9 +143,9 @@ def test_real_time_traffic_control_endpoint_and_prometheus(cluster, mesh):
     mesh.start()
     server = PrometheusServer([mesh.url]).start()
     try:
-        start = time.monotonic()
-        time.sleep(1.0)
-        counted = mesh.count("reviews", reporter="source")
+        first, start = mesh.count("reviews", reporter="source"), time.monotonic()
+        time.sleep(2.0)
+        counted = mesh.count("reviews", reporter="source") - first
         assert counted == pytest.approx(200 * (time.monotonic() - start), rel=0.25)
         request = urllib.request.Request(mesh.url + "/control", method="POST", data=json.dumps(
             {"service": "reviews", "version": "v3", "error_rate": 0.4, "latency_ms": 300}).encode())
