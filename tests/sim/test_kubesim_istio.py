@@ -65,7 +65,9 @@ def test_virtual_service_accepted_and_rejected(kubesim_istio_module):
     assert status["details"]["group"] == "networking.istio.io"
     fields = [c["field"] for c in status["details"]["causes"]]
     assert "spec.http[0].route[0].weight" in fields
-    assert 'VirtualService.networking.istio.io "reviews-bad" is invalid: spec.http[0].route[0].weight' in status["message"]
+    assert status["message"].startswith('VirtualService.networking.istio.io "reviews-bad" is invalid: ')
+    assert ('spec.http[0].route[0].weight: Invalid value: "string": spec.http[0].route[0].weight in body must be '
+            'of type integer: "string"') in status["message"]
     assert sim.get_object("networking.istio.io/v1", "VirtualService", "reviews-bad", "default") is None
     old_api = dc.resources.get(api_version="networking.istio.io/v1beta1", kind="VirtualService")
     assert old_api.get(name="reviews", namespace="default").apiVersion == "networking.istio.io/v1beta1"

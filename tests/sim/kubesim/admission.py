@@ -82,7 +82,7 @@ class Admission:
 
     def _node_ports_in_use(self, obj):
         used = set()
-        for svc in self.store.list(("", "services")):
+        for svc in self.store.scan(("", "services")):
             if (svc["metadata"].get("namespace"), svc["metadata"]["name"]) == (
                     obj["metadata"].get("namespace"), obj["metadata"]["name"]):
                 continue
@@ -146,7 +146,7 @@ class Admission:
         ns = self.store.peek(("", "namespaces"), None, meta.get("namespace"))
         ns_labels = (ns or {}).get("metadata", {}).get("labels") or {}
         labels = meta.get("labels") or {}
-        for mwc in self.store.list(("admissionregistration.k8s.io", "mutatingwebhookconfigurations")):
+        for mwc in self.store.scan(("admissionregistration.k8s.io", "mutatingwebhookconfigurations")):
             for webhook in mwc.get("webhooks") or []:
                 if "sidecar-injector" not in webhook.get("name", ""):
                     continue
@@ -163,7 +163,7 @@ class Admission:
     def _proxy_image(self, revision):
         """The proxy image from the injector's values, as istiod's template would render it."""
         name = "istio-sidecar-injector" if revision == "default" else f"istio-sidecar-injector-{revision}"
-        for cm in self.store.list(("", "configmaps")):
+        for cm in self.store.scan(("", "configmaps")):
             if cm["metadata"]["name"] != name:
                 continue
             try:

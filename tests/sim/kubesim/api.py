@@ -6,7 +6,6 @@ system metadata (uid, generation, resourceVersion, managedFields), then storage.
 changes nothing is not stored, so resourceVersion stays the same and no watch event fires.
 """
 import base64
-import copy
 import datetime
 import json
 import re
@@ -16,6 +15,7 @@ import yaml
 
 from . import errors, merge, schema
 from .resources import VIRTUAL
+from .store import clone
 from .selectors import match_fields, match_labels, parse_field_selector, parse_label_selector
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -211,6 +211,21 @@ class Api:
             return self._scale_of(req.rtype, obj)
         return self._present(req.rtype, obj)
 
+    def pod_log(self, req):
+        """No process runs in a simulated pod: the log says so, for the container asked about."""
+        pod = self._existing(req.rtype, req.namespace, req.name)
+        names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        inits = [c.get("name") for c in (pod.get("spec") or {}).get("initContainers") or []]
+        container = req.query.get("container")
+        if container is None:
+            if len(names) != 1:
+                raise errors.bad_request(f"a container name must be specified for pod {req.name}, choose one of: "
+                                         f"[{' '.join(names)}] or one of the init containers: [{' '.join(inits)}]")
+            container = names[0]
+        elif container not in names + inits:
+            raise errors.bad_request(f"container {container} is not valid for pod {req.name}")
+        return f"kubesim: container {container} of pod {req.namespace}/{req.name} runs no process and logs nothing\n"
+
     def list(self, req):
         rtype = req.rtype
         labels = parse_label_selector(req.query.get("labelSelector", ""))
@@ -218,14 +233,12 @@ class Api:
         allowed = {"metadata.name", "metadata.namespace"} | _FIELD_LABELS.get(rtype.key, set())
         for path, _, _ in fields:
             if path not in allowed:
-                raise errors.bad_request(f'"{path}" is not a known field selector: only '
-                                         f'"{", ".join(sorted(allowed))}"' if False else
-                                         f"field label not supported: {path}")
+                raise errors.bad_request(f"field label not supported: {path}")
         with self.store.lock:
             rv = str(self.store.resource_version)
-            items = self.store.list(rtype.key, req.namespace if rtype.namespaced else None)
-        items = [self._present(rtype, o) for o in items
-                 if match_labels(labels, o["metadata"].get("labels")) and match_fields(fields, o)]
+            items = self.store.list(rtype.key, req.namespace if rtype.namespaced else None, where=lambda o: (
+                match_labels(labels, o["metadata"].get("labels")) and match_fields(fields, o)))
+        items = [self._present(rtype, o) for o in items]
         meta = {"resourceVersion": rv}
         limit = int(req.query.get("limit") or 0)
         start = 0
@@ -258,7 +271,7 @@ class Api:
         obj = req.body
         if not isinstance(obj, dict):
             raise errors.bad_request("the body of the request could not be decoded as an object")
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         self._check_identity(req, rtype, obj)
         obj = self._decode(req, rtype, obj)
         meta = obj["metadata"]
@@ -312,7 +325,7 @@ class Api:
         obj = req.body
         if not isinstance(obj, dict):
             raise errors.bad_request("the body of the request could not be decoded as an object")
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         self._check_identity(req, rtype, obj)
         body_name = obj["metadata"].get("name")
         if body_name and body_name != req.name:
@@ -352,7 +365,7 @@ class Api:
                 return self._server_side_apply(req, old)
             if old is None:
                 raise errors.not_found(rtype, req.name)
-            current = self._present(rtype, copy.deepcopy(old))
+            current = self._present(rtype, clone(old))
             patched = self._apply_patch(kind, current, req, self._schema_node(rtype))
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patch did not produce an object")
@@ -395,7 +408,7 @@ class Api:
                 raise errors.bad_request(f"error decoding YAML: {exc}") from None
         if not isinstance(body, dict):
             raise errors.bad_request("apply patch must be an object")
-        applied = copy.deepcopy(body)
+        applied = clone(body)
         self._check_identity(req, rtype, applied)
         if applied["metadata"].get("name") not in (None, req.name):
             raise errors.bad_request(f"the name of the object ({applied['metadata'].get('name')}) does not match "
@@ -403,7 +416,7 @@ class Api:
         applied["metadata"]["name"] = req.name
         applied = self._decode(req, rtype, applied)
         force = str(req.query.get("force", "")).lower() == "true"
-        live = None if old is None else self._present(rtype, copy.deepcopy(old))
+        live = None if old is None else self._present(rtype, clone(old))
         if live is None:
             self._check_namespace(rtype, req.namespace, req.name)
         try:
@@ -450,7 +463,7 @@ class Api:
             meta["namespace"] = old_meta.get("namespace")
         if req.subresource == "status":
             # The status subresource changes status only (and keeps metadata but labels/annotations).
-            new = copy.deepcopy(old)
+            new = clone(old)
             new["status"] = obj.get("status")
             if new["status"] is None:
                 new.pop("status")
@@ -460,7 +473,7 @@ class Api:
             meta = obj["metadata"]
         elif "status" in rtype.subresources:
             if "status" in old:
-                obj["status"] = copy.deepcopy(old["status"])
+                obj["status"] = clone(old["status"])
             else:
                 obj.pop("status", None)
         if rtype.generation:
@@ -498,7 +511,7 @@ class Api:
         rtype = req.rtype
         with self.store.lock:
             old = self._existing(rtype, None, req.name)
-            obj = copy.deepcopy(old)
+            obj = clone(old)
             obj.setdefault("spec", {})["finalizers"] = (req.body.get("spec") or {}).get("finalizers") or []
             if req.dry_run:
                 return 200, obj
@@ -552,7 +565,7 @@ class Api:
             rv = (body.get("metadata") or {}).get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(rtype, req.name)
-            obj = copy.deepcopy(old)
+            obj = clone(old)
             _set_path(obj, self._scale_paths(rtype)[0], replicas)
             sub = Request("update", rtype, req.namespace, req.name, None, req.query, obj, user_agent=req.user_agent)
             _, result = self._finish_write(sub, rtype, old, obj, "Update")
@@ -583,7 +596,7 @@ class Api:
         meta = old["metadata"]
         ns = meta.get("namespace")
         if rtype.key == ("", "namespaces") or meta.get("finalizers"):
-            obj = copy.deepcopy(old)
+            obj = clone(old)
             if not obj["metadata"].get("deletionTimestamp"):
                 obj["metadata"]["deletionTimestamp"] = now_rfc3339()
                 obj["metadata"]["deletionGracePeriodSeconds"] = 0

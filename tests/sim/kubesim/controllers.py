@@ -8,12 +8,12 @@ arrives. With `available_delay`, pods turn Ready that many seconds after they ar
 """
 import base64
 import collections
-import copy
 import hashlib
 import json
 import time
 
 from .admission import Admission
+from .store import clone
 
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
 NODE_NAME = "kubesim-node"
@@ -160,10 +160,8 @@ class Controllers:
     def collect(self, owner, policy="Background"):
         uid = owner["metadata"]["uid"]
         ns = owner["metadata"].get("namespace")
-        for key in self.store.keys():
-            for obj in self.store.list(key, ns):
-                if not _owned_by(obj, uid):
-                    continue
+        for key in self.store.kinds():
+            for obj in self.store.list(key, ns, where=lambda o: _owned_by(o, uid)):
                 if policy == "Orphan":
                     obj["metadata"]["ownerReferences"] = [r for r in obj["metadata"]["ownerReferences"]
                                                           if r.get("uid") != uid]
@@ -179,10 +177,10 @@ class Controllers:
         if event.type == "DELETED":
             removed = self.registry.remove_crd(name)
             for key in {t.key for t in removed}:
-                for obj in self.store.list(key):
+                for obj in self.store.scan(key):
                     self.store.remove(key, obj["metadata"].get("namespace"), obj["metadata"]["name"])
             return
-        crd = copy.deepcopy(event.obj)
+        crd = clone(event.obj)
         spec = crd.get("spec") or {}
         names = dict(spec.get("names") or {})
         names.setdefault("singular", names.get("kind", "").lower())
@@ -191,7 +189,7 @@ class Controllers:
         self.registry.set_crd(crd)
         if old_types and {t.key for t in old_types} != {t.key for t in self.registry.crd_types(name)}:
             pass  # a CRD cannot change group/plural (the name is plural.group), nothing to move
-        status = copy.deepcopy(crd.get("status") or {})
+        status = clone(crd.get("status") or {})
         conditions = status.setdefault("conditions", [])
         _condition(conditions, "NamesAccepted", "True", "NoConflicts", "no conflicts found")
         _condition(conditions, "Established", "True", "InitialNamesAccepted", "the initial names have been accepted")
@@ -223,12 +221,11 @@ class Controllers:
                                           "data": {"ca.crt": self.sim.ca_pem}})
         if event.type == "DELETED" or not ns["metadata"].get("deletionTimestamp"):
             return
-        for key in self.store.keys():
+        for key in self.store.kinds():
             if key == NAMESPACES:
                 continue
-            for obj in self.store.list(key, name):
-                if obj["metadata"].get("namespace") == name:
-                    self.store.remove(key, name, obj["metadata"]["name"])
+            for obj in self.store.scan(key, name):
+                self.store.remove(key, name, obj["metadata"]["name"])
         current = self.store.get(NAMESPACES, None, name)
         if current is None:
             return
@@ -255,15 +252,15 @@ class Controllers:
         template = spec.get("template") or {}
         phash = template_hash(template)
         uid = dep["metadata"]["uid"]
-        owned = [rs for rs in self.store.list(REPLICASETS, namespace) if _owned_by(rs, uid)]
+        owned = self.store.list(REPLICASETS, namespace, where=lambda rs: _owned_by(rs, uid))
         new_rs = next((rs for rs in owned if rs["metadata"].get("labels", {}).get("pod-template-hash") == phash), None)
         revisions = [int(rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", 0))
                      for rs in owned]
         if new_rs is None:
             revision = max(revisions, default=0) + 1
-            tmpl = copy.deepcopy(template)
+            tmpl = clone(template)
             tmpl.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = phash
-            selector = copy.deepcopy(spec.get("selector") or {})
+            selector = clone(spec.get("selector") or {})
             selector.setdefault("matchLabels", {})["pod-template-hash"] = phash
             new_rs = self._create(REPLICASETS, {
                 "metadata": {"name": f"{name}-{phash}", "namespace": namespace,
@@ -301,19 +298,18 @@ class Controllers:
         desired = spec.get("replicas", 1)
         phash = template_hash(spec.get("template") or {})
         uid = dep["metadata"]["uid"]
-        pods = [p for rs in self.store.list(REPLICASETS, namespace) if _owned_by(rs, uid)
-                for p in self.store.list(PODS, namespace) if _owned_by(p, rs["metadata"]["uid"])
-                and not p["metadata"].get("deletionTimestamp")]
+        rs_uids = {rs["metadata"]["uid"] for rs in self.store.scan(REPLICASETS, namespace) if _owned_by(rs, uid)}
+        pods = self.store.list(PODS, namespace, where=lambda p: not p["metadata"].get("deletionTimestamp") and any(
+            ref.get("uid") in rs_uids for ref in p["metadata"].get("ownerReferences") or []))
         ready = [p for p in pods if _pod_ready(p)]
         updated = [p for p in pods if p["metadata"].get("labels", {}).get("pod-template-hash") == phash]
         new_rs_name = f"{name}-{phash}"
-        status = copy.deepcopy(dep.get("status") or {})
+        status = clone(dep.get("status") or {})
         status["observedGeneration"] = dep["metadata"].get("generation", 1)
         status["replicas"] = len(pods)
         status["updatedReplicas"] = len(updated)
         for field, value in (("readyReplicas", len(ready)), ("availableReplicas", len(ready)),
-                             ("unavailableReplicas", max(len(pods) - len(ready), 0) or
-                              max(desired - len(ready), 0))):
+                             ("unavailableReplicas", max(desired - len(ready), 0))):
             if value:
                 status[field] = value
             else:
@@ -353,8 +349,8 @@ class Controllers:
 
     def _pods_of(self, owner):
         uid = owner["metadata"]["uid"]
-        return [p for p in self.store.list(PODS, owner["metadata"]["namespace"])
-                if _owned_by(p, uid) and not p["metadata"].get("deletionTimestamp")]
+        return self.store.list(PODS, owner["metadata"]["namespace"],
+                               where=lambda p: _owned_by(p, uid) and not p["metadata"].get("deletionTimestamp"))
 
     def _scale_pods(self, key, namespace, name):
         owner = self.store.get(key, namespace, name)
@@ -399,7 +395,7 @@ class Controllers:
             self._new_pod(owner, template, f"{name}-{self.sim.random_suffix()}", extra)
 
     def _new_pod(self, owner, template, pod_name, extra_labels):
-        tmpl = copy.deepcopy(template)
+        tmpl = clone(template)
         meta = tmpl.get("metadata") or {}
         labels = dict(meta.get("labels") or {})
         labels.update(extra_labels)
@@ -421,7 +417,7 @@ class Controllers:
         pods = self._pods_of(owner)
         ready = sum(1 for p in pods if _pod_ready(p))
         gen = owner["metadata"].get("generation", 1)
-        status = copy.deepcopy(owner.get("status") or {})
+        status = clone(owner.get("status") or {})
         if key == DAEMONSETS:
             status.update(desiredNumberScheduled=1, currentNumberScheduled=len(pods), numberMisscheduled=0,
                           numberReady=ready, updatedNumberScheduled=len(pods), numberAvailable=ready,
@@ -487,7 +483,7 @@ class Controllers:
         if uid not in self._ready_at:
             self._ready_at[uid] = time.monotonic() + self.sim.available_delay
         remaining = self._ready_at[uid] - time.monotonic()
-        status = copy.deepcopy(pod.get("status") or {})
+        status = clone(pod.get("status") or {})
         containers = (pod.get("spec") or {}).get("containers") or []
         if remaining > 0:
             if status.get("phase") == "Pending" and status.get("containerStatuses"):
@@ -548,12 +544,12 @@ class Controllers:
         svc = self.store.get(SERVICES, namespace, name)
         if svc is None or svc["metadata"]["uid"] != uid or (svc.get("spec") or {}).get("type") != "LoadBalancer":
             return
-        status = copy.deepcopy(svc.get("status") or {})
+        status = clone(svc.get("status") or {})
         status["loadBalancer"] = {"ingress": [{"ip": "127.0.0.1", "ipMode": "VIP"}]}
         self._set_status(SERVICES, svc, status)
 
     def _endpoints_for_namespace(self, namespace):
-        for svc in self.store.list(SERVICES, namespace):
+        for svc in self.store.list(SERVICES, namespace, where=lambda s: (s.get("spec") or {}).get("selector")):
             self._endpoints(svc)
 
     def _endpoints(self, svc):
@@ -563,9 +559,8 @@ class Controllers:
             return
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
         ready, not_ready = [], []
-        pods = [p for p in self.store.list(PODS, ns)
-                if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
-                and (p.get("status") or {}).get("podIP")]
+        pods = self.store.list(PODS, ns, where=lambda p: (p.get("status") or {}).get("podIP") and all(
+            (p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items()))
         for pod in pods:
             address = {"ip": pod["status"]["podIP"], "nodeName": NODE_NAME,
                        "targetRef": {"kind": "Pod", "namespace": ns, "name": pod["metadata"]["name"],
@@ -655,7 +650,7 @@ class Controllers:
             return
         token = self.sim.issue_token(f"system:serviceaccount:{meta['namespace']}:{sa_name}", None,
                                      sa["metadata"]["uid"], secret=(meta["namespace"], meta["name"]))
-        secret = copy.deepcopy(secret)
+        secret = clone(secret)
         secret["data"] = dict(data, **{
             "token": base64.b64encode(token.encode()).decode(),
             "ca.crt": base64.b64encode(self.sim.ca_pem.encode()).decode(),
@@ -667,13 +662,13 @@ class Controllers:
         if event.type != "ADDED":
             return
         ns = event.obj["metadata"]["namespace"]
-        for secret in self.store.list(SECRETS, ns):
-            if secret.get("type") == "kubernetes.io/service-account-token" and not (secret.get("data") or {}).get("token"):
-                self._fill_token(secret)
+        for secret in self.store.list(SECRETS, ns, where=lambda s: s.get("type") == "kubernetes.io/service-account-token"
+                                      and not (s.get("data") or {}).get("token")):
+            self._fill_token(secret)
 
     # reviews --------------------------------------------------------------------------------
     def review(self, rtype, body):
-        body = copy.deepcopy(body or {})
+        body = clone(body or {})
         body.setdefault("metadata", {})["creationTimestamp"] = None
         if rtype.kind == "TokenReview":
             token = (body.get("spec") or {}).get("token", "")

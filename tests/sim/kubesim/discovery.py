@@ -22,7 +22,7 @@ AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscover
 AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
 
 _SUB_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"], "token": ["create"],
-              "finalize": ["update"]}
+              "finalize": ["update"], "log": ["get"]}
 
 
 def _subresource_kind(t, sub):

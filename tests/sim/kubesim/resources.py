@@ -19,7 +19,7 @@ class ResourceType:
     namespaced: bool
     short_names: tuple = ()
     categories: tuple = ()
-    subresources: tuple = ()           # "status", "scale", "token", "finalize"
+    subresources: tuple = ()           # "status", "scale", "token", "finalize", "log"
     generation: bool = False           # whether metadata.generation is tracked
     verbs: tuple = ALL_VERBS
     crd: str = ""                      # name of the defining CRD, "" for built-ins
@@ -71,7 +71,7 @@ BUILTINS = (
     _b("v1", "Node", "nodes", False, ["no"], sub=["status"]),
     _b("v1", "PersistentVolumeClaim", "persistentvolumeclaims", short=["pvc"], sub=["status"]),
     _b("v1", "PersistentVolume", "persistentvolumes", False, ["pv"], sub=["status"]),
-    _b("v1", "Pod", "pods", short=["po"], cats=["all"], sub=["status"]),
+    _b("v1", "Pod", "pods", short=["po"], cats=["all"], sub=["status", "log"]),
     _b("v1", "PodTemplate", "podtemplates"),
     _b("v1", "ReplicationController", "replicationcontrollers", short=["rc"], cats=["all"],
        sub=["status", "scale"], gen=True),

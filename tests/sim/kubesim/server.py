@@ -50,9 +50,7 @@ class Fault:
             return False
         if self.path and not self.path.search(path):
             return False
-        if self.dry_run_only and not dry_run:
-            return False
-        return True
+        return dry_run or not self.dry_run_only
 
 
 class _Server(ThreadingHTTPServer):
@@ -324,6 +322,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._answer(200, api.list(req), req, is_list=True)
             if "get" not in rtype.verbs:
                 raise errors.method_not_allowed()
+            if req.subresource == "log":
+                return self._send(200, api.pod_log(req).encode(), "text/plain")
             return self._answer(200, api.get(req), req)
         if method == "POST":
             if req.name is not None and req.subresource is None:

@@ -1,6 +1,5 @@
 """KubeSim: one simulated cluster (API server + controllers) on a loopback HTTPS port."""
 import base64
-import copy
 import ipaddress
 import json
 import os
@@ -18,7 +17,7 @@ from .api import Api, Request
 from .controllers import NODE_IP, NODE_NAME, Controllers
 from .resources import Registry
 from .server import Fault, make_server
-from .store import Store
+from .store import Store, clone
 from .tls import ClusterPKI
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -75,7 +74,7 @@ class KubeSim:
         self.port = None
         self._bootstrap()
         for path in self.crd_files:
-            self.create_objects(copy.deepcopy(_load_file(path)))
+            self.create_objects(clone(_load_file(path)))
 
     # lifecycle ------------------------------------------------------------------------------
     def start(self):
