@@ -64,12 +64,14 @@ class Store:
         return self._rv
 
     def get(self, key, namespace, name):
-        obj = self._objects[key].get((namespace or "", name))
+        obj = self.peek(key, namespace, name)
         return clone(obj) if obj is not None else None
 
     def peek(self, key, namespace, name):
         """The stored object itself (no copy): callers must not modify it."""
-        return self._objects[key].get((namespace or "", name))
+        # .get, not [key]: a read must never insert into the shared dict another thread may iterate.
+        items = self._objects.get(key)
+        return items.get((namespace or "", name)) if items else None
 
     def scan(self, key, namespace=None):
         """Stored objects of a group/resource (no copies: read them, never modify them)."""
@@ -90,7 +92,8 @@ class Store:
 
     def kinds(self):
         """Storage keys (group, resource) that hold at least one object."""
-        return [k for k, v in self._objects.items() if v]
+        with self.lock:
+            return [k for k, v in self._objects.items() if v]
 
     def oldest_rv(self):
         return self._history[0].rv if self._history else self._rv
