@@ -4,6 +4,7 @@ import pytest
 
 from ansible_collections.meshops.istio.plugins.module_utils import release as rl
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from tests.integration.apps_support import install_minimal_istio
 from tests.integration.release_env import ReleaseEnv
 
 ROLE = "meshops.istio.release : "
@@ -109,3 +110,20 @@ def test_bad_survey_answers_stop_before_anything_changes(env, run_playbook, answ
     assert run.rc != 0
     assert any(message in m for m in run.failed_msgs), run.failed_msgs
     assert env.sim.writes() == []
+
+
+def test_canary_after_the_bookinfo_role(env, run_playbook):
+    """What site.yml ends with: Bookinfo deployed by its role, then a short canary of reviews v2."""
+    install_minimal_istio(env.sim)
+    deployed = run_playbook("bookinfo.yml", env.sim, extra_vars={"bookinfo_namespace": "shop"})
+    assert deployed.rc == 0, deployed
+    assert split(env, "shop") == {"v1": 100}
+    env.mesh.add_service("reviews", "shop", rate=100, versions=["v1", "v2", "v3"], source_workload="productpage-v1")
+    run = run_playbook("release.yml", env.sim, extra_vars=survey(env, "shop", release_steps="50,100"))
+    assert run.rc == 0, run
+    (res,) = run.results(ACT)
+    assert res["outcomes"] == ["started", "advanced", "promoted"] and split(env, "shop") == {"v2": 100}
+    # Bookinfo's role run again leaves the released route alone, and so does the release.
+    again = run_playbook("bookinfo.yml", env.sim, extra_vars={"bookinfo_namespace": "shop"})
+    assert again.rc == 0 and split(env, "shop") == {"v2": 100}, again
+    env.mesh.remove_service("shop/reviews")

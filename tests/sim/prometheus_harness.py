@@ -126,3 +126,27 @@ def wait_until(predicate, timeout=20, interval=0.1, message="condition"):
             raise AssertionError("timed out waiting for %s" % message)
         time.sleep(interval)
 
+
+
+def main():
+    """python -m tests.sim.prometheus_harness --target 127.0.0.1:PORT [--port 9090]: run until SIGTERM."""
+    import argparse
+    import signal
+    import threading
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--target", action="append", default=[], help="host:port serving /metrics (repeatable)")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--scrape-interval", default="1s")
+    args = parser.parse_args()
+    server = PrometheusServer(args.target, scrape_interval=args.scrape_interval, port=args.port or None).start()
+    print("prometheus on %s scraping %s" % (server.url, ", ".join(server.targets)), flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: done.set())
+    signal.signal(signal.SIGINT, lambda *a: done.set())
+    done.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
