@@ -172,7 +172,11 @@ def test_canary_upgrade_by_revision_phase_by_phase(kubesim, run_playbook, charts
     validator = sim.get_object(*VWC, "istiod-default-validator")
     assert validator["webhooks"][0]["clientConfig"]["service"]["name"] == "istiod-1-26-0"
     assert s.helm_releases(sim) == {"istio-base": "2", "istiod-1-26-0": "1", "istio-ingressgateway": "2"}
-    assert _sidecar_revisions(sim, "istio-system") == ["1-26-0"]  # the ingress gateway pod
+    # The gateway moved too (its pods carry the revision that injects them; kubesim does not inject gateways).
+    gateway_pods = [p for p in sim.list_objects("v1", "Pod", "istio-system")
+                    if p["metadata"]["labels"].get("app") == "istio-ingressgateway"
+                    and not p["metadata"].get("deletionTimestamp")]
+    assert [p["metadata"]["labels"].get("istio.io/rev") for p in gateway_pods] == ["1-26-0"]
     moved = s.debug_msg(rest, "Report the moved namespaces")
     assert "pay: updated, restarted web." in moved and "shop: updated, restarted web." in moved
 
