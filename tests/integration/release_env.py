@@ -21,9 +21,11 @@ class ReleaseEnv:
         self.namespaces = []
 
     def namespace(self, rate=100, versions=None, headers=None, vs="virtual-service-all-v1.yaml"):
-        """A fresh Bookinfo namespace with reviews routed by ``vs``, and simulated traffic to reviews."""
+        """A fresh Bookinfo namespace with reviews routed by ``vs``, and simulated traffic to reviews.
+
+        ``vs=None``: only the Services, no DestinationRules or VirtualServices yet."""
         ns = "rel-%d" % next(_counter)
-        bookinfo.seed(self.sim, ns, virtual_services=[vs] if vs else ())
+        bookinfo.seed(self.sim, ns, destination_rules=vs is not None, virtual_services=[vs] if vs else ())
         self.mesh.add_service("reviews", ns, rate=rate, versions=versions or ["v1", "v2", "v3"],
                               source_workload="productpage-v1", headers=headers)
         self.namespaces.append(ns)

@@ -364,3 +364,39 @@ def _task_seconds(run):
                 parse = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
                 return round((parse(span["end"]) - parse(span["start"])).total_seconds(), 2)
     return None
+
+
+TRAFFIC = str(REPO / "tests" / "integration" / "playbooks" / "istio_traffic.yml")
+
+
+def test_seed_scenarios_move_the_simulated_traffic(env, run_playbook):
+    """Seed 000 on Bookinfo, declared with istio_traffic, observed as traffic in meshsim."""
+    ns = env.namespace(rate=0, vs=None)
+    svc = env.mesh.service("%s/reviews" % ns)
+
+    def declare(**step):
+        run = run_playbook(TRAFFIC, env.sim, extra_vars={"traffic_steps": [dict(step, namespace=ns)]})
+        assert run.rc == 0, run
+        env.mesh.reload()
+        with env.mesh._lock:
+            served = [env.mesh.send(svc, headers={"end-user": "jason"} if i % 5 == 0 else {}) for i in range(2000)]
+        shares = {}
+        for version, _code, _ms in served:
+            shares[version] = shares.get(version, 0) + 1 / len(served)
+        return shares
+
+    labels = {"v1": {"version": "v1"}, "v2": {"version": "v2"}, "v3": {"version": "v3"}}
+    assert declare(subsets={"v1": 100}, subset_labels=labels) == {"v1": pytest.approx(1)}
+    shares = declare(subsets={"v1": 90, "v2": 10})
+    assert set(shares) == {"v1", "v2"} and shares["v2"] == pytest.approx(0.1, abs=0.025)
+    assert declare(subsets={"v1": 0, "v2": 100}) == {"v2": pytest.approx(1)}
+    shares = declare(subsets={"v2": 50, "v3": 50})
+    assert shares["v3"] == pytest.approx(0.5, abs=0.04)
+    # One request in five comes from jason: exactly those reach v2.
+    shares = declare(subsets={"v3": 100}, match=[{"subset": "v2", "headers": {"end-user": {"exact": "jason"}}}])
+    assert shares == {"v2": pytest.approx(0.2), "v3": pytest.approx(0.8)}
+    v2_before = env.mesh.count("%s/reviews" % ns, "v2")
+    shares = declare(subsets={"v1": 100}, mirror={"subset": "v2", "percent": 100})
+    assert shares == {"v1": pytest.approx(1)}, "clients are answered by v1 only"
+    assert env.mesh.count("%s/reviews" % ns, "v2") - v2_before == 2000, "v2 received a copy of every request"
+    env.done(ns)
