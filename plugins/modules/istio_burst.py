@@ -346,8 +346,11 @@ class BurstRun:
         new_state = dict(in_burst=decision["in_burst"], burst_weight=decision["burst_weight"],
                          since=decision["since"])
         decision["applied"] = False
-        if decision["burst_weight"] != state["burst_weight"] or bu.state_annotation(new_state) != self._annotation(
-                routing.live_vs):
+        stored = self._annotation(routing.live_vs)
+        # The state is written with a change of weights, or when it moves on from a stored one; a
+        # first check that changes nothing has nothing to record beyond the weights themselves.
+        if decision["burst_weight"] != state["burst_weight"] or (
+                stored is not None and bu.state_annotation(new_state) != stored):
             weights = bu.weights(self.p["primary_subset"], self.p["burst_subset"], decision["burst_weight"])
             try:
                 report = routing.set_weights(weights, annotations={bu.STATE_ANNOTATION: bu.state_annotation(new_state)})

@@ -12,10 +12,12 @@ from cryptography import x509
 
 from tests.charts.build import build_chart_set
 from tests.conftest import REFERENCE, REPO
+from tests.integration import burst_support as b
 from tests.integration import istio_support as s
 
 VERSION = s.OLD
 HELM = str(REPO / ".tools" / "bin" / "helm")
+TOKEN_SECRET = "istio-reader-service-account-istio-remote-secret-token"
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +26,13 @@ def charts(tmp_path_factory):
 
 
 def write_mesh_inventory(path, clusters):
-    """A meshops.istio.clusters inventory file for simulated clusters: [(sim, role, network)]."""
-    entries = [dict(name=sim.name, kubeconfig=sim.kubeconfig_path, context=sim.name, role=role, network=network)
-               for sim, role, network in clusters]
+    """A meshops.istio.clusters inventory file for simulated clusters: [(sim, role, network[, vars])]."""
+    entries = []
+    for sim, role, network, *host_vars in clusters:
+        entry = dict(name=sim.name, kubeconfig=sim.kubeconfig_path, context=sim.name, role=role, network=network)
+        if host_vars:
+            entry["vars"] = host_vars[0]
+        entries.append(entry)
     path.write_text(yaml.safe_dump({"plugin": "meshops.istio.clusters", "mesh_id": "mesh1", "clusters": entries}))
     return str(path)
 
@@ -59,11 +65,15 @@ def remote_secret_clusters(sim):
                   if (o["metadata"].get("labels") or {}).get("istio/multiCluster") == "true")
 
 
-def test_primary_remote_on_two_networks(kubesim_factory, run_playbook, charts, tmp_path):
-    onprem = kubesim_factory("onprem", istio_crds=False)
-    burst = kubesim_factory("burst", istio_crds=False)
+def test_codelab_flow_primary_remote_on_two_networks(kubesim_factory, run_playbook, charts, tmp_path):
+    """The codelab on today's Istio: the mesh from the inventory, the hash app on both clusters, then the load
+    ramped 5 -> 20 -> 14/16 (around the high threshold) -> 5 moves the worker traffic to the burst cluster once
+    and back once."""
+    onprem = kubesim_factory("onprem")
+    burst = kubesim_factory("burst")
     inventory = write_mesh_inventory(tmp_path / "mesh.clusters.yml",
-                                     [(onprem, "primary", "network1"), (burst, "remote", "network2")])
+                                     [(onprem, "primary", "network1", {"hashapp_cluster_role": "primary"}),
+                                      (burst, "remote", "network2", {"hashapp_cluster_role": "burst"})])
     extra = mesh_vars(charts, tmp_path)
 
     check = run_playbook("multicluster.yml", inventory=inventory, extra_vars=extra, check=True)
@@ -75,7 +85,101 @@ def test_primary_remote_on_two_networks(kubesim_factory, run_playbook, charts, t
     assert first.rc == 0, first
     report = s.debug_msg(first, "Report the mesh")
     assert "(primary-remote, multi-network)" in report
+    assert_primary_remote_mesh(onprem, burst, tmp_path)
 
+    # Second run, with -vvv: nothing to do on either cluster, and the reader token never printed.
+    # (kubernetes.core.k8s sends its server-side applies again; the objects stay as they are.)
+    onprem.clear_request_log()
+    burst.clear_request_log()
+    versions = (onprem.store.resource_version, burst.store.resource_version)
+    again = run_playbook("multicluster.yml", inventory=inventory, extra_vars=extra, verbosity=3)
+    assert again.rc == 0, again
+    assert again.changed == 0, [(t, h) for t, h, r in again.tasks if r.get("changed")]
+    assert (onprem.store.resource_version, burst.store.resource_version) == versions
+    assert all(r.method == "PATCH" and "fieldManager" in r.query for r in onprem.writes() + burst.writes())
+    token = base64.b64decode(burst.get_object("v1", "Secret", TOKEN_SECRET, "istio-system")["data"]["token"]).decode()
+    assert token not in again.stdout and token not in again.stderr
+    requests = dict(onprem=len(onprem.request_log), burst=len(burst.request_log))
+
+    # The hash app: everything on the primary, only the worker (bursty-) on the burst cluster.
+    app = run_playbook("hashapp.yml", inventory=inventory)
+    assert app.rc == 0, app
+    assert s.names(onprem, "apps/v1", "Deployment", "default") == ["frontend-deployment", "redis-cache",
+                                                                    "worker-deployment"]
+    assert s.names(burst, "apps/v1", "Deployment", "default") == ["worker-deployment"]
+    worker = burst.get_object("apps/v1", "Deployment", "worker-deployment", "default")["spec"]["template"]
+    assert worker["metadata"]["labels"]["cluster-type"] == "burst-cluster"
+    assert {"name": "PREFIX", "value": "bursty-"} in worker["spec"]["containers"][0]["env"]
+    assert s.names(burst, b.API, "VirtualService", "default") == []
+    assert b.weights(onprem, "default") == {"primary": 100, "burst": 0}
+
+    # Load from the frontend to the worker, as the worker sidecars report it, in a real Prometheus.
+    env = b.BurstEnv(onprem, primary_cluster="onprem", burst_cluster="burst")
+    try:
+        env.add_worker("default", 5)
+        burst_flow(env, run_playbook, inventory)
+    finally:
+        env.stop()
+
+    # The burst cluster leaves the mesh: its secret goes from the primary, its gateway and exposure go.
+    gone = run_playbook("multicluster.yml", inventory=inventory, limit="burst",
+                        extra_vars=dict(extra, multicluster_state="absent"))
+    assert gone.rc == 0, gone
+    assert remote_secret_clusters(onprem) == []
+    assert spec_of(burst, "Gateway", "cross-network-gateway") is None
+    assert "istio-eastwestgateway" not in s.helm_releases(burst)
+    print("multicluster.yml re-run requests:", requests)
+
+
+def burst_flow(env, run_playbook, inventory):
+    prometheus = env.prometheus.url
+
+    def once(**extra):
+        run = run_playbook("burst.yml", inventory=inventory, extra_vars=dict(burst_prometheus_url=prometheus, **extra))
+        assert run.rc == 0, run
+        (res,) = b.task_results(run, "Check the worker load and set the weights")
+        return res
+
+    b.wait_rate(env.prometheus, "default", 4, 6)
+    quiet = once()
+    assert [d["action"] for d in quiet["decisions"]] == ["stay"] and not quiet["changed"]
+
+    env.set_rate("default", 20)
+    b.wait_rate(env.prometheus, "default", 18, 22)
+    entered = once()
+    (decision,) = entered["decisions"]
+    assert decision["action"] == "enter" and decision["reason"] == "%.2f req/s is above high (15.0)" % decision["rate"]
+    assert b.weights(env.sim, "default") == {"primary": 0, "burst": 100}
+    env.mesh.reload()
+    served = env.served("default")
+    time_in_burst = served["burst"]
+    b.wait_rate(env.prometheus, "default", 18, 22)
+    assert env.served("default")["burst"] > time_in_burst  # the burst workers now take the requests
+
+    # The load flaps around the high threshold: traffic stays on the burst cluster.
+    log = []
+    for rate, low, high in ((14, 13.5, 14.5), (16, 15.5, 16.5), (14, 13.5, 14.5)):
+        env.set_rate("default", rate)
+        b.wait_rate(env.prometheus, "default", low, high)
+        res = once(burst_mode="watch", burst_interval=1, burst_max_checks=2)
+        log += res["decisions"]
+        assert not res["changed"]
+    assert [d["action"] for d in log] == ["stay"] * 6
+    assert min(d["rate"] for d in log) < 15 < max(d["rate"] for d in log)
+    assert b.weights(env.sim, "default") == {"primary": 0, "burst": 100}
+
+    env.set_rate("default", 5)
+    b.wait_rate(env.prometheus, "default", 4, 6)
+    left = once()
+    assert [d["action"] for d in left["decisions"]] == ["leave"]
+    assert b.weights(env.sim, "default") == {"primary": 100, "burst": 0}
+    state = json.loads(env.sim.get_object(b.API, "VirtualService", b.VS, "default")["metadata"]["annotations"][
+        b.ANNOTATION])
+    assert state == {"in_burst": False, "burst_weight": 0, "since": left["decisions"][0]["since"]}
+
+
+def assert_primary_remote_mesh(onprem, burst, tmp_path):
+    """What playbooks/multicluster.yml leaves on a primary (onprem, network1) and a remote (burst, network2)."""
     # Network identity on both, and the remote names its control plane cluster.
     assert namespace_meta(onprem)[0]["topology.istio.io/network"] == "network1"
     labels, annotations = namespace_meta(burst)
@@ -139,43 +243,34 @@ def test_primary_remote_on_two_networks(kubesim_factory, run_playbook, charts, t
     api = kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(configuration))
     assert "istio-system" in [n.metadata.name for n in api.list_namespace().items]
 
-    # Second run: nothing to do on either cluster.
-    onprem.clear_request_log()
-    burst.clear_request_log()
-    again = run_playbook("multicluster.yml", inventory=inventory, extra_vars=extra)
-    assert again.rc == 0, again
-    assert again.changed == 0, [(t, h) for t, h, r in again.tasks if r.get("changed")]
-    assert onprem.writes() == [] and burst.writes() == []
-
-    # The burst cluster leaves: its secret goes from the primary, its gateway and exposure go.
-    gone = run_playbook("multicluster.yml", inventory=inventory, limit="burst",
-                        extra_vars=dict(extra, multicluster_state="absent"))
-    assert gone.rc == 0, gone
-    assert remote_secret_clusters(onprem) == []
-    assert spec_of(burst, "Gateway", "cross-network-gateway") is None
-    assert "istio-eastwestgateway" not in s.helm_releases(burst)
-
-
-def test_multi_primary_on_one_network(kubesim_factory, run_playbook, charts, tmp_path):
-    east = kubesim_factory("east")
-    west = kubesim_factory("west")
+def test_multi_primary_on_one_network(kubesim_factory, run_playbook, tmp_path):
+    """Two primaries on one network, Istio already installed by the user: only the mesh wiring runs."""
+    east = kubesim_factory("east", istio_crds=True)
+    west = kubesim_factory("west", istio_crds=True)
     inventory = write_mesh_inventory(tmp_path / "mesh.clusters.yml",
                                      [(east, "primary", "net1"), (west, "primary", "net1")])
-    first = run_playbook("multicluster.yml", inventory=inventory, extra_vars=mesh_vars(charts, tmp_path))
+    extra = dict(multicluster_install_control_plane=False, multicluster_root_dir=str(tmp_path / "ca"),
+                 multicluster_ca_key_type="ec")
+    first = run_playbook("multicluster.yml", inventory=inventory, extra_vars=extra)
     assert first.rc == 0, first
     assert "(multi-primary, one network)" in s.debug_msg(first, "Report the mesh")
     # Each primary reads the other; one network needs no east-west gateway.
     assert remote_secret_clusters(east) == ["west"]
     assert remote_secret_clusters(west) == ["east"]
     for sim in (east, west):
-        assert "istio-eastwestgateway" not in s.helm_releases(sim)
-        assert s.names(sim, "networking.istio.io/v1", "Gateway", "istio-system") == ["meshops-gateway"]
-        assert helm_values(sim, "istiod")["global"]["network"] == "net1"
-        assert "externalIstiod" not in helm_values(sim, "istiod")["global"]
+        assert sim.get_object("v1", "Service", "istio-eastwestgateway", "istio-system") is None
+        assert s.names(sim, b.API, "Gateway", "istio-system") == []
+        assert namespace_meta(sim) == ({"kubernetes.io/metadata.name": "istio-system",
+                                        "topology.istio.io/network": "net1"}, {})
     # Both intermediates under one root.
     roots = {base64.b64decode(sim.get_object("v1", "Secret", "cacerts", "istio-system")["data"]["root-cert.pem"])
              for sim in (east, west)}
     assert len(roots) == 1
+    east.clear_request_log()
+    west.clear_request_log()
+    again = run_playbook("multicluster.yml", inventory=inventory, extra_vars=extra)
+    assert again.rc == 0 and again.changed == 0, again
+    assert east.writes() == [] and west.writes() == []
 
 
 def test_broken_mesh_is_refused_before_any_change(kubesim_factory, run_playbook, charts, tmp_path):
