@@ -204,7 +204,8 @@ def test_prune_refuses_while_workloads_still_use_the_old_revision(kubesim, run_p
 @pytest.mark.parametrize("playbook,params,message", [
     ("install.yml", dict(control_plane_version="1.23.0"),
      "Istio 1.23.0 cannot be installed here: Istio 1.23 supports Kubernetes 1.27 to 1.30, but this cluster runs "
-     "Kubernetes 1.32. Upgrade the cluster, or choose an Istio version that supports Kubernetes 1.32."),
+     "Kubernetes 1.32, which that release was not tested on. Choose a newer Istio version, or set "
+     "control_plane_allow_untested_kubernetes=true"),
     ("install.yml", dict(control_plane_version=OLD, control_plane_revision="default"),
      "revision 'default' is the name Istio gives a control plane without a revision"),
     ("canary_upgrade.yml", dict(control_plane_version=NEW, control_plane_revision="stable"),
