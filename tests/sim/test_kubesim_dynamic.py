@@ -393,3 +393,26 @@ def test_service_account_token_secret_and_token_request(kubesim_module, dc, ns):
     assert kubesim_module.token_subject(request.status.token) == f"system:serviceaccount:{ns}:reader"
     secrets.delete(name="reader-token", namespace=ns)
     assert kubesim_module.token_subject(token) is None
+
+
+def test_workload_kinds_get_pods_and_status(dc, ns):
+    apps = {kind: dc.resources.get(api_version="apps/v1", kind=kind) for kind in ("StatefulSet", "DaemonSet")}
+    template = {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "db", "image": "redis:7"}]}}
+    apps["StatefulSet"].create(namespace=ns, body={"metadata": {"name": "db"}, "spec": {
+        "replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}}, "template": template}})
+    apps["DaemonSet"].create(namespace=ns, body={"metadata": {"name": "agent"}, "spec": {
+        "selector": {"matchLabels": {"app": "db"}}, "template": template}})
+    pods = sorted(p.metadata.name for p in dc.resources.get(api_version="v1", kind="Pod").get(namespace=ns).items)
+    assert pods[:2] == ["agent-" + pods[0].split("-", 1)[1], "db-0"] and pods[2] == "db-1"
+    sts = apps["StatefulSet"].get(name="db", namespace=ns).status
+    assert (sts.readyReplicas, sts.currentRevision == sts.updateRevision) == (2, True)
+    assert apps["DaemonSet"].get(name="agent", namespace=ns).status.numberReady == 1
+    jobs = dc.resources.get(api_version="batch/v1", kind="Job")
+    jobs.create(namespace=ns, body={"metadata": {"name": "once"}, "spec": {"template": {
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "x", "image": "busybox:1.36"}]}}}})
+    assert [c.type for c in jobs.get(name="once", namespace=ns).status.conditions] == ["SuccessCriteriaMet", "Complete"]
+    pvcs = dc.resources.get(api_version="v1", kind="PersistentVolumeClaim")
+    pvcs.create(namespace=ns, body={"metadata": {"name": "data"}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}}})
+    claim = pvcs.get(name="data", namespace=ns).status
+    assert (claim.phase, claim.capacity.storage) == ("Bound", "2Gi")

@@ -32,6 +32,7 @@ SECRETS = ("", "secrets")
 SERVICEACCOUNTS = ("", "serviceaccounts")
 CONFIGMAPS = ("", "configmaps")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
+PVCS = ("", "persistentvolumeclaims")
 
 
 def safe_encode(number, length=10):
@@ -627,6 +628,17 @@ class Controllers:
                                                   "Reached expected number of succeeded pods"))]}
         self._set_status(JOBS, job, status)
 
+    # volumes --------------------------------------------------------------------------------
+    def _pvc(self, event):
+        """Claims bind at once, as with a default StorageClass and an instant provisioner."""
+        if event.type == "DELETED" or (event.obj.get("status") or {}).get("phase") == "Bound":
+            return
+        pvc = clone(event.obj)
+        spec = pvc.get("spec") or {}
+        status = {"phase": "Bound", "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+                  "capacity": {"storage": ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")}}
+        self._set_status(PVCS, pvc, status)
+
     # service account tokens -----------------------------------------------------------------
     def _secret(self, event):
         if event.type == "DELETED":
@@ -715,4 +727,5 @@ _HANDLERS = {
     JOBS: Controllers._job,
     SECRETS: Controllers._secret,
     SERVICEACCOUNTS: Controllers._serviceaccount,
+    PVCS: Controllers._pvc,
 }
