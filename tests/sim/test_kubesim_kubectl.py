@@ -294,3 +294,21 @@ webhooks:
     assert status["containers"] == ["istio-proxy"] and status["revision"] == "default"
     table = kubectl(sim, "get", "pods", "-n", "mesh").stdout.splitlines()
     assert all(line.split()[1:3] == ["2/2", "Running"] for line in table[1:])
+
+
+def test_typed_creates_sent_as_protobuf(kubesim_module):
+    """kubectl's typed clients send protobuf bodies; kubesim decodes the kinds they create."""
+    sim = kubesim_module
+    assert kubectl(sim, "create", "namespace", "typed").stdout.strip() == "namespace/typed created"
+    kubectl(sim, "create", "serviceaccount", "robot", "-n", "typed")
+    kubectl(sim, "create", "secret", "generic", "creds", "--from-literal=user=admin", "-n", "typed")
+    kubectl(sim, "create", "configmap", "conf", "--from-literal=mode=fast", "-n", "typed")
+    assert sim.get_object("v1", "Secret", "creds", "typed")["data"] == {"user": "YWRtaW4="}
+    assert sim.get_object("v1", "ConfigMap", "conf", "typed")["data"] == {"mode": "fast"}
+    token = kubectl(sim, "create", "token", "robot", "-n", "typed", "--duration=10m").stdout.strip()
+    assert sim.token_subject(token) == "system:serviceaccount:typed:robot"
+    assert kubectl(sim, "auth", "can-i", "create", "pods", "-n", "typed").stdout.strip() == "yes"
+    posts = [r.content_type for r in sim.request_log if r.method == "POST" and "/typed" in r.path]
+    assert set(posts) == {"application/vnd.kubernetes.protobuf"}
+    refused = kubectl(sim, "create", "deployment", "x", "--image=nginx", "-n", "typed", check=False)
+    assert refused.returncode == 1 and "no protobuf decoding for Deployment apps/v1" in refused.stderr

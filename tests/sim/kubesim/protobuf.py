@@ -5,9 +5,11 @@ Interface:
     decode(body: bytes) -> dict
         body is the `application/vnd.kubernetes.protobuf` envelope: the magic b"k8s\\x00" followed by a
         runtime.Unknown message (typeMeta, raw, contentEncoding, contentType). Supported kinds: v1 Secret,
-        v1 ConfigMap (what client-go typed clients such as helm's release storage send) and
-        DeleteOptions (the body of their deletes). Raises ProtobufError with a readable reason for
-        anything else: no magic, truncated or malformed wire data, an unsupported kind or encoding.
+        v1 ConfigMap (what client-go typed clients such as helm's release storage send),
+        DeleteOptions (the body of their deletes), and v1 Namespace, v1 ServiceAccount, TokenRequest,
+        SelfSubjectAccessReview (kubectl create namespace|serviceaccount|token, kubectl auth can-i).
+        Raises ProtobufError with a readable reason for anything else: no magic, truncated or
+        malformed wire data, an unsupported kind or encoding.
 
     SUPPORTED: the (apiVersion, kind) pairs decode() understands.
 
@@ -130,9 +132,47 @@ _DELETE_OPTIONS = {
     5: ("dryRun", ("repeated", "string"), "omitempty"),
 }
 
+# What kubectl's typed clients send for `create namespace|serviceaccount|token` and `auth can-i`.
+_NAMESPACE = {
+    1: ("metadata", _OBJECT_META, "always"), 2: ("spec", {1: ("finalizers", ("repeated", "string"), "omitempty")},
+                                                 "omitempty"),
+}
+_OBJECT_REFERENCE = {
+    1: ("kind", "string", "omitempty"), 2: ("namespace", "string", "omitempty"), 3: ("name", "string", "omitempty"),
+    4: ("uid", "string", "omitempty"), 5: ("apiVersion", "string", "omitempty"),
+    6: ("resourceVersion", "string", "omitempty"), 7: ("fieldPath", "string", "omitempty"),
+}
+_SERVICE_ACCOUNT = {
+    1: ("metadata", _OBJECT_META, "always"), 2: ("secrets", ("repeated", _OBJECT_REFERENCE), "omitempty"),
+    3: ("imagePullSecrets", ("repeated", {1: ("name", "string", "omitempty")}), "omitempty"),
+    4: ("automountServiceAccountToken", "bool", "pointer"),
+}
+_TOKEN_REQUEST = {
+    1: ("metadata", _OBJECT_META, "always"),
+    2: ("spec", {1: ("audiences", ("repeated", "string"), "always"), 4: ("expirationSeconds", "int64", "pointer"),
+                 3: ("boundObjectRef", {1: ("kind", "string", "omitempty"), 2: ("apiVersion", "string", "omitempty"),
+                                        3: ("name", "string", "omitempty"), 4: ("uid", "string", "omitempty")},
+                     "pointer")}, "always"),
+}
+_RESOURCE_ATTRIBUTES = {
+    1: ("namespace", "string", "omitempty"), 2: ("verb", "string", "omitempty"), 3: ("group", "string", "omitempty"),
+    4: ("version", "string", "omitempty"), 5: ("resource", "string", "omitempty"),
+    6: ("subresource", "string", "omitempty"), 7: ("name", "string", "omitempty"),
+}
+_SELF_SUBJECT_ACCESS_REVIEW = {
+    1: ("metadata", _OBJECT_META, "always"),
+    2: ("spec", {1: ("resourceAttributes", _RESOURCE_ATTRIBUTES, "pointer"),
+                 2: ("nonResourceAttributes", {1: ("path", "string", "omitempty"), 2: ("verb", "string", "omitempty")},
+                     "pointer")}, "always"),
+}
+
 SUPPORTED = {
     ("v1", "Secret"): _SECRET,
     ("v1", "ConfigMap"): _CONFIG_MAP,
+    ("v1", "Namespace"): _NAMESPACE,
+    ("v1", "ServiceAccount"): _SERVICE_ACCOUNT,
+    ("authentication.k8s.io/v1", "TokenRequest"): _TOKEN_REQUEST,
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): _SELF_SUBJECT_ACCESS_REVIEW,
     ("v1", "DeleteOptions"): _DELETE_OPTIONS,
     ("meta.k8s.io/v1", "DeleteOptions"): _DELETE_OPTIONS,
 }
