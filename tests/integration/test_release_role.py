@@ -98,7 +98,9 @@ def test_failed_release_fails_the_job_and_publishes_the_summary(env, run_playboo
 
 
 @pytest.mark.parametrize("answers,message", [
-    ({"release_steps": "50,10"}, "release_steps=50,10 is not a plan"),
+    ({"release_steps": "50,10"}, "release_steps=50,10, release_step_weight=0, release_max_weight=100: "
+                                 "The step plan must increase: step 2 (10%) is not more than step 1 (50%)"),
+    ({"release_step_weight": 30, "release_max_weight": 20}, "max_weight (20) is less than step_weight (30)"),
     ({"release_threshold": 500}, "release_threshold=500 (failed analyses tolerated, 0-100)"),
     ({"release_prometheus_url": "prometheus:9090"}, "set release_prometheus_url to the Prometheus"),
     ({"release_action": "launch"}, "release_action"),
