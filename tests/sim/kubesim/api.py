@@ -8,7 +8,6 @@ changes nothing is not stored, so resourceVersion stays the same and no watch ev
 import base64
 import datetime
 import json
-import re
 import uuid
 
 import yaml
@@ -17,30 +16,6 @@ from . import errors, merge, schema
 from .resources import VIRTUAL
 from .store import clone
 from .selectors import match_fields, match_labels, parse_field_selector, parse_label_selector
-
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-
-_SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-                  "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-                  "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
-_LABEL_1123_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
-                   "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
-                   "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-_LABEL_1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-                   "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
-                   "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
-_LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
-                    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
-                    "'my_value',  or '12345', regex used for validation is "
-                    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
-
-# Names of these kinds are DNS labels, not subdomains.
-_LABEL_NAMED = {("", "namespaces"): (_LABEL_1123, _LABEL_1123_MSG, 63),
-                ("", "services"): (_LABEL_1035, _LABEL_1035_MSG, 63)}
 
 # Field selectors the real apiserver accepts beyond metadata.name / metadata.namespace.
 _FIELD_LABELS = {
@@ -137,35 +112,6 @@ class Api:
     def _schema_for(self, rtype):
         return rtype.schema if rtype.crd else None
 
-    def _meta_causes(self, rtype, obj):
-        meta = obj.get("metadata") or {}
-        causes = []
-        name = meta.get("name")
-        if name:
-            regex, msg, limit = _LABEL_NAMED.get(rtype.key, (_SUBDOMAIN, _SUBDOMAIN_MSG, 253))
-            if not regex.match(name):
-                causes.append({"reason": "FieldValueInvalid", "field": "metadata.name",
-                               "message": f'Invalid value: "{name}": {msg}'})
-            elif len(name) > limit:
-                causes.append({"reason": "FieldValueInvalid", "field": "metadata.name",
-                               "message": f'Invalid value: "{name}": must be no more than {limit} characters'})
-        for field in ("labels", "annotations"):
-            values = meta.get(field) or {}
-            if not isinstance(values, dict):
-                continue
-            for key, value in values.items():
-                prefix, _, short = key.rpartition("/")
-                if not _QUALIFIED_NAME.match(short) or len(short) > 63 or (prefix and not _SUBDOMAIN.match(prefix)):
-                    causes.append({"reason": "FieldValueInvalid", "field": f"metadata.{field}",
-                                   "message": f'Invalid value: "{key}": name part must consist of alphanumeric '
-                                              f"characters, '-', '_' or '.', and must start and end with an "
-                                              f"alphanumeric character"})
-                if field == "labels" and (not isinstance(value, str) or len(value) > 63
-                                          or not _LABEL_VALUE.match(value)):
-                    causes.append({"reason": "FieldValueInvalid", "field": "metadata.labels",
-                                   "message": f'Invalid value: "{value}": {_LABEL_VALUE_MSG}'})
-        return causes
-
     def _decode(self, req, rtype, obj):
         """Schema pass: 400 for undecodable/unknown fields (per fieldValidation), 422 for invalid."""
         if not isinstance(obj, dict):
@@ -176,7 +122,7 @@ class Api:
             raise errors.bad_request(message)
         if req.field_validation.lower() == "warn":
             req.warnings.extend(result.warnings())
-        causes = list(result.causes) + self._meta_causes(rtype, result.object)
+        causes = list(result.causes) + schema.metadata_causes(result.object)
         if causes:
             raise errors.invalid(rtype, (obj.get("metadata") or {}).get("name", ""), causes)
         return result.object
@@ -297,7 +243,7 @@ class Api:
             if "status" in rtype.subresources:
                 obj.pop("status", None)
             self.sim.controllers.admit("CREATE", rtype, obj, None)
-            causes = self._meta_causes(rtype, obj)
+            causes = schema.metadata_causes(obj)
             if causes:
                 raise errors.invalid(rtype, name, causes)
             meta.pop("managedFields", None)
@@ -440,7 +386,7 @@ class Api:
             if "status" in rtype.subresources:
                 merged.pop("status", None)
             self.sim.controllers.admit("CREATE", rtype, merged, None)
-            causes = self._meta_causes(rtype, merged)
+            causes = schema.metadata_causes(merged)
             if causes:
                 raise errors.invalid(rtype, req.name, causes)
             if req.dry_run:
@@ -485,7 +431,7 @@ class Api:
             meta.pop("generation", None)
         if req.subresource != "status":
             self.sim.controllers.admit("UPDATE", rtype, obj, old)
-            causes = self._meta_causes(rtype, obj)
+            causes = schema.metadata_causes(obj)
             if causes:
                 raise errors.invalid(rtype, req.name, causes)
         if not managed_done:
