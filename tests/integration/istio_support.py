@@ -1,13 +1,14 @@
 """What the control plane, gateways and addons integration tests share: chart sets, playbooks, object views."""
 import json
 import stat
+import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
 from tests.charts.build import build_chart_set
-from tests.conftest import REPO
+from tests.conftest import REPO, ansible_env, write_inventory
 
 OLD, NEW = "1.25.0", "1.26.0"
 PLAYBOOKS = REPO / "tests" / "integration" / "playbooks"
@@ -130,3 +131,16 @@ def wait_until(condition, timeout=15.0, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for %s" % what)
         time.sleep(0.1)
+
+
+def run_once(sim, tmp, playbook, extra_vars):
+    """Run a playbook outside a test function (module fixtures that set a cluster up once)."""
+    tmp = Path(tmp)
+    (tmp / "tmp").mkdir(parents=True, exist_ok=True)
+    inventory = write_inventory(tmp / "inventory.yml", [sim])
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", inventory, str(playbook),
+           "-e", json.dumps(extra_vars)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(TMPDIR=str(tmp / "tmp")),
+                          cwd=REPO, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    return proc
