@@ -312,3 +312,12 @@ def test_typed_creates_sent_as_protobuf(kubesim_module):
     assert set(posts) == {"application/vnd.kubernetes.protobuf"}
     refused = kubectl(sim, "create", "deployment", "x", "--image=nginx", "-n", "typed", check=False)
     assert refused.returncode == 1 and "no protobuf decoding for Deployment apps/v1" in refused.stderr
+
+
+def test_explain_reads_the_published_schemas(kubesim_istio_module):
+    out = kubectl(kubesim_istio_module, "explain", "deployment.spec.replicas").stdout
+    assert "FIELD: replicas <integer>" in out and "Number of desired pods." in out
+    out = kubectl(kubesim_istio_module, "explain", "pods.spec.containers.ports").stdout
+    assert "containerPort\t<integer> -required-" in out
+    out = kubectl(kubesim_istio_module, "explain", "virtualservice.spec.http.route.weight").stdout
+    assert "FIELD: weight <integer>" in out

@@ -4,6 +4,12 @@ kubectl 1.32 asks /api and /apis for the aggregated format (apidiscovery.k8s.io/
 /openapi/v3 to learn whether PATCH accepts `fieldValidation` (server-side validation) and which
 patch types a kind supports; the Python client reads the legacy per-group-version lists.
 """
+import hashlib
+import json
+import re
+import threading
+
+from . import schema as schemas_module
 from .resources import VIRTUAL
 
 VERSION_INFO = {
@@ -142,18 +148,66 @@ def openapi_v3_root(registry):
 
 
 def _hash(registry, group, version):
-    import hashlib
     names = sorted(f"{t.plural}:{t.kind}:{t.crd}:{id(t.schema)}" for t in registry.all()
                    if t.group == group and t.version == version)
     return hashlib.sha256("|".join(names).encode()).hexdigest()[:32].upper()
 
 
+_REF = re.compile(r'"#/\$defs/([^"]+)"')
+_components_cache = {}
+_components_lock = threading.Lock()
+
+
+def _openapi_node(node):
+    """A kubernetes-validate JSON-schema node in the OpenAPI v3 shape kube-apiserver publishes:
+    nullable type lists collapsed, closed objects opened, int-or-string unions as the extension."""
+    if isinstance(node, list):
+        return [_openapi_node(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key == "type" and isinstance(value, list):
+            kinds = [v for v in value if v != "null"]
+            if len(kinds) == 1:
+                out["type"] = kinds[0]
+        elif key == "additionalProperties" and value is False or key in ("$schema", "$id"):
+            continue
+        elif key == "oneOf" and all(set(o.get("type") if isinstance(o.get("type"), list) else [o.get("type")])
+                                    <= {"string", "integer", "number", "null"} for o in value):
+            out["x-kubernetes-int-or-string"] = True
+        elif key == "$ref":
+            out[key] = value.replace("#/$defs/", "#/components/schemas/")
+        else:
+            out[key] = _openapi_node(value)
+    return out
+
+
+def _builtin_components(api_version, kind):
+    """(definition name, components) for a built-in kind: its definition and all it references."""
+    key = (api_version, kind)
+    with _components_lock:
+        if key in _components_cache:
+            return _components_cache[key]
+    name, defs = schemas_module.builtin_definitions(api_version, kind)
+    components = {}
+    todo = [name] if name else []
+    while todo:
+        current = todo.pop()
+        if current in components:
+            continue
+        components[current] = _openapi_node(defs[current])
+        todo.extend(_REF.findall(json.dumps(defs[current])))
+    with _components_lock:
+        _components_cache[key] = (name, components)
+    return name, components
+
+
 def openapi_v3_group_version(registry, group, version):
     """Paths carrying PATCH operations with their GVK and query parameters, and component schemas.
 
-    Built-in kinds advertise strategic merge patch without a schema for it, so kubectl computes
-    client-side apply patches from its compiled-in types, exactly as it does for a real server
-    whose OpenAPI lacks a kind.
+    Built-in kinds carry the Kubernetes schemas (with the x-kubernetes-patch-* metadata kubectl's
+    client-side apply and `kubectl explain` read); custom resources carry their CRD's schema.
     """
     types = [t for t in registry.all() if t.group == group and t.version == version]
     if not types:
@@ -166,10 +220,19 @@ def openapi_v3_group_version(registry, group, version):
             continue
         base = "/" + _gv_path(t) + ("/namespaces/{namespace}/" if t.namespaced else "/") + t.plural + "/{name}"
         gvk = {"group": t.group, "version": t.version, "kind": t.kind}
-        ref = {"$ref": f"#/components/schemas/{_schema_name(t)}"}
-        # Without component schemas carrying patch metadata, advertising strategic merge would make
-        # kubectl warn and fall back; leaving it out sends kubectl to its compiled-in types directly.
-        body_types = _PATCH_TYPES_CR
+        name, components = (None, {}) if t.crd else _builtin_components(t.api_version, t.kind)
+        if name:
+            schemas.update(components)
+            body_types = _PATCH_TYPES_BUILTIN
+        else:
+            name = _schema_name(t)
+            schema = dict(t.schema) if t.schema is not None else {
+                "type": "object", "x-kubernetes-preserve-unknown-fields": True}
+            schema["x-kubernetes-group-version-kind"] = [gvk]
+            schemas[name] = schema
+            # Strategic merge needs Go struct tags: the real server refuses it for custom resources.
+            body_types = _PATCH_TYPES_CR
+        ref = {"$ref": f"#/components/schemas/{name}"}
         op = {
             "operationId": f"patch{t.kind}",
             "requestBody": {"content": {ct: {"schema": {"type": "object"}} for ct in body_types}, "required": True},
@@ -181,12 +244,6 @@ def openapi_v3_group_version(registry, group, version):
         get_op = {"operationId": f"read{t.kind}", "responses": {"200": {"content": {"application/json": {"schema": ref}}}},
                   "x-kubernetes-action": "get", "x-kubernetes-group-version-kind": gvk}
         paths[base] = {"get": get_op, "patch": op}
-        if t.schema is not None:
-            schema = dict(t.schema)
-        else:
-            schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-        schema["x-kubernetes-group-version-kind"] = [gvk]
-        schemas[_schema_name(t)] = schema
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": VERSION_INFO["gitVersion"]},
             "paths": paths, "components": {"schemas": schemas}}
 

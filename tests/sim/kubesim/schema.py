@@ -147,6 +147,13 @@ def builtin_known(api_version, kind):
     return _builtin_def(api_version, kind) is not None
 
 
+def builtin_definitions(api_version, kind):
+    """(name of the kind's definition, {definition name: JSON schema}) or (None, {}); references
+    inside are "#/$defs/NAME". Read-only: discovery.py publishes them as OpenAPI components."""
+    name = _builtin_def(api_version, kind)
+    return (name, _get_builtins().defs) if name else (None, {})
+
+
 # --------------------------------------------------------------------------------------------
 # Custom resource schemas (structural)
 # --------------------------------------------------------------------------------------------
