@@ -137,11 +137,14 @@ class KubeSim:
         }
 
     def write_kubeconfig(self, path, context=None):
+        """Write a kubeconfig (mode 0600) atomically: whoever waits for the file sees it whole."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             yaml.safe_dump(self.kubeconfig(context), fh, sort_keys=False)
+        os.replace(partial, path)
         return str(path)
 
     # tokens ---------------------------------------------------------------------------------
