@@ -116,8 +116,10 @@ def _number(value, what, low=None, high=None, low_open=False):
 
 
 def validate_analysis(analysis, seconds):
-    """Normalised analysis settings; ``seconds`` turns durations ('30s', 60) into seconds."""
-    analysis = dict(analysis or {})
+    """Normalised analysis settings; ``seconds`` turns durations ('30s', 60) into seconds.
+
+    A setting that is None is not given (its default applies)."""
+    analysis = dict((k, v) for k, v in (analysis or {}).items() if v is not None)
     known = set(("interval", "window", "success_rate", "latency_p99", "min_requests", "threshold", "checks"))
     unknown = set(analysis) - known
     if unknown:
@@ -275,8 +277,8 @@ def new_release(name, host, namespace, stable, canary, plan, analysis, now):
     state = dict(version=STATE_VERSION, name=name, host=host, namespace=namespace, stable=stable, canary=canary,
                  plan=list(plan), step=0, phase=PROGRESSING, weights=weights_at(dict(stable=stable, canary=canary), plan[0]),
                  failed_checks=0, passed_checks=0, threshold=analysis["threshold"],
-                 interval=analysis["interval"], started=iso(now), since=round(now, 3), last_analysis=None,
-                 history=[])
+                 interval=analysis["interval"], analysis=copy.deepcopy(analysis), started=iso(now),
+                 since=round(now, 3), last_analysis=None, history=[])
     _event(state, now, "start", "Started: %d%% of traffic to %s." % (plan[0], canary))
     return state
 

@@ -83,16 +83,18 @@ options:
     type: int
     default: 100
   analysis:
-    description: How each step is judged.
+    description:
+      - How each step is judged. The settings are kept in the release state when it starts; settings given
+        to a later task (for example a relaxed O(analysis.threshold)) replace the kept ones from then on.
     type: dict
     default: {}
     suboptions:
       interval:
         description:
-          - How long each weight runs before it is analysed (seconds or a duration such as V(1m)).
+          - How long each weight runs before it is analysed (seconds or a duration such as V(1m)); 60s when
+            the release starts without it.
           - V(0) analyses at once (for tests and dry runs).
         type: raw
-        default: 60
       window:
         description:
           - Range of the metric queries. Defaults to O(analysis.interval) (60s when the interval is 0).
@@ -106,14 +108,13 @@ options:
       min_requests:
         description:
           - Requests the canary must have received in the window for the analysis to count; fewer fails
-            the analysis as "no traffic".
+            the analysis as "no traffic". 10 when the release starts without it.
         type: int
-        default: 10
       threshold:
         description:
-          - Failed analyses tolerated during the release (0 to 100); one more rolls it back.
+          - Failed analyses tolerated during the release (0 to 100); one more rolls it back. 1 when the
+            release starts without it.
         type: int
-        default: 1
       checks:
         description:
           - Custom checks, each C(name), C(query) (PromQL answering one number) and C(min) and/or C(max).
@@ -121,7 +122,6 @@ options:
             C($window)."
         type: list
         elements: dict
-        default: []
   metrics_labels:
     description:
       - Label matchers that select the canary's metrics besides service and namespace. Defaults to
@@ -339,13 +339,13 @@ def argspec():
         step_weight=dict(type="int"),
         max_weight=dict(type="int", default=100),
         analysis=dict(type="dict", default={}, options=dict(
-            interval=dict(type="raw", default=60),
+            interval=dict(type="raw"),
             window=dict(type="raw"),
             success_rate=dict(type="float"),
             latency_p99=dict(type="float"),
-            min_requests=dict(type="int", default=10),
-            threshold=dict(type="int", default=1),
-            checks=dict(type="list", elements="dict", default=[]),
+            min_requests=dict(type="int"),
+            threshold=dict(type="int"),
+            checks=dict(type="list", elements="dict"),
         )),
         metrics_labels=dict(type="dict"),
         prometheus=dict(type="dict", options=prometheus),
@@ -367,7 +367,9 @@ class Release:
         self.check = module.check_mode
         self.routing = HostRouting(cluster, self.p["host"], self.p["namespace"], self.p["virtual_service"],
                                    self.p["destination_rule"], self.p["api_version"])
-        self.analysis_cfg = rl.validate_analysis(self.p["analysis"], prom.seconds)
+        # Settings given now; the rest come from the release state (or the defaults at start).
+        self.analysis_given = dict((k, v) for k, v in (self.p["analysis"] or {}).items() if v is not None)
+        self.analysis_cfg = rl.validate_analysis(self.analysis_given, prom.seconds)
         self.plan = None
         if self.p["steps"] or self.p["step_weight"]:
             self.plan = rl.plan_weights(self.p["steps"], self.p["step_weight"], self.p["max_weight"])
@@ -490,6 +492,8 @@ class Release:
         if action != "status":
             rl.check_owner(self.state, name)
         mine = self.state if self.state and self.state["name"] == name else None
+        if mine and mine["phase"] in rl.ACTIVE:
+            self.adopt_analysis(mine)
         if action in NEEDS_PROMETHEUS and self.client is None:
             raise rl.ReleaseError("action=%s analyses the canary: give prometheus: {url: ...}." % action)
         if action == "status":
@@ -516,6 +520,14 @@ class Release:
                 self.analyse_and_decide()
         else:
             self.simple(action, mine)
+
+    def adopt_analysis(self, state):
+        """Judge with the settings the release keeps, overridden by the ones given to this task."""
+        settings = dict(state.get("analysis") or {})
+        settings.update(self.analysis_given)
+        self.analysis_cfg = rl.validate_analysis(settings, prom.seconds)
+        state["analysis"] = self.analysis_cfg
+        state["threshold"], state["interval"] = self.analysis_cfg["threshold"], self.analysis_cfg["interval"]
 
     def start(self, name):
         canary, split = self.p["canary"], self.split()
