@@ -7,7 +7,7 @@ import time
 import pytest
 import yaml
 
-from tests.conftest import OUTPUT
+from tests.conftest import OUTPUT, REPO
 
 from tests.integration.apps_support import (
     INJECTOR,
@@ -36,6 +36,7 @@ EXPECTED = (
 )
 URL_TASK = "Show the application URL"
 SIDECAR_TASK = "Report pods without the istio-proxy sidecar"
+TRAFFIC_PLAYBOOK = str(REPO / "tests" / "integration" / "playbooks" / "istio_traffic.yml")
 APPLY_TASK = "Apply the Services, ServiceAccounts, Deployments, Gateway, DestinationRules and VirtualServices"
 
 
@@ -49,16 +50,11 @@ def unrelated(namespace):
     ]
 
 
-def release_split(sim):
-    """What a release does to the reviews route: 50/50 v1/v3, applied with its own field manager."""
-    split = {"apiVersion": ISTIO_API, "kind": "VirtualService",
-             "metadata": {"name": "reviews", "namespace": "default"},
-             "spec": {"hosts": ["reviews"], "http": [{"route": [
-                 {"destination": {"host": "reviews", "subset": "v1"}, "weight": 50},
-                 {"destination": {"host": "reviews", "subset": "v3"}, "weight": 50}]}]}}
-    subprocess.run(["kubectl", "--kubeconfig", sim.kubeconfig_path, "apply", "--server-side", "--force-conflicts",
-                    "--field-manager", "release", "-f", "-"], input=json.dumps(split), text=True, check=True,
-                   capture_output=True)
+def release_split(run_playbook, sim):
+    """What a release step does: reviews 50/50 v1/v3, declared with istio_traffic (its own field manager)."""
+    step = run_playbook(TRAFFIC_PLAYBOOK, sim, extra_vars={"traffic_steps": [
+        {"host": "reviews", "namespace": "default", "subsets": {"v1": 50, "v3": 50}}]})
+    assert step.rc == 0, step
 
 
 def reviews_route(sim):
@@ -94,18 +90,24 @@ def test_check_apply_rerun_diff_absent(kubesim_istio, run_playbook):
     (url,) = messages(first, URL_TASK)
     assert url.startswith("bookinfo: http://127.0.0.1/productpage (load balancer address of istio-system/istio-ingressgateway")
     applied = sim.get_object(ISTIO_API, "VirtualService", "reviews", "default")
-    assert any(f["manager"] == "meshops-istio" for f in applied["metadata"]["managedFields"])
+    assert [f["manager"] for f in applied["metadata"]["managedFields"]] == ["meshops-istio-bookinfo"]
 
-    # A release moves reviews to 50/50 with its own field manager. The second run changes nothing:
-    # not Bookinfo's objects, and not the route the release owns now.
-    release_split(sim)
+    # A release moves reviews to 50/50 (istio_traffic, field manager meshops-istio). The second run
+    # changes nothing: not Bookinfo's objects, and not the routing the release owns now; the fields
+    # the release does not send (our label) stay.
+    release_split(run_playbook, sim)
     versions = resource_versions(sim, "default", "bookinfo")
     second = run_playbook("bookinfo.yml", sim)
     assert second.rc == 0, second
     assert second.changed == 0, [t for t, _host, r in second.tasks if r.get("changed")]
     assert resource_versions(sim, "default", "bookinfo") == versions
-    assert reviews_route(sim) == [{"destination": {"host": "reviews", "subset": "v1"}, "weight": 50},
-                                  {"destination": {"host": "reviews", "subset": "v3"}, "weight": 50}]
+    assert [(d["destination"]["subset"], d["weight"]) for d in reviews_route(sim)] == [("v1", 50), ("v3", 50)]
+    assert set(objects_in(sim, "default", "bookinfo")) == EXPECTED
+    (kept,) = messages(second, "Report the routing left to its current owner")
+    assert kept == ("Left as they are (they exist, and a release or the burst job may be moving them): "
+                    + ", ".join([f"DestinationRule/{s}" for s in sorted(SERVICES)]
+                                + [f"VirtualService/{s}" for s in sorted(SERVICES)])
+                    + ". Set bookinfo_routes_overwrite=true to reset them.")
 
     # Asked to, the role takes the routes back to bookinfo_routes.
     reset = run_playbook("bookinfo.yml", sim, extra_vars={"bookinfo_routes_overwrite": True})
@@ -253,7 +255,8 @@ def test_converged_run_cost_against_kubectl_apply_server_side(kubesim_istio, run
     assert run.rc == 0 and run.changed == 0, run
 
     kubectl = ["kubectl", "--kubeconfig", sim.kubeconfig_path, "--cache-dir", str(tmp_path / "kube-cache"),
-               "apply", "--server-side", "--field-manager", "meshops-istio", "--force-conflicts", "-f", str(manifest)]
+               "apply", "--server-side", "--field-manager", "meshops-istio-bookinfo", "--force-conflicts",
+               "-f", str(manifest)]
     cold = subprocess.run(kubectl, capture_output=True, text=True, check=False)  # fills kubectl's discovery cache
     assert cold.returncode == 0, cold.stderr
     assert cold.stdout.count("serverside-applied") == len(objects)
@@ -268,14 +271,14 @@ def test_converged_run_cost_against_kubectl_apply_server_side(kubesim_istio, run
     (OUTPUT / "bookinfo-apply-cost.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     # kubectl sends one apply PATCH per object. The playbook sends one per object it may apply (the
-    # existing per-service routes are left alone), each after the two reads kubernetes.core.k8s makes,
-    # plus 11 reads of its own: the VirtualService and namespace lists, the Deployment list and one
-    # read per Deployment while waiting, the Deployment and Pod lists of the injection check, and the
-    # ingress gateway Service.
+    # existing DestinationRules and per-service routes are left alone), each after the two reads
+    # kubernetes.core.k8s makes, plus 12 reads of its own: the VirtualService, DestinationRule and
+    # namespace lists, the Deployment list and one read per Deployment while waiting, the Deployment
+    # and Pod lists of the injection check, and the ingress gateway Service.
     assert kubectl_cost["patch"] == len(objects)
-    assert playbook["patch"] == len(objects) - len(SERVICES)
+    assert playbook["patch"] == len(objects) - 2 * len(SERVICES)
     assert playbook["other_writes"] == 0
-    assert playbook["get"] <= 2 * playbook["patch"] + 11, playbook
+    assert playbook["get"] <= 2 * playbook["patch"] + 12, playbook
 
 
 def test_both_apps_after_the_collections_own_install(kubesim, run_playbook, tmp_path):

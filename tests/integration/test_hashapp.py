@@ -1,8 +1,8 @@
 """playbooks/hashapp.yml against two kubesim clusters: the codelab's primary and burst roles."""
-import json
 import subprocess
 
 import pytest
+import yaml
 
 from tests.integration.apps_support import (
     ISTIO_API,
@@ -77,19 +77,31 @@ def test_primary_and_burst_clusters_from_one_inventory(kubesim_factory, run_play
     assert second.rc == 0 and second.changed == 0, [t for t, _host, r in second.tasks if r.get("changed")]
     assert {sim.name: resource_versions(sim, "default", "hashapp") for sim in clusters} == versions
 
-    # The burst job takes the worker route to the burst cluster; running the app role again keeps it.
-    burst_mode = {"apiVersion": ISTIO_API, "kind": "VirtualService",
-                  "metadata": {"name": "worker-virtual-service", "namespace": "default"},
-                  "spec": {"hosts": ["worker-service"], "gateways": ["mesh"], "http": [{"route": [
-                      {"destination": {"host": "worker-service.default.svc.cluster.local", "subset": s,
-                                       "port": {"number": 80}}, "weight": w}
-                      for s, w in (("primary", 0), ("burst", 100))]}]}}
+    # The burst job takes the worker route to the burst cluster, applying the route and the subsets the
+    # way istio_traffic does (field manager meshops-istio, no labels, no traffic policy). Running the
+    # app role again keeps its weights, and the worker DestinationRule keeps RANDOM and our label.
+    host = "worker-service.default.svc.cluster.local"
+    burst_mode = [
+        {"apiVersion": ISTIO_API, "kind": "DestinationRule",
+         "metadata": {"name": "worker-destination-rule", "namespace": "default"},
+         "spec": {"host": "worker-service", "subsets": [
+             {"name": "primary", "labels": {"cluster-type": "primary-cluster"}},
+             {"name": "burst", "labels": {"cluster-type": "burst-cluster"}}]}},
+        {"apiVersion": ISTIO_API, "kind": "VirtualService",
+         "metadata": {"name": "worker-virtual-service", "namespace": "default"},
+         "spec": {"hosts": ["worker-service"], "gateways": ["mesh"], "http": [{"route": [
+             {"destination": {"host": host, "subset": s, "port": {"number": 80}}, "weight": w}
+             for s, w in (("primary", 0), ("burst", 100))]}]}},
+    ]
     subprocess.run(["kubectl", "--kubeconfig", primary.kubeconfig_path, "apply", "--server-side", "--force-conflicts",
-                    "--field-manager", "istio-burst", "-f", "-"], input=json.dumps(burst_mode), text=True,
+                    "--field-manager", "meshops-istio", "-f", "-"], input=yaml.safe_dump_all(burst_mode), text=True,
                    check=True, capture_output=True)
     kept = run_playbook("hashapp.yml", clusters, host_vars=ROLES)
     assert kept.rc == 0 and kept.changed == 0, kept
     assert weights(primary) == {"primary": 0, "burst": 100}
+    rule = primary.get_object(ISTIO_API, "DestinationRule", "worker-destination-rule", "default")
+    assert rule["spec"]["trafficPolicy"] == {"loadBalancer": {"simple": "RANDOM"}}
+    assert rule["metadata"]["labels"] == {"app.kubernetes.io/part-of": "hashapp"}
 
     gone = run_playbook("hashapp.yml", clusters, host_vars=ROLES, extra_vars={"hashapp_state": "absent"})
     assert gone.rc == 0, gone

@@ -12,25 +12,20 @@ ISTIO_API = "networking.istio.io/v1"
 
 # name -> (role, vars for its render.yml)
 VARIANTS = {
-    "bookinfo": ("bookinfo", {"_bookinfo_route_names": ["productpage", "reviews", "ratings", "details"]}),
+    "bookinfo": ("bookinfo", {}),
     "bookinfo_mirror": ("bookinfo", {
-        "_bookinfo_route_names": ["productpage", "reviews", "ratings", "details"],
         "bookinfo_namespace": "shop",
         "bookinfo_image_registry": "mirror.example.com:5000/istio",
         "bookinfo_image_tag": "1.21.0",
         "bookinfo_routes": {"productpage": "v1", "reviews": "v3", "ratings": "v1", "details": "v1"},
     }),
-    "hashapp_primary": ("hashapp", {"_hashapp_route_names": [
-        "frontend-ingress-virtual-service", "redis-virtual-service", "worker-virtual-service"]}),
-    "hashapp_burst": ("hashapp", {"hashapp_cluster_role": "burst", "_hashapp_route_names": [
-        "frontend-ingress-virtual-service", "redis-virtual-service", "worker-virtual-service"]}),
+    "hashapp_primary": ("hashapp", {}),
+    "hashapp_burst": ("hashapp", {"hashapp_cluster_role": "burst"}),
     "hashapp_mirror": ("hashapp", {
         "hashapp_image_registry": "registry.example.com/burst", "hashapp_image_tag": "2.1",
         "hashapp_redis_image": "registry.example.com/library/redis:7-alpine",
         "hashapp_namespace": "hash", "hashapp_cluster_domain": "corp.local",
-        "hashapp_worker_weights": {"primary": 70, "burst": 30},
-        "_hashapp_route_names": ["frontend-ingress-virtual-service", "redis-virtual-service",
-                                 "worker-virtual-service"]}),
+        "hashapp_worker_weights": {"primary": 70, "burst": 30}}),
 }
 
 
