@@ -19,7 +19,9 @@ def reference_objects(relative, kinds=None, namespace="bookinfo"):
 
 def seed(sim, namespace="bookinfo", destination_rules=True, virtual_services=None):
     """Namespace, the Bookinfo Services, optionally destination-rule-all and some VirtualServices."""
-    objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}]
+    objects = []
+    if sim.get_object("v1", "Namespace", namespace) is None:
+        objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     objects += reference_objects("bookinfo.yaml", kinds={"Service"}, namespace=namespace)
     if destination_rules:
         objects += reference_objects("networking/destination-rule-all.yaml", namespace=namespace)

@@ -342,14 +342,15 @@ class MeshSim:
 
     def state(self):
         with self._lock:
-            return dict(cluster=self.cluster, refreshes=self.refreshes, services=dict(
-                ("%s/%s" % (s.namespace, s.name), dict(namespace=s.namespace, rate=s.rate, headers=s.headers, config_error=s.config_error,
-                              versions=dict((v.name, dict(workload=v.workload, error_rate=v.error_rate,
-                                                          error_code=v.error_code, latency_ms=v.latency_ms))
-                                            for v in s.versions.values()),
-                              requests=dict((v, self.count("%s/%s" % (s.namespace, s.name), v))
-                                            for v in s.versions)))
-                for s in self.services.values()))
+            services = {}
+            for s in self.services.values():
+                key = "%s/%s" % (s.namespace, s.name)
+                versions = dict((v.name, dict(workload=v.workload, error_rate=v.error_rate, error_code=v.error_code,
+                                              latency_ms=v.latency_ms)) for v in s.versions.values())
+                services[key] = dict(namespace=s.namespace, rate=s.rate, headers=s.headers,
+                                     config_error=s.config_error, versions=versions,
+                                     requests=dict((v, self.count(key, v)) for v in s.versions))
+            return dict(cluster=self.cluster, refreshes=self.refreshes, services=services)
 
 
 def _handler(mesh):
