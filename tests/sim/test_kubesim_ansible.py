@@ -80,3 +80,18 @@ def test_check_mode_on_an_empty_cluster_writes_nothing(kubesim, run_playbook, tm
     assert kubesim.writes() == []
     assert [(r.method, r.dry_run) for r in kubesim.request_log if r.method != "GET"] == [("POST", True)]
     assert kubesim.get_object("v1", "ConfigMap", "settings", "demo") is None
+
+
+def test_wait_on_a_deployment_scaled_to_zero(kubesim, run_playbook, tmp_path):
+    objects = json.loads(json.dumps(OBJECTS[:3]))
+    objects[2]["spec"]["replicas"] = 0
+    path = tmp_path / "zero.yml"
+    path.write_text(yaml.safe_dump([{"name": "Scale to zero", "hosts": "all", "gather_facts": False, "tasks": [{
+        "name": "Apply and wait", "kubernetes.core.k8s": {
+            "kubeconfig": "{{ kubeconfig }}", "context": "{{ context }}", "definition": objects[2:],
+            "wait": True, "wait_timeout": 20}}]}]))
+    kubesim.create_objects(objects[:1])
+    result = run_playbook(path, kubesim=kubesim)
+    assert result.rc == 0, result
+    status = kubesim.get_object("apps/v1", "Deployment", "web", "demo")["status"]
+    assert "replicas" not in status and status["observedGeneration"] == 1

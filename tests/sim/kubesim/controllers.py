@@ -307,9 +307,10 @@ class Controllers:
         new_rs_name = f"{name}-{phash}"
         status = clone(dep.get("status") or {})
         status["observedGeneration"] = dep["metadata"].get("generation", 1)
-        status["replicas"] = len(pods)
-        status["updatedReplicas"] = len(updated)
-        for field, value in (("readyReplicas", len(ready)), ("availableReplicas", len(ready)),
+        # Every count is omitempty in DeploymentStatus: a scaled-to-zero Deployment shows none of them
+        # (kubernetes.core's readiness check relies on replicas and availableReplicas both missing).
+        for field, value in (("replicas", len(pods)), ("updatedReplicas", len(updated)),
+                             ("readyReplicas", len(ready)), ("availableReplicas", len(ready)),
                              ("unavailableReplicas", max(desired - len(ready), 0))):
             if value:
                 status[field] = value
