@@ -82,9 +82,13 @@ def test_check_mode_on_an_empty_cluster_writes_nothing(kubesim, run_playbook, tm
     assert kubesim.get_object("v1", "ConfigMap", "settings", "demo") is None
 
 
-def test_wait_on_a_deployment_scaled_to_zero(kubesim, run_playbook, tmp_path):
+def test_wait_on_a_deployment_scaled_to_zero_and_a_statefulset(kubesim, run_playbook, tmp_path):
     objects = json.loads(json.dumps(OBJECTS[:3]))
     objects[2]["spec"]["replicas"] = 0
+    sts = json.loads(json.dumps(OBJECTS[2]))
+    sts["kind"] = "StatefulSet"
+    sts["spec"]["serviceName"] = "web"
+    objects.append(sts)
     path = tmp_path / "zero.yml"
     path.write_text(yaml.safe_dump([{"name": "Scale to zero", "hosts": "all", "gather_facts": False, "tasks": [{
         "name": "Apply and wait", "kubernetes.core.k8s": {

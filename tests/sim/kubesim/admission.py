@@ -113,6 +113,27 @@ class Admission:
     def _replicated(self, operation, obj, old):
         obj.setdefault("spec", {}).setdefault("replicas", 1)
 
+    def _statefulset(self, operation, obj, old):
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+        spec.setdefault("revisionHistoryLimit", 10)
+        strategy = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+        if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+            strategy["type"] = "RollingUpdate"
+            strategy.setdefault("rollingUpdate", {}).setdefault("partition", 0)
+        spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+
+    def _daemonset(self, operation, obj, old):
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("revisionHistoryLimit", 10)
+        strategy = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+        if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+            strategy["type"] = "RollingUpdate"
+            rolling = strategy.setdefault("rollingUpdate", {})
+            rolling.setdefault("maxUnavailable", 1)
+            rolling.setdefault("maxSurge", 0)
+
     # pods -----------------------------------------------------------------------------------
     def _pod(self, operation, obj, old):
         if operation != "CREATE":
@@ -228,5 +249,6 @@ _HANDLERS = {
     ("", "pods"): Admission._pod,
     ("apps", "deployments"): Admission._deployment,
     ("apps", "replicasets"): Admission._replicated,
-    ("apps", "statefulsets"): Admission._replicated,
+    ("apps", "statefulsets"): Admission._statefulset,
+    ("apps", "daemonsets"): Admission._daemonset,
 }
