@@ -402,3 +402,39 @@ def test_seed_scenarios_move_the_simulated_traffic(env, run_playbook):
     assert shares == {"v1": pytest.approx(1)}, "clients are answered by v1 only"
     assert env.mesh.count("%s/reviews" % ns, "v2") - v2_before == 2000, "v2 received a copy of every request"
     env.done(ns)
+
+
+def test_prometheus_query_module(env, run_playbook):
+    ns = env.namespace(rate=100, versions={"v1": {"error_rate": 0.25}, "v2": {}, "v3": {}})
+    env.prometheus.wait_for('sum(increase(istio_requests_total{reporter="destination",'
+                            'destination_workload_namespace="%s"}[6s])) > 200' % ns, timeout=30)
+    token = "pq-token-8c1d"
+    queries = [
+        {"metric": "success_rate", "service": "reviews", "namespace": ns, "version": "v1", "window": "6s"},
+        {"metric": "request_count", "service": "reviews", "namespace": ns, "version": "v2", "window": "6s"},
+        {"query": 'sum by (destination_version) (rate(istio_requests_total{reporter="destination",'
+                  'destination_workload_namespace="%s"}[6s]))' % ns},
+        {"query": 'sum(rate(istio_requests_total{destination_workload_namespace="%s"}[6s]))' % ns,
+         "start": "now-10s", "step": "2s"},
+        {"metric": "latency_p99", "service": "reviews", "namespace": ns, "version": "v9", "window": "6s"},
+        {"query": "sum(rate(istio_requests_total[6s]"},
+        {"query": "up", "url": "http://127.0.0.1:9"},
+    ]
+    run = run_playbook(str(REPO / "tests" / "integration" / "playbooks" / "prometheus_query.yml"), env.sim,
+                       extra_vars={"pq_url": env.prometheus.url, "pq_queries": queries, "pq_token": token},
+                       check=True, verbosity=2)
+    assert run.rc != 0
+    (task,) = run.results("Query Prometheus")
+    rate, count, by_version, matrix, empty, bad, down = task["results"]
+    assert rate["result_type"] == "vector" and rate["value"] == pytest.approx(75, abs=8) and not rate["changed"]
+    assert count["value"] == 0 and not count["empty"], "v2 has series but no requests: a count of 0, not empty"
+    assert {r["metric"]["destination_version"]: r["value"] for r in by_version["result"]} == {
+        "v1": pytest.approx(100, rel=0.35), "v2": 0, "v3": 0}
+    assert by_version["value"] is None, "several series are not one value"
+    assert matrix["result_type"] == "matrix" and len(matrix["result"][0]["values"]) >= 4
+    assert empty["empty"] and empty["value"] is None and empty["result"] == []
+    assert bad["failed"] and bad["msg"].startswith("Prometheus refused the query sum(rate(istio_requests_total[6s] (400)")
+    assert down["failed"] and down["msg"].startswith("Cannot reach Prometheus at http://127.0.0.1:9")
+    assert token not in run.stdout, "the bearer token is no_log"
+    assert rate["invocation"]["module_args"]["bearer_token"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    env.done(ns)
