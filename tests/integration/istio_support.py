@@ -89,13 +89,16 @@ class Timer:
 
 
 def requests_of(sim, since=0):
-    """Request counts after index ``since`` of the request log: total, writes, dry runs, by method."""
+    """Request counts after index ``since`` of the request log: total, writes (as kubesim counts them: access
+    reviews store nothing), dry runs, access reviews, by method."""
     log = sim.request_log[since:]
     by_method = {}
     for record in log:
         by_method[record.method] = by_method.get(record.method, 0) + 1
-    writes = [r for r in log if r.method in ("POST", "PUT", "PATCH", "DELETE") and not r.dry_run]
-    return dict(total=len(log), writes=len(writes), dry_runs=sum(1 for r in log if r.dry_run), by_method=by_method)
+    reviews = [r for r in log if r.path.endswith(("/selfsubjectaccessreviews", "/subjectaccessreviews", "/tokenreviews"))]
+    writes = [r for r in log if r.method in ("POST", "PUT", "PATCH", "DELETE") and not r.dry_run and r not in reviews]
+    return dict(total=len(log), writes=len(writes), dry_runs=sum(1 for r in log if r.dry_run),
+                access_reviews=len(reviews), by_method=by_method)
 
 
 def write_istioctl_stand_in(directory, version):
