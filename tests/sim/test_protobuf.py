@@ -182,7 +182,9 @@ def test_empty_secret_keeps_metadata_only():
     (b"k8s\x00" + tag(2, 2) + b"\xff\xff", "truncated varint"),
     (envelope("apps/v1", "Deployment", b""), "no protobuf decoding for Deployment apps/v1; supported: "
                                              "ConfigMap v1, DeleteOptions meta.k8s.io/v1, DeleteOptions v1, "
-                                             "Secret v1"),
+                                             "Namespace v1, Secret v1, SelfSubjectAccessReview "
+                                             "authorization.k8s.io/v1, ServiceAccount v1, TokenRequest "
+                                             "authentication.k8s.io/v1"),
     (envelope("v1", "Secret", b"", encoding="gzip"), "content encoding 'gzip' is not supported"),
     (envelope("v1", "Secret", ld(1, vi(1, 5))), "field name should be length-delimited"),
     (envelope("v1", "Secret", ld(1, ld(1, b"\xff\xfe"))), "field name is not valid UTF-8"),

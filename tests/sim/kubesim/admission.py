@@ -100,6 +100,7 @@ class Admission:
     # workloads ------------------------------------------------------------------------------
     def _deployment(self, operation, obj, old):
         spec = obj.setdefault("spec", {})
+        _template_defaults(spec)
         spec.setdefault("replicas", 1)
         spec.setdefault("revisionHistoryLimit", 10)
         spec.setdefault("progressDeadlineSeconds", 600)
@@ -111,10 +112,28 @@ class Admission:
             rolling.setdefault("maxSurge", "25%")
 
     def _replicated(self, operation, obj, old):
-        obj.setdefault("spec", {}).setdefault("replicas", 1)
+        spec = obj.setdefault("spec", {})
+        _template_defaults(spec)
+        spec.setdefault("replicas", 1)
+
+    def _job(self, operation, obj, old):
+        spec = obj.setdefault("spec", {})
+        if obj["kind"] == "CronJob":
+            spec.setdefault("concurrencyPolicy", "Allow")
+            spec.setdefault("suspend", False)
+            spec.setdefault("successfulJobsHistoryLimit", 3)
+            spec.setdefault("failedJobsHistoryLimit", 1)
+            spec = spec.setdefault("jobTemplate", {}).setdefault("spec", {})
+        _template_defaults(spec)
+        spec.setdefault("backoffLimit", 6)
+        spec.setdefault("completionMode", "NonIndexed")
+        spec.setdefault("completions", 1)
+        spec.setdefault("parallelism", 1)
+        spec.setdefault("suspend", False)
 
     def _statefulset(self, operation, obj, old):
         spec = obj.setdefault("spec", {})
+        _template_defaults(spec)
         spec.setdefault("replicas", 1)
         spec.setdefault("podManagementPolicy", "OrderedReady")
         spec.setdefault("revisionHistoryLimit", 10)
@@ -126,6 +145,7 @@ class Admission:
 
     def _daemonset(self, operation, obj, old):
         spec = obj.setdefault("spec", {})
+        _template_defaults(spec)
         spec.setdefault("revisionHistoryLimit", 10)
         strategy = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
         if strategy.get("type", "RollingUpdate") == "RollingUpdate":
@@ -139,19 +159,9 @@ class Admission:
         if operation != "CREATE":
             return
         spec = obj.setdefault("spec", {})
-        spec.setdefault("restartPolicy", "Always")
-        spec.setdefault("dnsPolicy", "ClusterFirst")
-        spec.setdefault("schedulerName", "default-scheduler")
-        spec.setdefault("terminationGracePeriodSeconds", 30)
+        pod_spec_defaults(spec)
         spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
         spec["serviceAccount"] = spec["serviceAccountName"]
-        for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
-            container.setdefault("terminationMessagePath", "/dev/termination-log")
-            container.setdefault("terminationMessagePolicy", "File")
-            image = container.get("image", "")
-            tagged = ":" in image.rsplit("/", 1)[-1] or "@" in image
-            container.setdefault("imagePullPolicy",
-                                 "IfNotPresent" if tagged and not image.endswith(":latest") else "Always")
         self._inject_sidecar(obj)
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
 
@@ -232,6 +242,36 @@ class Admission:
             volumes.append({"name": name, "emptyDir": {}})
 
 
+def pod_spec_defaults(spec):
+    """What the apiserver's defaulting adds to every pod spec (pods and workload templates alike)."""
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("securityContext", {})
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        if not isinstance(container, dict):
+            continue
+        container.setdefault("terminationMessagePath", "/dev/termination-log")
+        container.setdefault("terminationMessagePolicy", "File")
+        container.setdefault("resources", {})
+        image = container.get("image", "")
+        tagged = ":" in image.rsplit("/", 1)[-1] or "@" in image
+        container.setdefault("imagePullPolicy",
+                             "IfNotPresent" if tagged and not image.endswith(":latest") else "Always")
+        for port in container.get("ports") or []:
+            if isinstance(port, dict):
+                port.setdefault("protocol", "TCP")
+
+
+def _template_defaults(spec):
+    template = spec.get("template")
+    if isinstance(template, dict):
+        pod_spec_defaults(template.setdefault("spec", {}))
+
+
 def _rules_match_pod_create(rules):
     if not rules:
         return False
@@ -251,4 +291,6 @@ _HANDLERS = {
     ("apps", "replicasets"): Admission._replicated,
     ("apps", "statefulsets"): Admission._statefulset,
     ("apps", "daemonsets"): Admission._daemonset,
+    ("batch", "jobs"): Admission._job,
+    ("batch", "cronjobs"): Admission._job,
 }

@@ -167,7 +167,10 @@ def _openapi_node(node):
         return node
     out = {}
     for key, value in node.items():
-        if key == "type" and isinstance(value, list):
+        if key in ("properties", "patternProperties") and isinstance(value, dict):
+            # Property names are data, not keywords (JSONSchemaProps has properties named "$ref", "type"...).
+            out[key] = {name: _openapi_node(sub) for name, sub in value.items()}
+        elif key == "type" and isinstance(value, list):
             kinds = [v for v in value if v != "null"]
             if len(kinds) == 1:
                 out["type"] = kinds[0]
@@ -176,7 +179,7 @@ def _openapi_node(node):
         elif key == "oneOf" and all(set(o.get("type") if isinstance(o.get("type"), list) else [o.get("type")])
                                     <= {"string", "integer", "number", "null"} for o in value):
             out["x-kubernetes-int-or-string"] = True
-        elif key == "$ref":
+        elif key == "$ref" and isinstance(value, str):
             out[key] = value.replace("#/$defs/", "#/components/schemas/")
         else:
             out[key] = _openapi_node(value)
