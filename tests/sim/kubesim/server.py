@@ -1,13 +1,17 @@
 """The HTTPS front: routing, authentication, content negotiation, watches, request log, faults."""
 import json
+import queue
 import re
 import socket
 import ssl
 import threading
 import time
+import traceback
 import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import yaml
 
 from . import discovery, errors, protobuf, table
 from .api import Request
@@ -162,7 +166,6 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
         except Exception as exc:  # a kubesim bug must answer 500, not hang the client
-            import traceback
             traceback.print_exc()
             self._send_json(500, errors.ApiError(500, f"kubesim internal error: {exc!r}").status())
         finally:
@@ -300,7 +303,6 @@ class Handler(BaseHTTPRequestHandler):
             return json.loads(body)
         except ValueError as exc:
             if ctype in ("application/yaml", "application/apply-patch+yaml"):
-                import yaml
                 try:
                     return yaml.safe_load(body)
                 except yaml.YAMLError:
@@ -429,7 +431,7 @@ class Handler(BaseHTTPRequestHandler):
                     break
                 try:
                     event = watcher.queue.get(timeout=min(remaining, 0.5))
-                except Exception:  # queue.Empty
+                except queue.Empty:
                     continue
                 if event is None:
                     break
