@@ -1,5 +1,6 @@
 # Copyright: meshops.istio contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE). At run time this code is combined with ansible-core and
+# kubernetes.core, which are under the GNU General Public License v3.0+.
 
 from __future__ import absolute_import, division, print_function
 
@@ -10,7 +11,7 @@ DOCUMENTATION = r"""
 name: clusters
 short_description: Kubernetes clusters of an Istio mesh as inventory hosts
 version_added: 0.1.0
-author: meshops.istio developers
+author: meshops.istio developers (@meshops)
 description:
   - Reads a YAML file that lists the clusters of a mesh and makes one host per cluster, so plays run
     once per cluster (with forks, or in waves with C(serial)).
@@ -209,7 +210,7 @@ class KubeconfigReader:
     def server(self, path, context):
         """The API server URL a context points at; fails with the contexts there are."""
         config = self.load(path)
-        names, _ = self.contexts(path)
+        names = self.contexts(path)[0]
         if context not in names:
             raise AnsibleParserError(
                 "context %r is not in kubeconfig %s (it has: %s). Fix the cluster's 'context' key, or "

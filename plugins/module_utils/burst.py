@@ -1,5 +1,6 @@
 # Copyright: meshops.istio contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE). At run time this code is combined with ansible-core and
+# kubernetes.core, which are under the GNU General Public License v3.0+.
 """Deciding when worker traffic bursts to another cluster (the codelab's istiowatcher, done properly).
 
 Pure logic: the rate query, the decision with hysteresis (enter above ``high``, leave below

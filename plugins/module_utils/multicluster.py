@@ -1,5 +1,6 @@
 # Copyright: meshops.istio contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE). At run time this code is combined with ansible-core and
+# kubernetes.core, which are under the GNU General Public License v3.0+.
 """What Istio needs to join clusters into one mesh.
 
 * Remote secrets: the objects that let another cluster's istiod read this one (reader

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: meshops.istio contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE). At run time this code is combined with ansible-core and
+# kubernetes.core, which are under the GNU General Public License v3.0+.
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,7 +12,7 @@ DOCUMENTATION = r"""
 module: istio_burst
 short_description: Send worker traffic to a burst cluster while the load is high, and back when it drops
 version_added: 0.1.0
-author: meshops.istio developers
+author: meshops.istio developers (@meshops)
 description:
   - The codelab's C(istiowatcher) as a module. It asks Prometheus how many requests per second the
     frontend sends to the worker (the codelab's query, or O(query)), and sets the weights of the
@@ -38,6 +39,8 @@ attributes:
       - Queries Prometheus and decides, and sends the VirtualService change as a server-side dry run.
   diff_mode:
     support: full
+    description:
+      - The weights and the state annotation before and after.
 options:
   host:
     description: The worker's host, as routed by the VirtualService.

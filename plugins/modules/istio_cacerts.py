@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: meshops.istio contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE). At run time this code is combined with ansible-core and
+# kubernetes.core, which are under the GNU General Public License v3.0+.
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,7 +12,7 @@ DOCUMENTATION = r"""
 module: istio_cacerts
 short_description: Give a cluster an intermediate CA under the mesh's shared root (the cacerts Secret)
 version_added: 0.1.0
-author: meshops.istio developers
+author: meshops.istio developers (@meshops)
 description:
   - Clusters of one mesh must trust each other's workload certificates, so every istiod signs with an
     intermediate CA issued by one shared root. istiod reads it from the Secret C(cacerts) in its
@@ -238,9 +239,9 @@ class CacertsRun:
     def _read_root(self, cert_path, key_path):
         missing = [p for p in (cert_path, key_path) if not os.path.exists(p)]
         if missing:
-            self.module.fail_json(msg="%s is missing beside the other root CA file. Put both %s and %s in %s (or "
-                                      "neither, to have a new root made)." % (missing[0], ROOT_CERT, ROOT_KEY,
-                                                                             self.params["root_dir"]))
+            msg = ("%s is missing beside the other root CA file. Put both %s and %s in %s (or neither, to have a new "
+                   "root made)." % (missing[0], ROOT_CERT, ROOT_KEY, self.params["root_dir"]))
+            self.module.fail_json(msg=msg)
         with open(cert_path) as f:
             cert = f.read()
         with open(key_path) as f:
@@ -264,11 +265,11 @@ class CacertsRun:
         problem = mc.cacerts_problem(files, root_cert, p["renew_within_days"]) if live else "there was no cacerts Secret"
         foreign = live is not None and problem and files.get("root-cert.pem", "").strip() != root_cert.strip()
         if foreign and not p["force"]:
-            self.module.fail_json(
-                msg="The cacerts Secret in %s/%s on cluster %s was not issued by the root CA in %s: %s. Replacing it "
-                    "splits trust until istiod and every workload restart. Run with force: true to replace it, or "
-                    "put the root it came from in root_dir." % (p["namespace"], mc.CACERTS_SECRET, p["cluster"],
-                                                                 p["root_dir"], problem))
+            msg = ("The cacerts Secret in %s/%s on cluster %s was not issued by the root CA in %s: %s. Replacing it "
+                   "splits trust until istiod and every workload restart. Run with force: true to replace it, or put "
+                   "the root it came from in root_dir."
+                   % (p["namespace"], mc.CACERTS_SECRET, p["cluster"], p["root_dir"], problem))
+            self.module.fail_json(msg=msg)
         if problem is None and not p["rotate"]:
             result.update(secret_action="unchanged", intermediate=mc.describe_cert(files["ca-cert.pem"]))
             return result

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: meshops.istio contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE). At run time this code is combined with ansible-core and
+# kubernetes.core, which are under the GNU General Public License v3.0+.
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,7 +12,7 @@ DOCUMENTATION = r"""
 module: istio_remote_secret
 short_description: Let the istiod of other clusters read this cluster (Istio remote secrets)
 version_added: 0.1.0
-author: meshops.istio developers
+author: meshops.istio developers (@meshops)
 description:
   - Does what C(istioctl create-remote-secret | kubectl apply) does, idempotently and for several
     primaries at once.

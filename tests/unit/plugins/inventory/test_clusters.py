@@ -9,15 +9,27 @@ import yaml
 from ansible.errors import AnsibleParserError
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import init_plugin_loader, inventory_loader
+from ansible import constants as C
+from ansible.plugins.loader import fragment_loader
+from ansible.utils.plugin_docs import get_docstring
 
-from tests.conftest import COLLECTIONS, REPO, ansible_env
-
-# Load the plugin the way ansible-inventory does (collection loader, option definitions from DOCUMENTATION).
-init_plugin_loader([str(COLLECTIONS)])
-from ansible_collections.meshops.istio.plugins.inventory import clusters  # noqa: E402
+from ansible_collections.meshops.istio.plugins.inventory import clusters
+from tests.conftest import REPO, ansible_env
 
 ANSIBLE_INVENTORY = str(Path(sys.executable).parent / "ansible-inventory")
+NAME = "meshops.istio.clusters"
+# Register the plugin's options from its DOCUMENTATION (with the constructed and inventory_cache
+# fragments), as the plugin loader does, without installing Ansible's collection finder in the
+# test process (the other unit tests import the collection as a plain package).
+C.config.initialize_plugin_configuration_definitions(
+    "inventory", NAME, get_docstring(clusters.__file__, fragment_loader, plugin_type="inventory")[0]["options"])
+
+
+def new_plugin():
+    plugin = clusters.InventoryModule()
+    plugin._load_name = NAME
+    return plugin
+
 
 
 def kubeconfig(path, contexts, current=None):
@@ -44,7 +56,7 @@ def parse(tmp_path, config, name="mesh.clusters.yml"):
     """Run the plugin the way ansible does and return the InventoryData."""
     path = tmp_path / name
     path.write_text(yaml.safe_dump(dict({"plugin": "meshops.istio.clusters"}, **config)))
-    plugin = inventory_loader.get("meshops.istio.clusters")
+    plugin = new_plugin()
     inventory = InventoryData()
     assert plugin.verify_file(str(path))
     plugin.parse(inventory, DataLoader(), str(path), cache=True)
@@ -62,7 +74,7 @@ def members(inventory, group):
 
 
 def test_verify_file_accepts_only_clusters_files(tmp_path):
-    plugin = inventory_loader.get("meshops.istio.clusters")
+    plugin = new_plugin()
     for name, accepted in (("mesh.clusters.yml", True), ("mesh.clusters.yaml", True), ("clusters.yml", False),
                            ("mesh.yml", False), ("hosts.ini", False), ("mesh.clusters.json", False)):
         path = tmp_path / name
@@ -187,7 +199,7 @@ def test_not_a_kubeconfig(tmp_path):
 
 def test_cache_serves_the_second_parse_without_reading_kubeconfig(tmp_path, two, monkeypatch):
     cache_dir = tmp_path / "cache"
-    config = {"kubeconfig": two, "cache": True, "cache_plugin": "ansible.builtin.jsonfile",
+    config = {"kubeconfig": two, "cache": True, "cache_plugin": "jsonfile",
               "cache_connection": str(cache_dir), "clusters": [{"name": "onprem", "context": "primary"}]}
     first = parse(tmp_path, config)
     assert list(first.hosts) == ["onprem"]
