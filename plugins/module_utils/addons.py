@@ -26,10 +26,10 @@ ADDONS = (
     ("prometheus", dict(file="prometheus.yaml", service="prometheus", port=9090, path="/", deployment="prometheus")),
     ("grafana", dict(file="grafana.yaml", service="grafana", port=3000, path="/", deployment="grafana")),
     ("jaeger", dict(file="jaeger.yaml", service="tracing", port=80, path="/jaeger", deployment="jaeger",
-                          local_port=16686)),
+                    local_port=16686)),
     ("kiali", dict(file="kiali.yaml", service="kiali", port=20001, path="/kiali", deployment="kiali")),
 )
-ADDON_NAMES = tuple(name for name, _ in ADDONS)
+ADDON_NAMES = tuple(addon[0] for addon in ADDONS)
 EXPOSURES = ("clusterip", "nodeport", "ingress")
 RAW_URL = "https://raw.githubusercontent.com/istio/istio/release-%s/samples/addons"
 CONFIG_CHECKSUM = "meshops.istio/config-checksum"

@@ -480,10 +480,9 @@ def summarize(deployments=None, mutating=None, validating=None, crds=None, names
     elif len(revisions) == 1 and DEFAULT_REVISION in revisions:
         revisions[DEFAULT_REVISION]["default"] = True
 
-    crd_names = sorted((c.get("metadata") or {}).get("name") for c in crds or []
-                        if str((c.get("metadata") or {}).get("name", "")).endswith("istio.io"))
-    established = [c for c in crds or [] if _condition(c, "Established")
-                   and str((c.get("metadata") or {}).get("name", "")).endswith("istio.io")]
+    istio_crds = [c for c in crds or [] if str((c.get("metadata") or {}).get("name", "")).endswith("istio.io")]
+    crd_names = sorted(c["metadata"]["name"] for c in istio_crds)
+    established = [c for c in istio_crds if _condition(c, "Established")]
 
     namespaces_out = []
     for ns in namespaces or []:

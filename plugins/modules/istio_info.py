@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: meshops.istio contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE). At run time this module is combined with ansible-core and
+# kubernetes.core, which are under the GNU General Public License v3.0+.
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,7 +12,7 @@ DOCUMENTATION = r"""
 module: istio_info
 short_description: Report the Istio control planes installed in a cluster
 version_added: 0.1.0
-author: meshops.istio developers
+author: meshops.istio developers (@meshops)
 description:
   - Reads what Istio has installed in a cluster and reports it; changes nothing.
   - Reports the Kubernetes version, each istiod revision (version, image, replicas, readiness, webhooks),
@@ -27,6 +28,7 @@ attributes:
     description: The module only reads.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
 options:
   proxies:
     description:

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: meshops.istio contributors
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE). At run time this module is combined with ansible-core and
+# kubernetes.core, which are under the GNU General Public License v3.0+.
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,7 +12,7 @@ DOCUMENTATION = r"""
 module: istio_precheck
 short_description: Check that an Istio version can be installed or upgraded to, before changing anything
 version_added: 0.1.0
-author: meshops.istio developers
+author: meshops.istio developers (@meshops)
 description:
   - Reads the cluster and decides what installing Istio O(version) as O(revision) would be - a fresh
     install, an in-place upgrade or downgrade, a canary (a new revision beside the running ones), or nothing
@@ -29,6 +30,7 @@ attributes:
     description: Reads only (access reviews store nothing), the same as without check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
 options:
   version:
     description: The Istio version to install, as C(MAJOR.MINOR.PATCH).

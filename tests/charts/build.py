@@ -23,8 +23,15 @@ CRDS = REPO.parent / "shared" / "reference" / "istio" / "crd-all.gen.yaml"
 CHARTS = ("base", "istiod", "gateway")
 
 
+# Template sources carry a .gotmpl suffix: they are Go templates, not YAML, and the YAML linters of the
+# repository must not read them. The built chart has Istio's file names.
+TEMPLATE_SUFFIX = ".gotmpl"
+
+
 def _write_chart(source, dest, version):
     shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    for template in list((dest / "templates").glob("*" + TEMPLATE_SUFFIX)):
+        template.rename(template.with_name(template.name[:-len(TEMPLATE_SUFFIX)]))
     meta = yaml.safe_load((dest / "Chart.yaml").read_text())
     meta["version"] = version
     meta["appVersion"] = version

@@ -66,7 +66,7 @@ def managers(obj):
 def task_result(run, name):
     """The last result of the task called ``name`` (with or without its "role : " prefix)."""
     found = [r for task, _host, r in run.tasks if task == name or task.endswith(" : " + name)]
-    assert found, "no task named %r ran; tasks: %s" % (name, sorted({t for t, _, _ in run.tasks}))
+    assert found, "no task named %r ran; tasks: %s" % (name, sorted({task[0] for task in run.tasks}))
     return found[-1]
 
 

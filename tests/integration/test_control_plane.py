@@ -262,7 +262,7 @@ def test_istioctl_method_builds_the_operator_file_and_arguments(kubesim, run_pla
                        "egressGateways": [{"name": "istio-egressgateway", "enabled": False}]}}
 
     # istioctl installs its own release: a mismatch is refused before anything runs.
-    other, _ = s.write_istioctl_stand_in(tmp_path / "bin-new", NEW)
+    other = s.write_istioctl_stand_in(tmp_path / "bin-new", NEW)[0]
     refused = run_playbook(ONLY, sim, dict(params, control_plane_istioctl_binary=other))
     assert refused.rc != 0
     assert any("is istioctl 1.26.0, and istioctl installs its own release, but control_plane_version is 1.25.0"

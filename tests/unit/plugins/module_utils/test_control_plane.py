@@ -43,7 +43,7 @@ def test_parse_version(text, expected):
 
 
 def test_support_table_ranges_are_ordered_and_move_forward():
-    minors = sorted(cp.SUPPORTED_KUBERNETES, key=lambda m: cp.parse_version(m))
+    minors = sorted(cp.SUPPORTED_KUBERNETES, key=cp.parse_version)
     previous = None
     for minor in minors:
         low, high = (cp.parse_version(v) for v in cp.SUPPORTED_KUBERNETES[minor])
@@ -184,8 +184,8 @@ def test_istio_operator_file():
 
 # -- summarising what is installed ---------------------------------------------------------------------------
 def test_summarize_revisions_default_injector_and_namespaces():
-    info = _info(_deployment("istiod", "default", "1.25.0"), _deployment("istiod-1-26-0", "1-26-0", "1.26.0", ready=0,
-                                                                        available=False),
+    canary_deployment = _deployment("istiod-1-26-0", "1-26-0", "1.26.0", ready=0, available=False)
+    info = _info(_deployment("istiod", "default", "1.25.0"), canary_deployment,
                  mutating=[_injector("istio-sidecar-injector", "default", default=True),
                            _injector("istio-sidecar-injector-1-26-0", "1-26-0"),
                            _injector("istio-revision-tag-prod", "1-26-0", tag="prod"),
