@@ -416,3 +416,22 @@ def test_workload_kinds_get_pods_and_status(dc, ns):
         "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}}})
     claim = pvcs.get(name="data", namespace=ns).status
     assert (claim.phase, claim.capacity.storage) == ("Bound", "2Gi")
+
+
+def test_method_not_allowed_and_unsupported_patch_type(kubesim_istio_module):
+    sim = kubesim_istio_module
+    dc = dynamic_client(sim)
+    with pytest.raises(ApiException) as err:
+        dc.request("POST", "/api/v1/namespaces/default/configmaps/x", body={"metadata": {"name": "x"}})
+    assert err.value.status == 405
+    assert status_body(err.value)["reason"] == "MethodNotAllowed"
+    vs = dc.resources.get(api_version="networking.istio.io/v1", kind="VirtualService")
+    vs.create(namespace="default", body={"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                                         "metadata": {"name": "smp"}, "spec": {"hosts": ["a"]}})
+    with pytest.raises(ApiException) as err:
+        vs.patch(name="smp", namespace="default", body={"spec": {"hosts": ["b"]}},
+                 content_type="application/strategic-merge-patch+json")
+    assert err.value.status == 415 and status_body(err.value)["reason"] == "UnsupportedMediaType"
+    merged = vs.patch(name="smp", namespace="default", body={"spec": {"hosts": ["b"]}},
+                      content_type="application/merge-patch+json")
+    assert merged.spec.hosts == ["b"]
