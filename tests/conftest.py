@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.sim.fixtures import (  # noqa: F401  (pytest fixtures)
-    kubesim, kubesim_factory, kubesim_istio, kubesim_istio_module, kubesim_module)
-from tests.sim.prometheus_harness import prometheus_factory  # noqa: F401  (pytest fixture)
+# Fixtures of the simulators: kubesim, kubesim_istio, kubesim_factory, kubesim_module,
+# kubesim_istio_module (tests/sim/fixtures.py) and prometheus_factory (tests/sim/prometheus_harness.py).
+pytest_plugins = ["tests.sim.fixtures", "tests.sim.prometheus_harness"]
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference"
