@@ -43,11 +43,13 @@ try:
         ResourceNotFoundError,
         ResourceNotUniqueError,
     )
+    from kubernetes.client import Configuration as KubernetesConfiguration
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError as Urllib3HTTPError
 except ImportError:  # pragma: no cover - AnsibleK8SModule reports the missing library
     ApiException = NotFoundError = ResourceNotFoundError = ResourceNotUniqueError = Exception
     Urllib3HTTPError = Exception
+    KubernetesConfiguration = None
 
 FIELD_MANAGER = "meshops-istio"
 HIDDEN = "<hidden>"
@@ -289,13 +291,13 @@ class Cluster:
             if auth is None:
                 self.k8s = get_api_client(module=module)
             else:
-                self.k8s = get_api_client(**dict((k, v) for k, v in auth.items() if v is not None))
                 if auth.get("host") and not (auth.get("kubeconfig") or auth.get("context")):
-                    # The client starts from a copy of the process-wide default configuration,
-                    # which carries the token-refresh hook of the last kubeconfig loaded (the
-                    # module's own cluster); called before each request, it would point this
-                    # client back at that cluster.
-                    self.k8s.configuration.refresh_api_key_hook = None
+                    # kubernetes.core starts a host/token client from a copy of the process-wide
+                    # default configuration, which the module's own kubeconfig filled: its
+                    # token-refresh hook (run before every request, discovery included) would send
+                    # this client's requests to that cluster, with that cluster's credentials.
+                    KubernetesConfiguration.set_default(None)
+                self.k8s = get_api_client(**dict((k, v) for k, v in auth.items() if v is not None))
         except (Urllib3HTTPError, OSError, ApiException) as e:
             # Building the client already reads discovery, so an unreachable server or a refused
             # token shows up here.
