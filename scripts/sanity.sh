@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 work=$root/.tools/sanity/ansible_collections
 rm -rf "$root/.tools/sanity" && mkdir -p "$work/meshops/istio" "$work/kubernetes"
-git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} cp --parents {} "$work/meshops/istio/" 2>/dev/null || true
+# The simulators under tests/sim are test infrastructure, not collection content: ruff checks them.
+git ls-files -z --cached --others --exclude-standard -- . ':!tests/sim' ':!tests/charts' \
+  | xargs -0 -I{} cp --parents {} "$work/meshops/istio/" 2>/dev/null || true
 k8s_core=$("$root/.venv/bin/python" -c 'import ansible_collections.kubernetes.core as m, os; print(os.path.dirname(m.__file__))' 2>/dev/null \
   || echo "$root/.venv/lib/python3.11/site-packages/ansible_collections/kubernetes/core")
 cp -r "$k8s_core" "$work/kubernetes/core"
