@@ -39,27 +39,19 @@ def worker_routing(namespace, primary=100, burst=0):
     ]
 
 
-def codelab_query(namespace):
+def codelab_query(namespace, window="15s"):
     return ('sum(rate(istio_requests_total{reporter="destination",destination_service="worker-service.%s.svc.'
-            'cluster.local",source_workload="frontend-deployment"}[15s]))' % namespace)
+            'cluster.local",source_workload="frontend-deployment"}[%s]))' % (namespace, window))
 
 
-def rate_seen(prometheus, namespace):
-    result = prometheus.query(codelab_query(namespace))
-    if not result:
-        return None
-    value = float(result[0]["value"][1])
-    return None if math.isnan(value) else value
-
-
-def wait_rate(prometheus, namespace, low, high, timeout=60):
-    """Wait until Prometheus's 15s rate of the frontend's requests to the worker is within [low, high]."""
+def wait_rate(prometheus, namespace, low, high, timeout=60, window="15s"):
+    """Wait until Prometheus's rate of the frontend's requests to the worker is within [low, high]."""
     def check(result):
         if not result:
             return False
         value = float(result[0]["value"][1])
         return not math.isnan(value) and low <= value <= high
-    return float(prometheus.wait_for(codelab_query(namespace), timeout=timeout, check=check)[0]["value"][1])
+    return float(prometheus.wait_for(codelab_query(namespace, window), timeout=timeout, check=check)[0]["value"][1])
 
 
 def task_results(run, name, host=None):

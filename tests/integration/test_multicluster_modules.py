@@ -241,6 +241,7 @@ def test_cacerts_share_one_root(mesh, run_playbook, tmp_path):
         assert intermediate.subject.rfc4514_string() == "CN=Intermediate CA,L=%s,O=Istio" % sim.name
         res = only(first, CA_TASK, sim.name)
         assert res["secret_action"] == "created" and res["intermediate"]["subject"] == intermediate.subject.rfc4514_string()
+        assert set(res["diff"]["after"]["Secret/istio-system/cacerts"]["data"].values()) == {"<hidden>"}
         # No key, in PEM or base64, in anything Ansible printed.
         for secret_text in (files["ca-key.pem"], base64.b64encode(files["ca-key.pem"].encode()).decode()):
             assert secret_text not in first.stdout and secret_text not in first.stderr

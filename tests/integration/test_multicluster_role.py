@@ -19,6 +19,7 @@ from tests.sim.prometheus_harness import wait_until
 VERSION = s.OLD
 HELM = str(REPO / ".tools" / "bin" / "helm")
 TOKEN_SECRET = "istio-reader-service-account-istio-remote-secret-token"
+WINDOW = "6s"
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +78,15 @@ def test_codelab_flow_primary_remote_on_two_networks(kubesim_factory, run_playbo
                                       (burst, "remote", "network2", {"hashapp_cluster_role": "burst"})])
     extra = mesh_vars(charts, tmp_path)
 
-    check = run_playbook("multicluster.yml", inventory=inventory, extra_vars=extra, check=True)
+    check = run_playbook("multicluster.yml", inventory=inventory, extra_vars=extra, check=True, diff=True)
     assert check.rc == 0, check
     assert onprem.writes() == [] and burst.writes() == []
     assert not (tmp_path / "mesh-ca").exists()
+    # The diff shows what would be created, Secrets by their keys only.
+    cacerts_diff = b.task_results(check, "Give the cluster an intermediate CA under the mesh's root", "onprem")[0]["diff"]
+    assert cacerts_diff["after"]["Secret/istio-system/cacerts"]["data"] == {
+        "ca-cert.pem": "<hidden>", "ca-key.pem": "<hidden>", "root-cert.pem": "<hidden>", "cert-chain.pem": "<hidden>"}
+    assert "PRIVATE KEY" not in check.stdout
 
     first = run_playbook("multicluster.yml", inventory=inventory, extra_vars=extra)
     assert first.rc == 0, first
@@ -133,20 +139,26 @@ def test_codelab_flow_primary_remote_on_two_networks(kubesim_factory, run_playbo
 
 
 def burst_flow(env, run_playbook, inventory):
+    """The load goes 5 -> 20 -> 14/16/14 -> 5 req/s. A 6s rate window (the codelab's is 15s, which
+    tests/integration/test_burst.py uses) lets the rate settle faster after each change."""
     prometheus = env.prometheus.url
 
+    def wait(low, high):
+        return b.wait_rate(env.prometheus, "default", low, high, window=WINDOW)
+
     def once(**extra):
-        run = run_playbook("burst.yml", inventory=inventory, extra_vars=dict(burst_prometheus_url=prometheus, **extra))
+        run = run_playbook("burst.yml", inventory=inventory, extra_vars=dict(
+            burst_prometheus_url=prometheus, burst_window=WINDOW, **extra))
         assert run.rc == 0, run
         (res,) = b.task_results(run, "Check the worker load and set the weights")
         return res
 
-    b.wait_rate(env.prometheus, "default", 4, 6)
+    wait(4, 6)
     quiet = once()
     assert [d["action"] for d in quiet["decisions"]] == ["stay"] and not quiet["changed"]
 
     env.set_rate("default", 20)
-    b.wait_rate(env.prometheus, "default", 18, 22)
+    wait(18, 22)
     entered = once()
     (decision,) = entered["decisions"]
     assert decision["action"] == "enter" and decision["reason"] == "%.2f req/s is above high (15.0)" % decision["rate"]
@@ -162,7 +174,7 @@ def burst_flow(env, run_playbook, inventory):
     log = []
     for rate, low, high in ((14, 13.5, 14.5), (16, 15.5, 16.5), (14, 13.5, 14.5)):
         env.set_rate("default", rate)
-        b.wait_rate(env.prometheus, "default", low, high)
+        wait(low, high)
         res = once(burst_mode="watch", burst_interval=1, burst_max_checks=2)
         log += res["decisions"]
         assert not res["changed"]
@@ -171,7 +183,7 @@ def burst_flow(env, run_playbook, inventory):
     assert b.weights(env.sim, "default") == {"primary": 0, "burst": 100}
 
     env.set_rate("default", 5)
-    b.wait_rate(env.prometheus, "default", 4, 6)
+    wait(4, 6)
     left = once()
     assert [d["action"] for d in left["decisions"]] == ["leave"]
     assert b.weights(env.sim, "default") == {"primary": 100, "burst": 0}
