@@ -11,7 +11,7 @@ import yaml
 from cryptography import x509
 
 from tests.charts.build import build_chart_set
-from tests.conftest import REFERENCE, REPO
+from tests.conftest import OUTPUT, REFERENCE, REPO
 from tests.integration import burst_support as b
 from tests.integration import istio_support as s
 from tests.sim.prometheus_harness import wait_until
@@ -88,8 +88,12 @@ def test_codelab_flow_primary_remote_on_two_networks(kubesim_factory, run_playbo
         "ca-cert.pem": "<hidden>", "ca-key.pem": "<hidden>", "root-cert.pem": "<hidden>", "cert-chain.pem": "<hidden>"}
     assert "PRIVATE KEY" not in check.stdout
 
-    first = run_playbook("multicluster.yml", inventory=inventory, extra_vars=extra)
+    onprem.clear_request_log()
+    burst.clear_request_log()
+    with s.Timer() as first_time:
+        first = run_playbook("multicluster.yml", inventory=inventory, extra_vars=extra)
     assert first.rc == 0, first
+    measured = {"first_run": dict(seconds=first_time.seconds, onprem=s.requests_of(onprem), burst=s.requests_of(burst))}
     report = s.debug_msg(first, "Report the mesh")
     assert "(primary-remote, multi-network)" in report
     assert_primary_remote_mesh(onprem, burst, tmp_path)
@@ -99,14 +103,15 @@ def test_codelab_flow_primary_remote_on_two_networks(kubesim_factory, run_playbo
     onprem.clear_request_log()
     burst.clear_request_log()
     versions = (onprem.store.resource_version, burst.store.resource_version)
-    again = run_playbook("multicluster.yml", inventory=inventory, extra_vars=extra, verbosity=3)
+    with s.Timer() as again_time:
+        again = run_playbook("multicluster.yml", inventory=inventory, extra_vars=extra, verbosity=3)
     assert again.rc == 0, again
+    measured["second_run"] = dict(seconds=again_time.seconds, onprem=s.requests_of(onprem), burst=s.requests_of(burst))
     assert again.changed == 0, [(t, h) for t, h, r in again.tasks if r.get("changed")]
     assert (onprem.store.resource_version, burst.store.resource_version) == versions
     assert all(r.method == "PATCH" and "fieldManager" in r.query for r in onprem.writes() + burst.writes())
     token = base64.b64decode(burst.get_object("v1", "Secret", TOKEN_SECRET, "istio-system")["data"]["token"]).decode()
     assert token not in again.stdout and token not in again.stderr
-    requests = dict(onprem=len(onprem.request_log), burst=len(burst.request_log))
 
     # The hash app: everything on the primary, only the worker (bursty-) on the burst cluster.
     app = run_playbook("hashapp.yml", inventory=inventory)
@@ -124,7 +129,7 @@ def test_codelab_flow_primary_remote_on_two_networks(kubesim_factory, run_playbo
     env = b.BurstEnv(onprem, primary_cluster="onprem", burst_cluster="burst")
     try:
         env.add_worker("default", 5)
-        burst_flow(env, run_playbook, inventory)
+        measured["burst"] = burst_flow(env, run_playbook, inventory)
     finally:
         env.stop()
 
@@ -135,7 +140,11 @@ def test_codelab_flow_primary_remote_on_two_networks(kubesim_factory, run_playbo
     assert remote_secret_clusters(onprem) == []
     assert spec_of(burst, "Gateway", "cross-network-gateway") is None
     assert "istio-eastwestgateway" not in s.helm_releases(burst)
-    print("multicluster.yml re-run requests:", requests)
+    for run in measured["first_run"], measured["second_run"]:
+        for cluster in ("onprem", "burst"):
+            run[cluster].pop("by_method")
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / "multicluster_measurements.json").write_text(json.dumps(measured, indent=2))
 
 
 def burst_flow(env, run_playbook, inventory):
@@ -159,7 +168,14 @@ def burst_flow(env, run_playbook, inventory):
 
     env.set_rate("default", 20)
     wait(18, 22)
-    entered = once()
+    env.sim.clear_request_log()
+    with s.Timer() as enter_time:
+        entered = once()
+    # meshsim lists the namespace's VirtualServices and DestinationRules every half second; the rest is the job's.
+    job = [r for r in env.sim.request_log
+           if not (r.method == "GET" and r.path.endswith(("/virtualservices", "/destinationrules")))]
+    enter_cost = dict(seconds=enter_time.seconds, requests=len(job),
+                      writes=[f"{r.method} {r.path}" for r in job if r.method != "GET" and not r.dry_run])
     (decision,) = entered["decisions"]
     assert decision["action"] == "enter" and decision["reason"] == "%.2f req/s is above high (15.0)" % decision["rate"]
     assert b.weights(env.sim, "default") == {"primary": 0, "burst": 100}
@@ -190,6 +206,7 @@ def burst_flow(env, run_playbook, inventory):
     state = json.loads(env.sim.get_object(b.API, "VirtualService", b.VS, "default")["metadata"]["annotations"][
         b.ANNOTATION])
     assert state == {"in_burst": False, "burst_weight": 0, "since": left["decisions"][0]["since"]}
+    return {"burst.yml that enters burst": enter_cost}
 
 
 def assert_primary_remote_mesh(onprem, burst, tmp_path):
