@@ -304,18 +304,27 @@ def test_multi_primary_on_one_network(kubesim_factory, run_playbook, tmp_path):
     assert east.writes() == [] and west.writes() == []
 
 
-def test_broken_mesh_is_refused_before_any_change(kubesim_factory, run_playbook, charts, tmp_path):
+@pytest.mark.parametrize("roles, extra, message", [
+    (("remote", "remote"), {}, "The mesh is not consistent"),
+    (("primary", "remote"), {"multicluster_eastwest_service_type": "NodePort"},
+     "Remote clusters reach their primary's istiod at the external address of its east-west gateway"),
+])
+def test_broken_mesh_is_refused_before_any_change(kubesim_factory, run_playbook, charts, tmp_path, roles, extra,
+                                                  message):
     a = kubesim_factory("a")
-    b = kubesim_factory("b")
+    b_sim = kubesim_factory("b")
     inventory = tmp_path / "hosts.yml"
-    # A hand-written inventory: a remote cluster with no primary at all.
-    s_hosts = {}
-    for sim, role in ((a, "remote"), (b, "remote")):
-        s_hosts[sim.name] = dict(ansible_connection="local", ansible_python_interpreter="{{ ansible_playbook_python }}",
-                                 kubeconfig=sim.kubeconfig_path, context=sim.name, istio_cluster_role=role)
-    inventory.write_text(yaml.safe_dump({"all": {"children": {"remote": {"hosts": s_hosts}}}}))
-    result = run_playbook("multicluster.yml", inventory=str(inventory), extra_vars=mesh_vars(charts, tmp_path))
+    # A hand-written inventory (no inventory plugin): groups and istio_* variables by hand.
+    groups = {"primary": {"hosts": {}}, "remote": {"hosts": {}}}
+    for sim, role in zip((a, b_sim), roles):
+        groups[role]["hosts"][sim.name] = dict(
+            ansible_connection="local", ansible_python_interpreter="{{ ansible_playbook_python }}",
+            kubeconfig=sim.kubeconfig_path, context=sim.name, istio_cluster_role=role)
+    inventory.write_text(yaml.safe_dump({"all": {"children": groups}}))
+    result = run_playbook("multicluster.yml", inventory=str(inventory), extra_vars=dict(mesh_vars(charts, tmp_path),
+                                                                                     **extra))
     assert result.rc != 0
-    assert any("The mesh is not consistent" in m and "at least one cluster a primary" in m for m in result.failed_msgs), \
-        result.failed_msgs
-    assert a.writes() == [] and b.writes() == []
+    assert any(message in m for m in result.failed_msgs), result.failed_msgs
+    if roles == ("remote", "remote"):
+        assert any("at least one cluster a primary" in m for m in result.failed_msgs)
+    assert a.writes() == [] and b_sim.writes() == []
