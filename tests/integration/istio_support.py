@@ -147,3 +147,25 @@ def run_once(sim, tmp, playbook, extra_vars):
                           cwd=REPO, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:]
     return proc
+
+
+def seed_istio(sim, version=OLD):
+    """What the addons need of an installed Istio, created directly: the istiod Deployment (istio_info finds
+    the version from it) and the ingress gateway Service. The cluster must already serve Istio's CRDs."""
+    sim.create_objects([
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "istiod", "namespace": "istio-system",
+                      "labels": {"app": "istiod", "istio.io/rev": "default", "app.kubernetes.io/version": version}},
+         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "istiod"}}, "template": {
+             "metadata": {"labels": {"app": "istiod"}, "annotations": {"sidecar.istio.io/inject": "false"}},
+             "spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:%s" % version}]}}}},
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": "istio-ingressgateway", "namespace": "istio-system",
+                      "labels": {"app": "istio-ingressgateway", "istio": "ingressgateway"}},
+         "spec": {"type": "LoadBalancer", "selector": {"istio": "ingressgateway"}, "ports": [
+             {"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"},
+             {"name": "http2", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+             {"name": "https", "port": 443, "targetPort": 8443, "protocol": "TCP"}]}},
+    ])
+    return sim

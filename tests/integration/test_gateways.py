@@ -14,15 +14,13 @@ def charts(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cluster(kubesim_module, charts, tmp_path_factory):
-    """Istio 1.25.0 installed once (control plane only) for every test of this module."""
-    s.run_once(kubesim_module, tmp_path_factory.mktemp("install"), s.PLAYBOOKS / "control_plane_only.yml",
-               {"control_plane_version": OLD, "control_plane_charts": charts[OLD]})
-    return kubesim_module
+def cluster(kubesim_istio_module):
+    """A cluster with Istio's CRDs; the gateway version is given, so no istiod is needed to pick it."""
+    return kubesim_istio_module
 
 
 def gateway_vars(charts, **extra):
-    return dict(dict(gateways_charts=charts[OLD]), **extra)
+    return dict(dict(gateways_charts=charts[OLD], gateways_version=OLD), **extra)
 
 
 def test_nodeport_gateway_https_gateway_and_nginx_front(cluster, run_playbook, charts, tmp_path):
