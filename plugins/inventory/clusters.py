@@ -128,11 +128,11 @@ clusters:
     role: remote
     network: network2
     api_server: https://burst.k8s.example.com:6443
-
+---
 # A single cluster: whatever the kubeconfig's current context points at
 plugin: meshops.istio.clusters
 contexts: current
-
+---
 # Every context of a fleet kubeconfig, all primaries, grouped by a label of our own
 plugin: meshops.istio.clusters
 kubeconfig: fleet.kubeconfig
