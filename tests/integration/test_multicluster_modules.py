@@ -48,8 +48,10 @@ def client_for(kubeconfig_text):
 def test_remote_secret_lifecycle(mesh, run_playbook):
     onprem, burst = mesh
     extra = {"mc_action": "remote_secret", "rs_targets": ["onprem"]}
-    run = lambda **kw: run_playbook(PLAYBOOK, [onprem, burst], limit="burst", extra_vars=dict(extra, **kw.pop(  # noqa: E731
-        "vars", {})), **kw)
+
+    def run(**kw):
+        return run_playbook(PLAYBOOK, [onprem, burst], limit="burst", extra_vars=dict(extra, **kw.pop("vars", {})),
+                            **kw)
 
     # Check mode: nothing written anywhere, the result says what would be.
     check = run(check=True, diff=True)

@@ -116,8 +116,8 @@ def test_codelab_flow_primary_remote_on_two_networks(kubesim_factory, run_playbo
     # The hash app: everything on the primary, only the worker (bursty-) on the burst cluster.
     app = run_playbook("hashapp.yml", inventory=inventory)
     assert app.rc == 0, app
-    assert s.names(onprem, "apps/v1", "Deployment", "default") == ["frontend-deployment", "redis-cache",
-                                                                    "worker-deployment"]
+    assert s.names(onprem, "apps/v1", "Deployment", "default") == [
+        "frontend-deployment", "redis-cache", "worker-deployment"]
     assert s.names(burst, "apps/v1", "Deployment", "default") == ["worker-deployment"]
     worker = burst.get_object("apps/v1", "Deployment", "worker-deployment", "default")["spec"]["template"]
     assert worker["metadata"]["labels"]["cluster-type"] == "burst-cluster"
@@ -274,6 +274,7 @@ def assert_primary_remote_mesh(onprem, burst, tmp_path):
     api = kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(configuration))
     assert "istio-system" in [n.metadata.name for n in api.list_namespace().items]
 
+
 def test_multi_primary_on_one_network(kubesim_factory, run_playbook, tmp_path):
     """Two primaries on one network, Istio already installed by the user: only the mesh wiring runs."""
     east = kubesim_factory("east", istio_crds=True)
@@ -321,8 +322,8 @@ def test_broken_mesh_is_refused_before_any_change(kubesim_factory, run_playbook,
             ansible_connection="local", ansible_python_interpreter="{{ ansible_playbook_python }}",
             kubeconfig=sim.kubeconfig_path, context=sim.name, istio_cluster_role=role)
     inventory.write_text(yaml.safe_dump({"all": {"children": groups}}))
-    result = run_playbook("multicluster.yml", inventory=str(inventory), extra_vars=dict(mesh_vars(charts, tmp_path),
-                                                                                     **extra))
+    result = run_playbook("multicluster.yml", inventory=str(inventory),
+                          extra_vars=dict(mesh_vars(charts, tmp_path), **extra))
     assert result.rc != 0
     assert any(message in m for m in result.failed_msgs), result.failed_msgs
     if roles == ("remote", "remote"):

@@ -59,8 +59,8 @@ def test_release_playbook_check_run_rerun(env, run_playbook, tmp_path):
 
 def test_rollback_and_promote_playbooks(env, run_playbook):
     ns = env.namespace(rate=50)
-    start = run_playbook("release.yml", env.sim, extra_vars=survey(env, ns, release_action="start",
-                                                                        release_canary_version="v3"))
+    start = run_playbook("release.yml", env.sim,
+                         extra_vars=survey(env, ns, release_action="start", release_canary_version="v3"))
     assert start.rc == 0, start
     assert split(env, ns) == {"v1": 75, "v3": 25}
     back = run_playbook("rollback.yml", env.sim, extra_vars={"release_namespace": ns})

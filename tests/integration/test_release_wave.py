@@ -59,7 +59,7 @@ def test_wave_stops_when_the_canary_cluster_fails(fleet, run_playbook):
     meshes["canary"].set_version("reviews", "v2", error_rate=0.4)
     run = run_playbook("release.yml", inventory=inventory, extra_vars=wave_vars(prometheus))
     assert run.rc != 0
-    hosts_run = sorted({h for _, h, _ in run.tasks})
+    hosts_run = sorted({host for _task, host, _result in run.tasks})
     assert hosts_run == ["canary"], hosts_run
     msg = [m for m in run.failed_msgs if m.startswith("Release reviews-v2")][0]
     assert msg.startswith("Release reviews-v2 rolled back to 100% v1: the analysis at 50% failed - success_rate ")

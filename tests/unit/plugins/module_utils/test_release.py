@@ -129,7 +129,7 @@ def test_healthy_release_walks_the_plan_and_promotes():
     assert state["weights"] == {"v1": 90, "v2": 10} and state["phase"] == "progressing"
     outcomes = []
     now = T0
-    for _ in range(4):
+    for _attempt in range(4):
         now += 30
         state, outcome = rl.after_analysis(state, rl.decide(analysis(), HEALTHY), HEALTHY, now)
         outcomes.append((outcome, state["weights"]))
@@ -199,7 +199,7 @@ def test_ownership_and_same_settings():
 
 def test_summary_reads_like_a_status_line():
     state = started()
-    state, _ = rl.after_analysis(state, rl.decide(analysis(), HEALTHY), HEALTHY, T0 + 30)
+    state, _event = rl.after_analysis(state, rl.decide(analysis(), HEALTHY), HEALTHY, T0 + 30)
     text = rl.summary(state, T0 + 40)
     assert text.splitlines()[0] == "Release reviews-v2 of reviews.bookinfo: progressing, step 2/4 - v1 75% / v2 25%."
     assert "Last analysis (" in text and "success_rate 99.8% (min 99%)" in text
@@ -214,7 +214,7 @@ def test_report_chart_and_markdown():
     now = T0
     for measured in (HEALTHY, dict(requests=0.0, success_rate=None, latency_p99=None), HEALTHY, HEALTHY):
         now += 30
-        state, _ = rl.after_analysis(state, rl.decide(analysis(threshold=2), measured), measured, now)
+        state, _event = rl.after_analysis(state, rl.decide(analysis(threshold=2), measured), measured, now)
     chart = report.svg(state)
     root = ET.fromstring(chart)
     ns = {"s": "http://www.w3.org/2000/svg"}

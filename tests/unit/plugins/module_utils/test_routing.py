@@ -27,8 +27,8 @@ def declare(live, weights, matches=rt.KEEP, mirror=rt.KEEP, host="reviews", name
     http = rt.build_http(live, host, NS, weights, matches=matches, mirror=mirror)
     obj = rt.virtual_service(name, NS, host, http, live_vs=live)
     # What the server would hold afterwards (apply merges these fields into the live object).
-    stored = copy.deepcopy(live) if live else {"apiVersion": obj["apiVersion"], "kind": obj["kind"],
-                                                 "metadata": {"name": name, "namespace": NS}, "spec": {}}
+    stored = copy.deepcopy(live) if live else {
+        "apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": {"name": name, "namespace": NS}, "spec": {}}
     stored["spec"].update(obj["spec"])
     return stored
 
