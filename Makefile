@@ -22,7 +22,7 @@ $(TOOLS)/bin/helm: scripts/install-helm.sh
 
 # The tests scrape simulated Istio metrics with a real Prometheus server.
 $(TOOLS)/.prometheus:
-	command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	command -v prometheus >/dev/null && command -v shellcheck >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus shellcheck >/dev/null; }
 	mkdir -p $(TOOLS) && touch $@
 
 # Ansible finds this checkout as meshops.istio through a symlinked collection root.

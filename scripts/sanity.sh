@@ -15,7 +15,7 @@ cp -r "$k8s_core" "$work/kubernetes/core"
 # ansible-test bootstraps pip from a host we cannot reach; hand it our offline stand-in.
 pip_version=$("$root/.venv/bin/python" -c 'from ansible_test._internal.python_requirements import PIP_VERSION as v; print(v)' 2>/dev/null || echo 24.2)
 mkdir -p ~/.ansible/test/cache
-cp "$root/scripts/get_pip_offline.py" ~/.ansible/test/cache/get_pip_${pip_version//./_}.py
+cp "$root/scripts/get_pip_offline.py" ~/.ansible/test/cache/get_pip_"${pip_version//./_}".py
 cd "$work/meshops/istio"
 git init -q . && git add -A >/dev/null 2>&1
 ansible-test sanity --python 3.11 --local --color no "$@"

@@ -2,7 +2,7 @@
 # Every check the project has, in one run: lints, ansible-test sanity, molecule, then pytest
 # (unit, kubesim, integration). Runs them all and fails at the end if any failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 root=$PWD
 export PATH="$root/.tools/bin:$root/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$root/.tools/collections"
