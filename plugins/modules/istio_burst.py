@@ -32,6 +32,7 @@ description:
     only the default route's weights move, and both subsets must exist in the DestinationRule.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - meshops.istio.prometheus
 attributes:
   check_mode:
     support: full
@@ -70,31 +71,6 @@ options:
     description: Where the metrics are.
     type: dict
     required: true
-    suboptions:
-      url:
-        description: Base URL of Prometheus, for example V(http://prometheus.istio-system:9090).
-        type: str
-        required: true
-      bearer_token:
-        description: Token sent as a bearer token.
-        type: str
-      username:
-        description: User for basic authentication.
-        type: str
-      password:
-        description: Password for basic authentication.
-        type: str
-      ca_path:
-        description: CA certificate (PEM) that signed Prometheus's certificate.
-        type: path
-      validate_certs:
-        description: Verify Prometheus's TLS certificate.
-        type: bool
-        default: true
-      timeout:
-        description: Seconds to wait for each query.
-        type: int
-        default: 10
   query:
     description:
       - PromQL that answers one number, the load in requests per second.

@@ -30,6 +30,7 @@ description:
     and the task fails; O(action=resume) continues it.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - meshops.istio.prometheus
 attributes:
   check_mode:
     support: full
@@ -130,31 +131,6 @@ options:
   prometheus:
     description: Where the metrics are. Required for V(start), V(step) and V(run).
     type: dict
-    suboptions:
-      url:
-        description: Base URL of Prometheus, for example V(http://prometheus.istio-system:9090).
-        type: str
-        required: true
-      bearer_token:
-        description: Token sent as a bearer token.
-        type: str
-      username:
-        description: User for basic authentication.
-        type: str
-      password:
-        description: Password for basic authentication.
-        type: str
-      ca_path:
-        description: CA certificate (PEM) that signed Prometheus's certificate.
-        type: path
-      validate_certs:
-        description: Verify Prometheus's TLS certificate.
-        type: bool
-        default: true
-      timeout:
-        description: Seconds to wait for each query.
-        type: int
-        default: 10
   report:
     description:
       - Path of a markdown release report written after the action, with an SVG chart of the canary weight
