@@ -5,24 +5,11 @@ import time
 import pytest
 
 from tests.conftest import OUTPUT, REPO
+from tests.integration.apps_support import INJECTOR
 
 PLAYBOOK = str(REPO / "tests" / "integration" / "playbooks" / "istio_namespace.yml")
 TASK = "Ensure the namespaces"
 NAMES = ["alpha", "beta", "gamma", "delta", "epsilon"]
-
-INJECTOR = {
-    "apiVersion": "admissionregistration.k8s.io/v1",
-    "kind": "MutatingWebhookConfiguration",
-    "metadata": {"name": "istio-sidecar-injector"},
-    "webhooks": [{
-        "name": "namespace.sidecar-injector.istio.io",
-        "admissionReviewVersions": ["v1"],
-        "sideEffects": "None",
-        "clientConfig": {"service": {"name": "istiod", "namespace": "istio-system", "path": "/inject"}},
-        "namespaceSelector": {"matchLabels": {"istio-injection": "enabled"}},
-        "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
-    }],
-}
 
 
 def deployment(name, namespace):
