@@ -409,8 +409,10 @@ def test_seed_scenarios_move_the_simulated_traffic(env, run_playbook):
 
 def test_prometheus_query_module(env, run_playbook):
     ns = env.namespace(rate=100, versions={"v1": {"error_rate": 0.25}, "v2": {}, "v3": {}})
-    env.prometheus.wait_for('sum(increase(istio_requests_total{reporter="destination",'
-                            'destination_workload_namespace="%s"}[6s])) > 200' % ns, timeout=30)
+    # rate() reads low until Prometheus holds samples over the whole 6s window, and the range query below
+    # looks 10s back: wait until the rate has been near its true value for 10 of the last 12 seconds.
+    env.prometheus.wait_for('count_over_time((sum(rate(istio_requests_total{reporter="destination",'
+                            'destination_workload_namespace="%s"}[6s])) > 85)[12s:1s]) >= 10' % ns, timeout=60)
     token = "pq-token-8c1d"
     queries = [
         {"metric": "success_rate", "service": "reviews", "namespace": ns, "version": "v1", "window": "6s"},
