@@ -5,7 +5,7 @@ import time
 import pytest
 
 from tests.conftest import OUTPUT, REPO
-from tests.integration.apps_support import INJECTOR
+from tests.integration.apps_support import INJECTOR, wait_for
 
 PLAYBOOK = str(REPO / "tests" / "integration" / "playbooks" / "istio_namespace.yml")
 TASK = "Ensure the namespaces"
@@ -30,15 +30,6 @@ def labels(sim, name):
 def result(run):
     (res,) = run.results(TASK)
     return res
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def test_five_namespaces_first_run_rerun_and_check_mode(kubesim, run_playbook):
