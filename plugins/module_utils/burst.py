@@ -26,12 +26,12 @@ class BurstError(ValueError):
     """Bad settings or state; the message says what to fix."""
 
 
-def default_query(host="worker-service", namespace="default", source_workload="frontend-deployment",
+def default_query(service="worker-service", namespace="default", source_workload="frontend-deployment",
                   window="15s", domain="cluster.local"):
     """The codelab's query: requests per second the frontend sends to the worker, as the worker's
     sidecar counts them."""
-    service = host if "." in host else "%s.%s.svc.%s" % (host, namespace, domain)
-    labels = {"reporter": "destination", "destination_service": service, "source_workload": source_workload}
+    fqdn = service if "." in service else "%s.%s.svc.%s" % (service, namespace, domain)
+    labels = {"reporter": "destination", "destination_service": fqdn, "source_workload": source_workload}
     return "sum(rate(%s%s[%s]))" % (prom.REQUESTS_TOTAL, prom.selector(labels), prom.promql_duration(window))
 
 

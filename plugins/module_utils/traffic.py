@@ -51,8 +51,8 @@ class HostRouting:
             return None
         name, namespace = service
         if self.cluster.get("v1", "Service", name, namespace) is None:
-            raise KubeError("Service %s/%s does not exist, so there is nothing for host %s to route to. Deploy "
-                            "the application first, or fix host/namespace." % (namespace, name, self.host),
+            raise KubeError("Service %s/%s does not exist, so there is nothing for service %s to route to. Deploy "
+                            "the application first, or fix service/namespace." % (namespace, name, self.host),
                             kind="Service", name=name, namespace=namespace, reason="NotFound")
         return service
 

@@ -43,8 +43,11 @@ attributes:
     description:
       - The weights and the state annotation before and after.
 options:
-  host:
-    description: The worker's host, as routed by the VirtualService.
+  service:
+    description:
+      - The worker service, as routed by the VirtualService - a Service name or its cluster name
+        (V(worker-service.default.svc.cluster.local)).
+      - Formerly C(host). O(host) is the API server URL of the auth options, never the service.
     type: str
     default: worker-service
   namespace:
@@ -75,7 +78,7 @@ options:
     description:
       - PromQL that answers one number, the load in requests per second.
       - Defaults to the codelab's query - the per-second rate over O(window) of C(istio_requests_total) with
-        C(reporter="destination"), C(destination_service="<host>.<namespace>.svc.cluster.local") and
+        C(reporter="destination"), C(destination_service="<service>.<namespace>.svc.cluster.local") and
         C(source_workload="<source_workload>"), summed - which RV(query) returns.
     type: str
   source_workload:
@@ -154,7 +157,7 @@ EXAMPLES = r"""
 
 - name: Another app and query
   meshops.istio.istio_burst:
-    host: checkout
+    service: checkout
     namespace: shop
     virtual_service: checkout
     destination_rule: checkout
@@ -249,7 +252,7 @@ def argspec():
     prometheus["username"] = dict(type="str")
     prometheus["password"] = dict(type="str", no_log=True)
     return dict(
-        host=dict(type="str", default="worker-service"),
+        service=dict(type="str", default="worker-service"),
         namespace=dict(type="str", default="default"),
         virtual_service=dict(type="str", default="worker-virtual-service"),
         destination_rule=dict(type="str", default="worker-destination-rule"),
@@ -296,7 +299,7 @@ class BurstRun:
         if p["duration"] is not None and p["duration"] <= 0:
             self.module.fail_json(msg="duration must be more than 0 seconds, got %s." % p["duration"])
         try:
-            self.query = p["query"] or bu.default_query(p["host"], p["namespace"], p["source_workload"], p["window"])
+            self.query = p["query"] or bu.default_query(p["service"], p["namespace"], p["source_workload"], p["window"])
         except ValueError as e:
             self.module.fail_json(msg="window: %s" % e)
 
@@ -306,7 +309,7 @@ class BurstRun:
         if not split or known:
             raise KubeError("The default route of VirtualService %s/%s should send %s to subsets %s and %s only; it "
                             "sends to %s. Declare the split first (meshops.istio.istio_traffic or the hashapp role)."
-                            % (self.p["namespace"], self.p["virtual_service"], self.p["host"], self.p["primary_subset"],
+                            % (self.p["namespace"], self.p["virtual_service"], self.p["service"], self.p["primary_subset"],
                                self.p["burst_subset"], split or "no weighted subsets"),
                             "VirtualService", self.p["virtual_service"], self.p["namespace"], reason="NotBurstable")
         return int(split.get(self.p["burst_subset"], 0))
@@ -355,7 +358,7 @@ class BurstRun:
         self._validate()
         p = self.p
         cluster = Cluster(self.module)
-        routing = HostRouting(cluster, p["host"], p["namespace"], p["virtual_service"], p["destination_rule"],
+        routing = HostRouting(cluster, p["service"], p["namespace"], p["virtual_service"], p["destination_rule"],
                               p["api_version"]).read()
         if routing.live_vs is None:
             raise KubeError("VirtualService %s/%s does not exist. Deploy the worker routing first (the hashapp role, "
@@ -385,7 +388,7 @@ class BurstRun:
                       decisions=self.decisions, log=bu.summary(self.decisions, p["primary_subset"], p["burst_subset"]),
                       query=self.query)
         if self.module._diff and self.changed:
-            before_weight = int((rt.current_split(self.first_vs, p["host"], p["namespace"]) or {}).get(
+            before_weight = int((rt.current_split(self.first_vs, p["service"], p["namespace"]) or {}).get(
                 p["burst_subset"], 0))
             result["diff"] = dict(
                 before=dict(weights=bu.weights(p["primary_subset"], p["burst_subset"], before_weight),

@@ -14,7 +14,7 @@ short_description: Run a weighted canary release of one service, gated by Istio 
 version_added: 0.1.0
 author: meshops.istio developers (@meshops)
 description:
-  - Moves the traffic of one host from a stable subset to a canary subset in steps (for example 10%, 25%, 50%,
+  - Moves the traffic of one service from a stable subset to a canary subset in steps (for example 10%, 25%, 50%,
     100%), and between steps judges the canary from Istio's standard metrics in Prometheus - success rate
     (non-5xx of all requests), P99 latency, custom PromQL checks, and a minimum number of requests, so that
     no traffic never counts as healthy.
@@ -24,7 +24,7 @@ description:
   - The release state (plan, step, weights, analyses passed and failed, history with timestamps) is kept in
     the C(meshops.istio/release) annotation of the VirtualService, written together with the weights. Another
     job, or the same job run again after a crash, continues where the last one stopped.
-  - Only the weights of the host's default route change; match routes, mirrors and everything else of the
+  - Only the weights of the service's default route change; match routes, mirrors and everything else of the
     VirtualService stay as they are. Declare the routing first with M(meshops.istio.istio_traffic).
   - When Prometheus cannot be reached during an analysis, the release is paused with its weights unchanged
     and the task fails; O(action=resume) continues it.
@@ -52,8 +52,11 @@ options:
     type: str
     choices: [start, step, run, pause, resume, promote, abort, status]
     default: status
-  host:
-    description: The host whose traffic is released (a Service name such as V(reviews)).
+  service:
+    description:
+      - The service whose traffic is released (the Istio host) - a Service name such as V(reviews), or its
+        cluster name (V(reviews.bookinfo.svc.cluster.local)).
+      - Formerly C(host). O(host) is the API server URL of the auth options, never the service.
     type: str
     required: true
   namespace:
@@ -137,10 +140,10 @@ options:
         and success rate over time next to it (same name, C(.svg)). Not written in check mode.
     type: path
   virtual_service:
-    description: Name of the VirtualService. Defaults to the service name of O(host).
+    description: Name of the VirtualService. Defaults to the service name of O(service).
     type: str
   destination_rule:
-    description: Name of the DestinationRule. Defaults to the service name of O(host).
+    description: Name of the DestinationRule. Defaults to the service name of O(service).
     type: str
   api_version:
     description: API version of the Istio networking objects.
@@ -163,7 +166,7 @@ EXAMPLES = r"""
 - name: Release reviews v2 in four steps, one minute each
   meshops.istio.istio_release:
     action: run
-    host: reviews
+    service: reviews
     namespace: bookinfo
     stable: v1
     canary: v2
@@ -181,7 +184,7 @@ EXAMPLES = r"""
 - name: Start a release now, let later jobs step it
   meshops.istio.istio_release:
     action: start
-    host: reviews
+    service: reviews
     namespace: bookinfo
     canary: v3
     step_weight: 20
@@ -192,7 +195,7 @@ EXAMPLES = r"""
 - name: Advance one step if the analysis passes
   meshops.istio.istio_release:
     action: step
-    host: reviews
+    service: reviews
     namespace: bookinfo
     canary: v3
     analysis:
@@ -209,7 +212,7 @@ EXAMPLES = r"""
 - name: Roll back now
   meshops.istio.istio_release:
     action: abort
-    host: reviews
+    service: reviews
     namespace: bookinfo
 """
 
@@ -306,7 +309,7 @@ def argspec():
     prometheus["password"] = dict(type="str", no_log=True)
     return dict(
         action=dict(type="str", choices=list(rl.ACTIONS), default="status"),
-        host=dict(type="str", required=True),
+        service=dict(type="str", required=True),
         namespace=dict(type="str", required=True),
         name=dict(type="str"),
         stable=dict(type="str"),
@@ -341,7 +344,7 @@ class Release:
         self.module = module
         self.p = module.params
         self.check = module.check_mode
-        self.routing = HostRouting(cluster, self.p["host"], self.p["namespace"], self.p["virtual_service"],
+        self.routing = HostRouting(cluster, self.p["service"], self.p["namespace"], self.p["virtual_service"],
                                    self.p["destination_rule"], self.p["api_version"])
         # Settings given now; the rest come from the release state (or the defaults at start).
         self.analysis_given = dict((k, v) for k, v in (self.p["analysis"] or {}).items() if v is not None)
@@ -362,18 +365,18 @@ class Release:
         if vs is None:
             raise rl.ReleaseError("VirtualService %s/%s does not exist. Declare the routing of %s first "
                                   "(meshops.istio.istio_traffic), then release."
-                                  % (self.p["namespace"], self.routing.vs_name, self.p["host"]))
+                                  % (self.p["namespace"], self.routing.vs_name, self.p["service"]))
         self.state = rl.load((vs.get("metadata") or {}).get("annotations"))
         self.before = dict(weights=self.split(), phase=self.state["phase"] if self.state else None)
         return self.state
 
     def split(self):
-        return rt.current_split(self.routing.live_vs, self.p["host"], self.p["namespace"])
+        return rt.current_split(self.routing.live_vs, self.p["service"], self.p["namespace"])
 
     def release_name(self):
         if self.p["name"]:
             return rl.validate_name(self.p["name"])
-        service = (rt.service_of(self.p["host"], self.p["namespace"]) or (self.p["host"],))[0]
+        service = (rt.service_of(self.p["service"], self.p["namespace"]) or (self.p["service"],))[0]
         if self.p["canary"]:
             return rl.validate_name("%s-%s" % (service, self.p["canary"]))
         if self.state or self.p["action"] == "status":
@@ -385,7 +388,7 @@ class Release:
     def write(self, state, outcome, decided, analysis_ms=None):
         """Weights and state in one merge patch, guarded by the resourceVersion we decided on."""
         vs = self.routing.live_vs
-        http = rt.set_weights(vs, self.p["host"], self.p["namespace"], state["weights"])
+        http = rt.set_weights(vs, self.p["service"], self.p["namespace"], state["weights"])
         patch = {"metadata": {"resourceVersion": vs["metadata"]["resourceVersion"],
                               "annotations": {rl.ANNOTATION: rl.dump(state)}},
                  "spec": {"http": http}}
@@ -403,7 +406,7 @@ class Release:
     # -- analysis ---------------------------------------------------------------------------
     def canary_labels(self, canary=None):
         canary = canary or self.state["canary"]
-        labels = prom.destination_labels((rt.service_of(self.p["host"], self.p["namespace"]) or (self.p["host"],))[0],
+        labels = prom.destination_labels((rt.service_of(self.p["service"], self.p["namespace"]) or (self.p["service"],))[0],
                                          self.p["namespace"])
         if self.p["metrics_labels"]:
             labels.update(dict((k, str(v)) for k, v in self.p["metrics_labels"].items()))
@@ -427,7 +430,7 @@ class Release:
         if cfg["latency_p99"] is not None:
             measured["latency_p99"] = self.client.value(prom.latency_query(labels, window))
         variables = dict(namespace=self.p["namespace"], service=labels["destination_service_name"],
-                         host=self.p["host"], canary=self.state["canary"], stable=self.state["stable"],
+                         host=self.p["service"], canary=self.state["canary"], stable=self.state["stable"],
                          canary_version=labels.get("destination_version", self.state["canary"]),
                          window=prom.promql_duration(window), interval=prom.promql_duration(max(cfg["interval"], 1)))
         for check in cfg["checks"]:
@@ -514,13 +517,13 @@ class Release:
         if split is None:
             raise rl.ReleaseError("VirtualService %s/%s has no default route to %s: declare it with "
                                   "meshops.istio.istio_traffic first."
-                                  % (self.p["namespace"], self.routing.vs_name, self.p["host"]))
+                                  % (self.p["namespace"], self.routing.vs_name, self.p["service"]))
         serving = [s for s, w in split.items() if w > 0]
         stable = self.p["stable"]
         if not stable:
             if len(serving) != 1:
                 raise rl.ReleaseError("Traffic of %s is split (%s), so the stable subset is not clear: give stable."
-                                      % (self.p["host"], rl.split_text(split)))
+                                      % (self.p["service"], rl.split_text(split)))
             stable = serving[0]
         if stable == canary:
             raise rl.ReleaseError("stable and canary are both %s; the canary must be another subset." % canary)
@@ -528,7 +531,7 @@ class Release:
         if others:
             raise rl.ReleaseError("The default route of %s also sends traffic to %s (%s); a release moves traffic "
                                   "between %s and %s only. Route it to %s first (meshops.istio.istio_traffic)."
-                                  % (self.p["host"], ", ".join(others), rl.split_text(split), stable, canary, stable))
+                                  % (self.p["service"], ", ".join(others), rl.split_text(split), stable, canary, stable))
         rt.check_subsets_defined([stable, canary], rt.grown_subsets(self.routing.live_dr, None),
                                  self.routing.dr_name, self.p["namespace"])
         self.canary_labels(canary)
@@ -538,7 +541,7 @@ class Release:
         except prom.PrometheusError as e:
             raise rl.ReleaseError("Release %s not started, no traffic moved: %s" % (name, e.message)) from None
         decided = time.monotonic()
-        state = rl.new_release(name, self.p["host"], self.p["namespace"], stable, canary, self.plan,
+        state = rl.new_release(name, self.p["service"], self.p["namespace"], stable, canary, self.plan,
                                self.analysis_cfg, time.time())
         self.write(state, "started", decided)
 

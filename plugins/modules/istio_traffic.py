@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: istio_traffic
-short_description: Declare how the traffic of one host is split between its subsets
+short_description: Declare how the traffic of one service is split between its subsets
 version_added: 0.1.0
 author: meshops.istio developers (@meshops)
 description:
@@ -36,14 +36,15 @@ attributes:
     support: full
     description: Shows the VirtualService and DestinationRule before and after.
 options:
-  host:
+  service:
     description:
-      - The host whose traffic is routed, as clients call it - a Service name (V(reviews)) or its
-        cluster name (V(reviews.bookinfo.svc.cluster.local)).
+      - The service whose traffic is routed (the Istio host), as clients call it - a Service name
+        (V(reviews)) or its cluster name (V(reviews.bookinfo.svc.cluster.local)).
+      - Formerly C(host). O(host) is the API server URL of the auth options, never the service.
     type: str
     required: true
   namespace:
-    description: Namespace of the VirtualService, the DestinationRule and (for short host names) the Service.
+    description: Namespace of the VirtualService, the DestinationRule and (for a short O(service) name) the Service.
     type: str
     required: true
   state:
@@ -118,10 +119,10 @@ options:
       - Not given, the current policy is kept; an empty dict removes it.
     type: dict
   virtual_service:
-    description: Name of the VirtualService. Defaults to the service name of O(host).
+    description: Name of the VirtualService. Defaults to the service name of O(service).
     type: str
   destination_rule:
-    description: Name of the DestinationRule. Defaults to the service name of O(host).
+    description: Name of the DestinationRule. Defaults to the service name of O(service).
     type: str
   prune_subsets:
     description:
@@ -131,7 +132,7 @@ options:
     default: false
   validate_service:
     description:
-      - Fail when O(host) names a Kubernetes Service that does not exist. Hosts that are not cluster Service
+      - Fail when O(service) names a Kubernetes Service that does not exist. Hosts that are not cluster Service
         names (for example C(api.example.com)) are never checked.
     type: bool
     default: true
@@ -154,7 +155,7 @@ seealso:
 EXAMPLES = r"""
 - name: Send all reviews traffic to v1
   meshops.istio.istio_traffic:
-    host: reviews
+    service: reviews
     namespace: bookinfo
     subsets: {v1: 100}
     subset_labels:
@@ -164,13 +165,13 @@ EXAMPLES = r"""
 
 - name: Try v2 with 10% of the traffic
   meshops.istio.istio_traffic:
-    host: reviews
+    service: reviews
     namespace: bookinfo
     subsets: {v1: 90, v2: 10}
 
 - name: Send jason to v2 and everyone else to v3
   meshops.istio.istio_traffic:
-    host: reviews
+    service: reviews
     namespace: bookinfo
     subsets: {v3: 100}
     match:
@@ -180,7 +181,7 @@ EXAMPLES = r"""
 
 - name: Keep v1 serving, copy its requests to v2, and drop subsets nothing routes to
   meshops.istio.istio_traffic:
-    host: reviews
+    service: reviews
     namespace: bookinfo
     subsets: {v1: 100}
     mirror: {subset: v2, percent: 100}
@@ -270,7 +271,7 @@ from ansible_collections.meshops.istio.plugins.module_utils.traffic import (
 
 def argspec():
     return dict(
-        host=dict(type="str", required=True),
+        service=dict(type="str", required=True),
         namespace=dict(type="str", required=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         subsets=dict(type="dict", aliases=["weights"]),
@@ -321,12 +322,12 @@ def validated(params):
 
 def declare(module, cluster, want):
     params = module.params
-    routing = HostRouting(cluster, params["host"], params["namespace"], params["virtual_service"],
+    routing = HostRouting(cluster, params["service"], params["namespace"], params["virtual_service"],
                           params["destination_rule"], params["api_version"])
     if params["validate_service"] and params["state"] == "present":
         routing.require_service()
     routing.read()
-    host, namespace = params["host"], params["namespace"]
+    host, namespace = params["service"], params["namespace"]
     previous = routing.split()
     previous_mirror = rt.mirror_of(routing.live_vs, host, namespace)
     before_subsets = set(rt.dr_subsets(routing.live_dr))

@@ -53,7 +53,7 @@ def unrelated(namespace):
 def release_split(run_playbook, sim):
     """What a release step does: reviews 50/50 v1/v3, declared with istio_traffic (its own field manager)."""
     step = run_playbook(TRAFFIC_PLAYBOOK, sim, extra_vars={"traffic_steps": [
-        {"host": "reviews", "namespace": "default", "subsets": {"v1": 50, "v3": 50}}]})
+        {"service": "reviews", "namespace": "default", "subsets": {"v1": 50, "v3": 50}}]})
     assert step.rc == 0, step
 
 

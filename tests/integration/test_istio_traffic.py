@@ -163,8 +163,8 @@ def test_bad_input_is_refused_with_a_clear_message_and_nothing_changes(cluster, 
         {"subsets": {"v1": 100}, "mirror": {"subset": "v2", "percent": 0}},
         {"subsets": {"v1": 100}, "match": [{"subset": "v2"}]},
         {"subsets": {"v1": 100}, "timeout": "soon"},
-        {"host": "reviewz", "subsets": {"v1": 100}},
-        {"host": "reviews", "namespace": "nowhere", "subsets": {"v1": 100}},
+        {"service": "reviewz", "subsets": {"v1": 100}},
+        {"service": "reviews", "namespace": "nowhere", "subsets": {"v1": 100}},
     ]
     run = run_playbook(PLAYBOOK, cluster, extra_vars={"traffic_steps": bad})
     assert run.rc != 0

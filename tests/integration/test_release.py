@@ -251,9 +251,9 @@ def test_bad_input_is_refused_and_nothing_changes(env, run_playbook):
          "analysis.success_rate (minimum success rate in %) is 101; it must be from 0 to 100"),
         (dict(canary="v9", steps=[10, 100]), "Subset v9 is not defined in DestinationRule %s/reviews" % ns),
         (dict(canary="v2", stable="v2", steps=[10, 100]), "stable and canary are both v2"),
-        (dict(host="ratings", canary="v3", steps=[10, 100]),
+        (dict(service="ratings", canary="v3", steps=[10, 100]),
          "The VirtualService of ratings is owned by another release, 'ratings-v2' (progressing, canary v2 at 10%"),
-        (dict(host="nothere", canary="v2", steps=[10, 100]), "VirtualService %s/nothere does not exist" % ns),
+        (dict(service="nothere", canary="v2", steps=[10, 100]), "VirtualService %s/nothere does not exist" % ns),
     ]
     runs = []
     for kwargs, _message in cases:
