@@ -18,6 +18,8 @@ __metaclass__ = type
 
 import copy
 import json
+import os
+import sys
 
 try:
     from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
@@ -61,8 +63,41 @@ _SERVER_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestam
                     "selfLink")
 
 
-def new_module(argument_spec, **kwargs):
-    """An AnsibleK8SModule with kubernetes.core's auth options merged into ``argument_spec``."""
+def _names(spec):
+    """Every name an argument spec answers to: its options and their aliases."""
+    names = {}
+    for option, settings in spec.items():
+        names[option] = option
+        for alias in (settings or {}).get("aliases") or ():
+            names[alias] = option
+    return names
+
+
+AUTH_OPTION_NAMES = frozenset(_names(AUTH_ARG_SPEC))
+
+
+def shadowed_auth_options(argument_spec):
+    """[(our name, auth option name)] for every option or alias of ``argument_spec`` that is also a
+    name of one of kubernetes.core's auth options."""
+    auth = _names(AUTH_ARG_SPEC)
+    return sorted((ours, auth[ours]) for ours in _names(argument_spec) if ours in auth)
+
+
+def new_module(argument_spec, name=None, **kwargs):
+    """An AnsibleK8SModule with kubernetes.core's auth options merged into ``argument_spec``.
+
+    An option of ours with the name of an auth option would replace it, so that (for example) a
+    bearer token from K8S_AUTH_API_KEY would go to whatever that option holds instead of the API
+    server: such a module is refused before it is built."""
+    clashes = shadowed_auth_options(argument_spec)
+    if clashes:
+        if name is None:
+            caller = sys._getframe(1).f_globals
+            name = os.path.splitext(os.path.basename(caller.get("__file__") or "?"))[0]
+        raise ValueError("module %s: option %s has the name of kubernetes.core's auth option %s (the "
+                         "connection to the API server); rename the option."
+                         % (name, ", ".join(repr(ours) for ours, _auth in clashes),
+                            ", ".join(sorted(set(repr(auth) for _ours, auth in clashes)))))
     spec = copy.deepcopy(AUTH_ARG_SPEC)
     spec.update(argument_spec)
     kwargs.setdefault("supports_check_mode", True)
@@ -150,12 +185,32 @@ def _url_of(exc, module, auth=None):
     pool = getattr(exc, "pool", None)
     if pool is not None:
         return "%s://%s:%s" % (pool.scheme, pool.host, pool.port)
-    params = auth or module.params
-    if params.get("host"):
-        return params["host"]
+    params = auth if auth is not None else module.params
+    # The module's own cluster may come from K8S_AUTH_* alone; another cluster's auth is all given.
+    host = params.get("host") or (os.environ.get("K8S_AUTH_HOST") if auth is None else None)
+    if host:
+        return host
     if params.get("context"):
         return "context %s" % params["context"]
     return "the kubeconfig's current context"
+
+
+class _WithoutAuthEnvironment:
+    """Hides the K8S_AUTH_* variables while a client for another cluster is built.
+
+    They describe the module's own cluster: kubernetes.core would fill every auth option a target
+    leaves out from them, and a K8S_AUTH_HOST + K8S_AUTH_API_KEY pair even wins over the target's
+    kubeconfig, which would send the target's requests (and that token) to the wrong cluster."""
+
+    def __enter__(self):
+        self.saved = dict((k, v) for k, v in os.environ.items() if k.startswith("K8S_AUTH_"))
+        for key in self.saved:
+            del os.environ[key]
+        return self
+
+    def __exit__(self, *exc):
+        os.environ.update(self.saved)
+        return False
 
 
 def strip_server_fields(obj):
@@ -283,7 +338,8 @@ class Cluster:
 
     def __init__(self, module, field_manager=FIELD_MANAGER, auth=None):
         """``auth``: auth options (kubeconfig, context, host, api_key, ...) of another cluster
-        than the module's own, for modules that work on several clusters at once."""
+        than the module's own, for modules that work on several clusters at once. Only what
+        ``auth`` holds is used: the K8S_AUTH_* variables belong to the module's own cluster."""
         self.module = module
         self.field_manager = field_manager
         self.check_mode = module.check_mode
@@ -297,7 +353,8 @@ class Cluster:
                     # token-refresh hook (run before every request, discovery included) would send
                     # this client's requests to that cluster, with that cluster's credentials.
                     KubernetesConfiguration.set_default(None)
-                self.k8s = get_api_client(**dict((k, v) for k, v in auth.items() if v is not None))
+                with _WithoutAuthEnvironment():
+                    self.k8s = get_api_client(**dict((k, v) for k, v in auth.items() if v is not None))
         except (Urllib3HTTPError, OSError, ApiException) as e:
             # Building the client already reads discovery, so an unreachable server or a refused
             # token shows up here.

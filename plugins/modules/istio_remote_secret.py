@@ -60,6 +60,8 @@ options:
       - The clusters whose istiod must read the source (the primaries, other than the source).
       - Each item takes the auth options of the module (C(kubeconfig), C(context), C(host), C(api_key), ...)
         for that cluster, and a C(name) used in the result.
+      - An item's auth is only what the item gives. The C(K8S_AUTH_*) environment variables describe the
+        source cluster (the module's own auth) and are not used for targets.
       - An empty list only prepares the reader account and token on the source.
     type: list
     elements: dict
