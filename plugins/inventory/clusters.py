@@ -23,6 +23,13 @@ description:
   - Optionally adds one host for the current context, or for every context, of a kubeconfig.
   - Each kubeconfig is read (never written) to check that the context exists and to learn the API
     server URL; nothing contacts the clusters.
+  - With kubernetes.core's auth in the environment - C(K8S_AUTH_HOST) with C(K8S_AUTH_API_KEY) (what AWX's
+    "OpenShift or Kubernetes API Bearer Token" credential sets), with C(K8S_AUTH_USERNAME) and
+    C(K8S_AUTH_PASSWORD), or with a client certificate and key - kubernetes.core connects every module to
+    that server and ignores kubeconfig and context. The inventory is then that one cluster - one host
+    without C(kubeconfig) and C(context) variables, named after the single entry of O(clusters) (which may
+    not name a kubeconfig or context), else C(name) in O(context_defaults), else the server's host name -
+    and no kubeconfig is read. C(istio_api_server) defaults to C(K8S_AUTH_HOST).
   - The file name must end in C(.clusters.yml) or C(.clusters.yaml).
 extends_documentation_fragment:
   - constructed
@@ -116,6 +123,13 @@ options:
 """
 
 EXAMPLES = r"""
+# With K8S_AUTH_HOST + K8S_AUTH_API_KEY (+ K8S_AUTH_SSL_CA_CERT) set, for example by an AWX bearer
+# token credential, this is one host called "local" for that API server; no kubeconfig is needed.
+plugin: meshops.istio.clusters
+contexts: current
+context_defaults:
+  name: local
+---
 # inventories/multicluster/mesh.clusters.yml -- the codelab's two clusters on two networks
 plugin: meshops.istio.clusters
 kubeconfig: ~/.kube/config
@@ -223,17 +237,32 @@ class KubeconfigReader:
                                      "URL: %s" % (context, path, to_native(e))) from e
 
 
+def env_auth_server(environ):
+    """K8S_AUTH_HOST when the environment holds enough of kubernetes.core's auth to connect without a
+    kubeconfig (kubernetes.core then never loads one), else None."""
+    def given(*names):
+        return any(environ.get("K8S_AUTH_%s" % n) for n in names)
+    host = environ.get("K8S_AUTH_HOST")
+    if host and (given("API_KEY") or (given("USERNAME") and given("PASSWORD"))
+                 or (given("CLIENT_CERT", "CERT_FILE") and given("CLIENT_KEY", "KEY_FILE"))):
+        return host.rstrip("/")
+    return None
+
+
 def host_name_for_context(context):
     name = re.sub(r"[^a-z0-9-]+", "-", context.lower()).strip("-")
     return name[:63].rstrip("-")
 
 
-def resolve_clusters(spec, base_dir, reader):
+def resolve_clusters(spec, base_dir, reader, env_server=None):
     """Turn the plugin options into a list of cluster records (plain dicts), or raise
-    AnsibleParserError naming the entry and the key at fault."""
+    AnsibleParserError naming the entry and the key at fault. ``env_server``: the API server of
+    kubernetes.core's auth in the environment (env_auth_server), which makes the one cluster."""
     default_kubeconfig = spec["kubeconfig"]
     records = []
     entries = list(spec.get("clusters") or [])
+    if env_server:
+        return [_env_record(spec, entries, env_server)]
     for index, entry in enumerate(entries):
         where = "clusters[%d]" % index
         if not isinstance(entry, dict):
@@ -275,6 +304,34 @@ def resolve_clusters(spec, base_dir, reader):
     return records
 
 
+def _env_record(spec, entries, server):
+    """The one cluster of kubernetes.core's environment auth."""
+    where = "K8S_AUTH_HOST is %s with credentials in the environment" % server
+    why = ("kubernetes.core then connects every module to that server and ignores kubeconfig and context, so the "
+           "inventory can only be that one cluster")
+    if len(entries) > 1:
+        raise AnsibleParserError("%s: %s, not the %d clusters listed. Unset the K8S_AUTH_* variables to use the "
+                                 "kubeconfigs, or list one cluster." % (where, why, len(entries)))
+    entry = dict(spec.get("context_defaults") or {})
+    if entries:
+        if not isinstance(entries[0], dict):
+            raise AnsibleParserError("clusters[0] must be a mapping with at least 'name', got %r." % (entries[0],))
+        entry = dict(entries[0])
+    unknown = sorted(set(entry) - set(CLUSTER_KEYS))
+    if unknown:
+        raise AnsibleParserError("clusters[0] has unknown key(s) %s; the keys are %s."
+                                 % (", ".join(unknown), ", ".join(CLUSTER_KEYS)))
+    given = [k for k in ("kubeconfig", "context") if entry.get(k)]
+    if given:
+        raise AnsibleParserError("%s: %s; remove %s from the cluster, or unset the K8S_AUTH_* variables."
+                                 % (where, why, " and ".join(given)))
+    entry.setdefault("name", host_name_for_context(urlparse(server).hostname or "") or "cluster")
+    entry.setdefault("api_server", server)
+    records = [_record(entry, where, spec, None, None, None, env_server=server)]
+    _check_mesh(records)
+    return records[0]
+
+
 def _check_group_clash(records):
     groups = set(ROLES) | set(group_name("network", r["network"]) for r in records) | set(("all", "ungrouped"))
     for record in records:
@@ -282,7 +339,8 @@ def _check_group_clash(records):
             raise AnsibleParserError(
                 "cluster %r has the name of a group this inventory makes (%s); Ansible cannot have a host "
                 "and a group of the same name. Rename the cluster (its context can keep the name, "
-                "e.g. name: onprem, context: %s)." % (record["name"], ", ".join(sorted(groups)), record["context"]))
+                "e.g. name: onprem, context: %s)." % (record["name"], ", ".join(sorted(groups)),
+                                                       record["context"] or record["name"]))
 
 
 def _path(value, base_dir):
@@ -294,7 +352,7 @@ def _path(value, base_dir):
     return os.pathsep.join(parts)
 
 
-def _record(entry, where, spec, base_dir, default_kubeconfig, reader, from_kubeconfig=False):
+def _record(entry, where, spec, base_dir, default_kubeconfig, reader, from_kubeconfig=False, env_server=None):
     name = entry["name"]
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise AnsibleParserError(
@@ -312,12 +370,16 @@ def _record(entry, where, spec, base_dir, default_kubeconfig, reader, from_kubec
             raise AnsibleParserError(
                 "%s: %s %r is not valid: it becomes a Kubernetes label value (letters, digits, '-', '_', "
                 "'.', at most 63 characters)." % (where, key, value))
-    kubeconfig = _path(entry.get("kubeconfig") or default_kubeconfig, base_dir)
-    context = entry.get("context") or name
-    try:
-        server = reader.server(kubeconfig, context)
-    except AnsibleParserError as e:
-        raise AnsibleParserError("%s: %s" % (where, e.message)) from None
+    if env_server:
+        kubeconfig = context = None
+        server = env_server
+    else:
+        kubeconfig = _path(entry.get("kubeconfig") or default_kubeconfig, base_dir)
+        context = entry.get("context") or name
+        try:
+            server = reader.server(kubeconfig, context)
+        except AnsibleParserError as e:
+            raise AnsibleParserError("%s: %s" % (where, e.message)) from None
     api_server = entry.get("api_server") or server
     parsed = urlparse(api_server or "")
     if parsed.scheme not in ("https", "http") or not parsed.hostname:
@@ -367,14 +429,16 @@ def host_vars(record):
         "ansible_connection": "local",
         # Modules run on the controller and need the kubernetes library Ansible itself runs with.
         "ansible_python_interpreter": trust_as_template("{{ ansible_playbook_python }}"),
-        "kubeconfig": record["kubeconfig"],
-        "context": record["context"],
         "istio_cluster_name": record["name"],
         "istio_cluster_role": record["role"],
         "istio_network": record["network"],
         "istio_mesh_id": record["mesh_id"],
         "istio_api_server": record["api_server"],
     }
+    # Without them (auth from K8S_AUTH_*) the playbooks leave kubeconfig and context out of the modules.
+    for key in ("kubeconfig", "context"):
+        if record[key]:
+            hostvars[key] = record[key]
     if record["primary"]:
         hostvars["istio_primary_cluster"] = record["primary"]
     hostvars.update(record["vars"])
@@ -396,7 +460,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         super(InventoryModule, self).parse(inventory, loader, path, cache)
         self._read_config_data(path)
         cache_key = self.get_cache_key(path)
-        use_cache = self.get_option("cache") and cache
+        env_server = env_auth_server(os.environ)
+        # The environment decides what the clusters are; nothing is read for them, nothing to cache.
+        use_cache = self.get_option("cache") and cache and not env_server
         records = None
         if use_cache:
             try:
@@ -406,8 +472,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if records is None:
             spec = dict((key, self.get_option(key)) for key in (
                 "kubeconfig", "mesh_id", "default_network", "contexts", "context_defaults", "clusters"))
-            records = resolve_clusters(spec, os.path.dirname(os.path.abspath(path)), KubeconfigReader())
-            if self.get_option("cache"):
+            records = resolve_clusters(spec, os.path.dirname(os.path.abspath(path)), KubeconfigReader(), env_server)
+            if self.get_option("cache") and not env_server:
                 self._cache[cache_key] = records
         self._populate(records)
 

@@ -265,3 +265,73 @@ def test_ansible_inventory_reports_a_missing_kubeconfig(tmp_path):
                              K8S_AUTH_KUBECONFIG="")
     assert proc.returncode != 0
     assert "kubeconfig %s does not exist" % (tmp_path / "nothing") in proc.stderr
+
+
+# -- kubernetes.core's auth from the environment (K8S_AUTH_*), no kubeconfig ------------------
+
+ENV_HOST = "https://api.example.com:6443/"
+
+
+@pytest.fixture
+def env_auth(monkeypatch, tmp_path):
+    for key in ("K8S_AUTH_KUBECONFIG", "K8S_AUTH_CONTEXT", "K8S_AUTH_USERNAME", "K8S_AUTH_PASSWORD",
+                "K8S_AUTH_CLIENT_CERT", "K8S_AUTH_CERT_FILE", "K8S_AUTH_CLIENT_KEY", "K8S_AUTH_KEY_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("K8S_AUTH_HOST", ENV_HOST)
+    monkeypatch.setenv("K8S_AUTH_API_KEY", "secret-token-never-shown")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such.kubeconfig"))
+
+
+@pytest.mark.parametrize("environ, server", [
+    ({"K8S_AUTH_HOST": ENV_HOST, "K8S_AUTH_API_KEY": "t"}, "https://api.example.com:6443"),
+    ({"K8S_AUTH_HOST": ENV_HOST, "K8S_AUTH_USERNAME": "u", "K8S_AUTH_PASSWORD": "p"}, "https://api.example.com:6443"),
+    ({"K8S_AUTH_HOST": ENV_HOST, "K8S_AUTH_CERT_FILE": "c", "K8S_AUTH_KEY_FILE": "k"}, "https://api.example.com:6443"),
+    ({"K8S_AUTH_HOST": ENV_HOST}, None),                       # no credentials: kubernetes.core loads the kubeconfig
+    ({"K8S_AUTH_API_KEY": "t"}, None),
+    ({"K8S_AUTH_HOST": ENV_HOST, "K8S_AUTH_USERNAME": "u"}, None),
+])
+def test_env_auth_server_follows_kubernetes_core(environ, server):
+    assert clusters.env_auth_server(environ) == server
+
+
+def test_env_auth_makes_one_host_without_kubeconfig(tmp_path, env_auth):
+    inv = parse(tmp_path, {"contexts": "current", "context_defaults": {"name": "local"}})
+    assert list(inv.hosts) == ["local"]
+    got = hostvars(inv, "local")
+    assert "kubeconfig" not in got and "context" not in got
+    assert got["istio_api_server"] == "https://api.example.com:6443"
+    assert got["istio_cluster_name"] == "local" and got["ansible_connection"] == "local"
+    assert members(inv, "primary") == ["local"]
+    assert "secret-token-never-shown" not in json.dumps({h: hostvars(inv, h) for h in inv.hosts}, default=str)
+
+
+def test_env_auth_names_the_host_after_the_server_or_the_one_cluster(tmp_path, env_auth):
+    assert list(parse(tmp_path, {"contexts": "current"}).hosts) == ["api-example-com"]
+    inv = parse(tmp_path, {"clusters": [{"name": "onprem", "network": "lab", "api_server": "https://10.0.0.1:6443",
+                                         "vars": {"release_wave": "first"}}]})
+    got = hostvars(inv, "onprem")
+    assert (got["istio_network"], got["istio_api_server"], got["release_wave"]) == (
+        "lab", "https://10.0.0.1:6443", "first")
+
+
+def test_env_auth_refuses_clusters_it_would_silently_merge(tmp_path, env_auth, two):
+    with pytest.raises(AnsibleParserError, match="ignores kubeconfig and context, so the inventory can only be "
+                                                 "that one cluster, not the 2 clusters listed"):
+        parse(tmp_path, {"kubeconfig": two, "clusters": [{"name": "onprem", "context": "primary"},
+                                                          {"name": "burst", "role": "remote"}]})
+    with pytest.raises(AnsibleParserError, match="remove context from the cluster, or unset the K8S_AUTH_"):
+        parse(tmp_path, {"clusters": [{"name": "onprem", "context": "primary"}]})
+
+
+def test_ansible_inventory_with_env_auth_only(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    proc = ansible_inventory("-i", "inventories/local", "--host", "local", K8S_AUTH_HOST=ENV_HOST,
+                             K8S_AUTH_API_KEY="secret-token-never-shown", K8S_AUTH_KUBECONFIG="",
+                             KUBECONFIG=str(tmp_path / "missing"), HOME=str(home))
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    unwrap = {k: v.get("__ansible_unsafe", v) if isinstance(v, dict) else v for k, v in got.items()}
+    assert "kubeconfig" not in unwrap and "context" not in unwrap
+    assert unwrap["istio_api_server"] == "https://api.example.com:6443"
+    assert "secret-token-never-shown" not in proc.stdout + proc.stderr
