@@ -19,6 +19,7 @@ __metaclass__ = type
 import copy
 import json
 import os
+import re
 import sys
 
 try:
@@ -333,6 +334,21 @@ def _keyed(objects):
     return keyed
 
 
+def api_server_problem(host):
+    """Why ``host`` (the auth option, or K8S_AUTH_HOST) cannot be an API server URL, or None.
+
+    Without a scheme the Kubernetes client speaks plain HTTP to port 80 of whatever ``host`` names,
+    with the bearer token: a service name given there (as the Istio service options were once
+    called ``host``) would receive the token."""
+    if not host:
+        return None
+    if not re.match(r"^https?://[^/?#\s]+", host):
+        return ("host (the API server's URL, also K8S_AUTH_HOST) is %r, which is not a URL such as "
+                "https://api.example.com:6443, so nothing was sent there. The service whose traffic this "
+                "collection routes is given with the option 'service'." % host)
+    return None
+
+
 class Cluster:
     """One cluster, reached with the module's auth options."""
 
@@ -343,6 +359,11 @@ class Cluster:
         self.module = module
         self.field_manager = field_manager
         self.check_mode = module.check_mode
+        server = (auth or {}).get("host") if auth is not None else (
+            module.params.get("host") or os.environ.get("K8S_AUTH_HOST"))
+        problem = api_server_problem(server)
+        if problem:
+            raise KubeError(problem, reason="BadHost")
         try:
             if auth is None:
                 self.k8s = get_api_client(module=module)

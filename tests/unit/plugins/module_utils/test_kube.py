@@ -65,3 +65,13 @@ def test_unchanged_objects_do_not_count_as_changes():
     report.add(SERVICE, "unchanged", SERVICE, SERVICE)
     assert not report.changed
     assert report.diff == {"before": {}, "after": {}}
+
+
+def test_api_server_must_be_a_url_so_no_token_goes_to_a_service_name():
+    for good in (None, "", "https://127.0.0.1:6443", "http://localhost:8080", "https://api.example.com"):
+        assert kube.api_server_problem(good) is None, good
+    for bad in ("reviews", "worker-service", "127.0.0.1:8080", "reviews.bookinfo.svc.cluster.local",
+                "ftp://x", "https://"):
+        problem = kube.api_server_problem(bad)
+        assert problem.startswith("host (the API server's URL, also K8S_AUTH_HOST) is %r, which is not a URL" % bad)
+        assert "option 'service'" in problem
