@@ -172,3 +172,55 @@ def test_every_playbook_and_module_with_k8s_auth_environment_only(mesh_factory, 
     assert_token_reached_only_the_api_server(mesh, run)
     assert_cluster_state(mesh, run)
     assert {h for _t, h, _r in run.tasks} == {"local"}, "one host, made by the inventory from K8S_AUTH_*"
+
+
+def test_the_token_goes_to_the_api_server_and_nowhere_else(kubesim_istio, run_playbook, tmp_path):
+    sim = kubesim_istio
+    decoy, control = auth.Listener().start(), auth.Listener().start()
+    closed = auth.closed_port()
+    try:
+        sim.clear_request_log()
+        run = run_playbook(str(PLAYBOOKS / "auth_listener.yml"), extra_vars={
+            "auth_decoy": decoy.address, "auth_control": control.address, "auth_closed_port": closed,
+            "auth_namespace": "default", "auth_prometheus_url": "http://127.0.0.1:%d" % closed},
+            inventory=_local_inventory(tmp_path), env=auth.env_only(sim, tmp_path))
+    finally:
+        decoy.stop()
+        control.stop()
+    msgs = {name: r.get("msg", "") for name, _h, r in run.tasks}
+    assert all(r.get("failed") for _n, _h, r in run.tasks), msgs
+
+    # Service names that look like an address are names: looked up on the API server, with the token.
+    assert msgs["Release status of a service named like the listener"].startswith(
+        "VirtualService default/127 does not exist.")
+    assert msgs["Traffic of a service named like the listener"].startswith(
+        "Subset v1 is not defined in DestinationRule default/127 (it defines: nothing)")
+    assert msgs["Burst with the listener as the service"].startswith(
+        "VirtualService default/worker-virtual-service does not exist.")
+    # The old option name: without service a required option is missing; beside it, or where service has
+    # a default, host is the API server's URL and an address without a scheme is refused unsent.
+    assert msgs["Release status with the old option name"] == "missing required arguments: service"
+    refused = ("host (the API server's URL, also K8S_AUTH_HOST) is '%s', which is not a URL such as "
+               "https://api.example.com:6443, so nothing was sent there." % decoy.address)
+    assert msgs["Release status with the old option name beside the new one"].startswith(refused)
+    assert msgs["Burst with the old option name (service keeps its default)"].startswith(refused)
+    # An API server that is down is named by its URL, whatever the auth.
+    assert msgs["Report the control planes of an API server that is down"].startswith(
+        "Cannot reach the Kubernetes API server at https://127.0.0.1:%d (" % closed)
+
+    assert decoy.connections == 0 and decoy.received == b""
+    # The control: an API server URL given on purpose does get the token, so the decoy would have seen it.
+    assert control.connections >= 1
+    assert b"authorization: bearer " + sim.admin_token.encode() in control.received.lower()
+    accepted = auth.authenticated(sim)
+    assert {r.path for r in accepted} >= {"/apis/networking.istio.io/v1/namespaces/default/virtualservices/127",
+                                          "/apis/networking.istio.io/v1/namespaces/default/destinationrules/127"}
+    assert [r for r in sim.request_log if r.status == 401] == []
+    assert sim.admin_token not in run.stdout + run.stderr
+
+
+def _local_inventory(tmp_path):
+    path = tmp_path / "hosts.yml"
+    path.write_text(json.dumps({"all": {"hosts": {"cluster": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}))
+    return path
