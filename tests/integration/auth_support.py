@@ -30,7 +30,6 @@ def env_only(sim, directory):
     home.mkdir(exist_ok=True)
     return {"K8S_AUTH_HOST": sim.url, "K8S_AUTH_API_KEY": sim.admin_token,
             "K8S_AUTH_SSL_CA_CERT": ca_file(sim, directory), "K8S_AUTH_VERIFY_SSL": "true",
-            "K8S_AUTH_KUBECONFIG": "", "K8S_AUTH_CONTEXT": "",
             "KUBECONFIG": str(Path(directory) / "no-such-kubeconfig"), "HOME": str(home)}
 
 

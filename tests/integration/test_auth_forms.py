@@ -154,8 +154,7 @@ def test_every_playbook_and_module_with_host_api_key_and_ca_cert(mesh_factory, r
     home = tmp_path / "empty-home"
     home.mkdir()
     run = run_playbook(str(PLAYBOOKS / "auth_token.yml"), extra_vars=extra, inventory=inventory,
-                       env={"KUBECONFIG": str(tmp_path / "no-such-kubeconfig"), "K8S_AUTH_KUBECONFIG": "",
-                            "HOME": str(home)})
+                       env={"KUBECONFIG": str(tmp_path / "no-such-kubeconfig"), "HOME": str(home)})
     assert_token_reached_only_the_api_server(mesh, run)
     assert_cluster_state(mesh, run)
 
