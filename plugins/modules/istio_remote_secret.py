@@ -335,6 +335,12 @@ class RemoteSecretRun:
         if not mc.NAME_RE.match(name):
             self.module.fail_json(msg="cluster %r is not a valid cluster name: use lower-case letters, digits and "
                                       "'-' (it becomes part of the Secret name istio-remote-secret-%s)." % (name, name))
+        for index, target in enumerate(self.params["targets"]):
+            if not (target.get("kubeconfig") or target.get("context") or target.get("host")):
+                # K8S_AUTH_* are the source's, so such a target would fall back to ~/.kube/config.
+                self.module.fail_json(msg="targets[%d] (%s) gives no kubeconfig, context or host: say how to reach "
+                                          "that cluster (its kubeconfig and context, or host, api_key and ca_cert)."
+                                          % (index, target_label(target, index)))
         if self.params["wait_timeout"] < 1:
             self.module.fail_json(msg="wait_timeout must be at least 1 second, got %s." % self.params["wait_timeout"])
         if self.params["remove_reader"] and self.params["state"] != "absent":

@@ -168,6 +168,8 @@ def test_remote_secret_server_override_multi_primary_and_reader_removal(kubesim_
     ("unreachable", "Target gone: Cannot reach the Kubernetes API server at https://127.0.0.1:1"),
     ("bad_name", "cluster 'Burst_1' is not a valid cluster name"),
     ("bad_server", "server: 'burst.example.com' is not a URL"),
+    ("no_auth", "targets[0] (targets[0]) gives no kubeconfig, context or host: say how to reach that cluster"),
+    ("host_not_url", "Target onprem: host (the API server's URL, also K8S_AUTH_HOST) is 'onprem', which is not a URL"),
 ])
 def test_remote_secret_errors_change_nothing(kubesim_factory, run_playbook, case, message):
     onprem = kubesim_factory("onprem")
@@ -179,6 +181,10 @@ def test_remote_secret_errors_change_nothing(kubesim_factory, run_playbook, case
     if case == "unreachable":
         extra = dict(extra, rs_targets=[], rs_extra_targets=[{"name": "gone", "host": "https://127.0.0.1:1",
                                                               "api_key": "x", "validate_certs": False}])
+    if case == "no_auth":
+        extra = dict(extra, rs_targets=[], rs_extra_targets=[{"api_key": "not-a-real-token"}])
+    if case == "host_not_url":
+        extra = dict(extra, rs_targets=[], rs_extra_targets=[{"name": "onprem", "host": "onprem", "api_key": "not-a-real-token"}])
     if case == "bad_name":
         extra["rs_cluster"] = "Burst_1"
     if case == "bad_server":
@@ -189,7 +195,7 @@ def test_remote_secret_errors_change_nothing(kubesim_factory, run_playbook, case
     assert any(message in m for m in result.failed_msgs), result.failed_msgs
     assert "Traceback" not in result.stdout
     assert onprem.writes() == []
-    if case in ("bad_name", "bad_server"):
+    if case in ("bad_name", "bad_server", "no_auth"):
         assert burst.writes() == []
 
 

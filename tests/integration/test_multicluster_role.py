@@ -309,6 +309,10 @@ def test_multi_primary_on_one_network(kubesim_factory, run_playbook, tmp_path):
     (("remote", "remote"), {}, "The mesh is not consistent"),
     (("primary", "remote"), {"multicluster_eastwest_service_type": "NodePort"},
      "Remote clusters reach their primary's istiod at the external address of its east-west gateway"),
+    # An AWX bearer token credential beside per-cluster kubeconfigs: every module would reach one server.
+    (("primary", "primary"), {"env": "token"},
+     "and its credentials are set, so every module reaches that one API server whatever kubeconfig and context say, "
+     "but the mesh has 2 clusters"),
 ])
 def test_broken_mesh_is_refused_before_any_change(kubesim_factory, run_playbook, charts, tmp_path, roles, extra,
                                                   message):
@@ -322,8 +326,10 @@ def test_broken_mesh_is_refused_before_any_change(kubesim_factory, run_playbook,
             ansible_connection="local", ansible_python_interpreter="{{ ansible_playbook_python }}",
             kubeconfig=sim.kubeconfig_path, context=sim.name, istio_cluster_role=role)
     inventory.write_text(yaml.safe_dump({"all": {"children": groups}}))
+    env = {"K8S_AUTH_HOST": a.url, "K8S_AUTH_API_KEY": a.admin_token} if extra.get("env") else {}
+    extra = dict((k, v) for k, v in extra.items() if k != "env")
     result = run_playbook("multicluster.yml", inventory=str(inventory),
-                          extra_vars=dict(mesh_vars(charts, tmp_path), **extra))
+                          extra_vars=dict(mesh_vars(charts, tmp_path), **extra), env=env)
     assert result.rc != 0
     assert any(message in m for m in result.failed_msgs), result.failed_msgs
     if roles == ("remote", "remote"):
