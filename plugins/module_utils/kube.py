@@ -359,7 +359,7 @@ class Cluster:
         self.module = module
         self.field_manager = field_manager
         self.check_mode = module.check_mode
-        server = (auth or {}).get("host") if auth is not None else (
+        server = auth.get("host") if auth is not None else (
             module.params.get("host") or os.environ.get("K8S_AUTH_HOST"))
         problem = api_server_problem(server)
         if problem:
