@@ -1,7 +1,8 @@
 """kubernetes.core's auth forms, for real: kubesim serves HTTPS with its own CA and checks bearer tokens.
 
-- host + api_key + ca_cert as module defaults: the roles of namespaces.yml, bookinfo.yml, hashapp.yml,
-  release.yml and burst.yml, then every module called directly (one ansible-playbook run);
+- host + api_key + ca_cert as module defaults, and a kubeconfig file alone (KUBECONFIG, its current
+  context): the roles of namespaces.yml, bookinfo.yml, hashapp.yml, release.yml and burst.yml, then
+  every module called directly (one ansible-playbook run each);
 - the K8S_AUTH_* variables alone (no kubeconfig anywhere): the same playbooks themselves, through the
   clusters inventory plugin of inventories/local, then every module (one run);
 - a bearer token reaches the API server and nothing else: service names that look like addresses,
@@ -141,20 +142,28 @@ def assert_token_reached_only_the_api_server(mesh, run):
     assert mesh.target.admin_token not in run.stdout + run.stderr
 
 
-def test_every_playbook_and_module_with_host_api_key_and_ca_cert(mesh_factory, run_playbook, tmp_path):
-    mesh = mesh_factory("token")
+@pytest.mark.parametrize("form", ["token", "kubeconfig"])
+def test_every_playbook_and_module_with_module_defaults_or_a_kubeconfig_file(mesh_factory, run_playbook, tmp_path,
+                                                                             form):
+    """token: host + api_key + ca_cert as module defaults, no kubeconfig anywhere. kubeconfig: only the
+    file that KUBECONFIG names, with its current context (no context given anywhere)."""
+    mesh = mesh_factory(form)
     mesh.wait_for_traffic()
-    extra = mesh.extra_vars(tmp_path, [dict(name="target", **auth.token_auth(mesh.target, tmp_path))])
-    extra.update({"auth_%s" % k: v for k, v in auth.token_auth(mesh.sim, tmp_path).items()})
+    home = tmp_path / "empty-home"
+    home.mkdir()
+    env = {"KUBECONFIG": str(tmp_path / "no-such-kubeconfig"), "HOME": str(home)}
+    if form == "token":
+        extra = mesh.extra_vars(tmp_path, [dict(name="target", **auth.token_auth(mesh.target, tmp_path))])
+        extra.update({"auth_%s" % k: v for k, v in auth.token_auth(mesh.sim, tmp_path).items()})
+    else:
+        extra = mesh.extra_vars(tmp_path, [{"name": "target", "kubeconfig": str(mesh.target.kubeconfig_path)}])
+        env["KUBECONFIG"] = str(mesh.sim.kubeconfig_path)
     inventory = tmp_path / "hosts.yml"
-    # No kubeconfig or context anywhere in the inventory: the play's module defaults are the auth.
+    # No kubeconfig or context in the inventory: the play's module defaults (or KUBECONFIG) are the auth.
     inventory.write_text(json.dumps({"all": {"hosts": {"cluster": {
         "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}))
     mesh.sim.clear_request_log()
-    home = tmp_path / "empty-home"
-    home.mkdir()
-    run = run_playbook(str(PLAYBOOKS / "auth_token.yml"), extra_vars=extra, inventory=inventory,
-                       env={"KUBECONFIG": str(tmp_path / "no-such-kubeconfig"), "HOME": str(home)})
+    run = run_playbook(str(PLAYBOOKS / "auth_defaults.yml"), extra_vars=extra, inventory=inventory, env=env)
     assert_token_reached_only_the_api_server(mesh, run)
     assert_cluster_state(mesh, run)
 
