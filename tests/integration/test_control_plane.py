@@ -35,7 +35,7 @@ def istio_crds(sim):
 
 
 def kubectl(sim, *args):
-    return subprocess.run([str(s.REPO / ".tools" / "bin" / "kubectl"), "--kubeconfig", str(sim.kubeconfig_path), *args],
+    return subprocess.run(["kubectl", "--kubeconfig", str(sim.kubeconfig_path), *args],
                           capture_output=True, text=True, check=True).stdout
 
 
@@ -154,15 +154,18 @@ def test_template_method_from_a_release_directory_hub_override_webhook_retry_dif
 
     # A changed setting in check mode with --diff: the difference is shown, nothing is written.
     start = len(sim.request_log)
-    changed = dict(params, control_plane_pilot_env={"PILOT_TRACE_SAMPLING": "100"})
+    changed = dict(params, control_plane_pilot_env={"PILOT_ENABLE_ALPHA_GATEWAY_API": "true"})
     preview = run_playbook(ONLY, sim, changed, check=True, diff=True)
     assert preview.rc == 0, preview
     assert s.writes_since(sim, start) == []
     apply = s.task_result(preview, "Apply the istio/istiod objects")
-    diffs = [r.get("diff") for r in apply["result"]["results"] if r.get("changed")]
-    assert len(diffs) == 1 and "PILOT_TRACE_SAMPLING" in json.dumps(diffs[0])
+    diffs = dict(("%s/%s" % (r["result"]["kind"], r["result"]["metadata"]["name"]), json.dumps(r.get("diff")))
+                 for r in apply["result"]["results"] if r.get("changed"))
+    # istiod's Deployment, and the ConfigMaps where the real chart records the values it was rendered with.
+    assert sorted(diffs) == ["ConfigMap/istio-sidecar-injector", "ConfigMap/values", "Deployment/istiod"], sorted(diffs)
+    assert all("PILOT_ENABLE_ALPHA_GATEWAY_API" in diff for diff in diffs.values())
     env = sim.get_object("apps/v1", "Deployment", "istiod", "istio-system")["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert "PILOT_TRACE_SAMPLING" not in [e["name"] for e in env]
+    assert "PILOT_ENABLE_ALPHA_GATEWAY_API" not in [e["name"] for e in env]
 
     purge = run_playbook(ONLY, sim, dict(params, control_plane_state="absent", control_plane_purge_crds=True,
                                          control_plane_purge_namespace=True))
