@@ -357,9 +357,8 @@ def gateway_values(settings):
         values["labels"] = dict((str(k), str(v)) for k, v in settings["labels"].items())
     if settings.get("load_balancer_ip"):
         values["service"]["loadBalancerIP"] = str(settings["load_balancer_ip"])
-    for key, path in (("hub", ("global", "hub")), ("tag", ("global", "tag"))):
-        if settings.get(key):
-            _set_path(values, path, str(settings[key]))
+    # No hub or tag: the chart's Deployment says image: auto and istiod's injector fills in the proxy
+    # image from its own values (control_plane_hub/control_plane_tag).
     return values
 
 
