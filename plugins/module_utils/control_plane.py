@@ -171,11 +171,13 @@ def chart_source(source, chart, version, exists=None, isdir=None):
             "Chart source %r is neither a Helm repository URL (https://..., oci://...) nor a directory on "
             "the controller. Set it to Istio's repository %s or to a directory holding the charts."
             % (source, ISTIO_CHART_REPO))
+    release_dir = RELEASE_CHART_DIRS.get(chart)
     raise ControlPlaneError(
-        "The chart directory %s holds neither %s nor %s/Chart.yaml. Put the Istio %s charts there (for "
+        "The chart directory %s holds neither %s nor %s/Chart.yaml%s. Put the Istio %s charts there (for "
         "example with: helm pull istio/%s --version %s), or point the chart source at the right directory "
         "(the manifests/charts directory of an unpacked Istio release works too)."
-        % (source, os.path.basename(tarball), RELEASE_CHART_DIRS.get(chart, chart), version, chart, version))
+        % (source, os.path.basename(tarball), chart,
+           " (nor %s/Chart.yaml, as in an Istio release)" % release_dir if release_dir else "", version, chart, version))
 
 
 # -- CRDs ----------------------------------------------------------------------------------------
