@@ -230,25 +230,40 @@ def test_ambient_profile_installs_cni_and_ztunnel_with_helm(kubesim, run_playboo
     assert s.names(sim, "apps/v1", "DaemonSet", "istio-system") == []
 
 
-def test_an_upgrade_that_adds_a_crd_waits_for_it(kubesim, run_playbook, tmp_path):
-    """Two versions whose CRDs differ: only the project's test charts can give that."""
+def _crds_folder_layout(chart_set):
+    """The base chart as Istio shipped it before 1.24: the CRD file in crds/, no templates/crds.yaml."""
+    base = chart_set / "base"
+    (base / "crds").mkdir()
+    (base / "files" / "crd-all.gen.yaml").rename(base / "crds" / "crd-all.gen.yaml")
+    (base / "templates" / "crds.yaml").unlink()
+    return chart_set
+
+
+@pytest.mark.parametrize("layout,manager", [("templates", "helm"), ("crds-folder", "meshops-istio")])
+def test_an_upgrade_that_adds_a_crd_waits_for_it(kubesim, run_playbook, tmp_path, layout, manager):
+    """Two versions whose CRDs differ: only the project's test charts can give that. CRDs in templates are the
+    base release's (helm installs and upgrades them); a crds/ folder is never upgraded by helm, so the role
+    applies it."""
     sim = kubesim
     full = s.reference("istio", "crd-all.gen.yaml")
     docs = [d for d in full.read_text().split("\n---\n") if "name: wasmplugins.extensions.istio.io" not in d]
     fewer = tmp_path / "crds-without-wasmplugins.yaml"
     fewer.write_text("\n---\n".join(docs))
-    charts = {OLD: str(build_chart_set(tmp_path / OLD, OLD, fewer)),
-              NEW: str(build_chart_set(tmp_path / NEW, NEW, full))}
-    first = run_playbook(ONLY, sim, dict(control_plane_version=OLD, control_plane_charts=charts[OLD]))
+    charts = {OLD: build_chart_set(tmp_path / OLD, OLD, fewer), NEW: build_chart_set(tmp_path / NEW, NEW, full)}
+    if layout == "crds-folder":
+        charts = dict((version, _crds_folder_layout(path)) for version, path in charts.items())
+    first = run_playbook(ONLY, sim, dict(control_plane_version=OLD, control_plane_charts=str(charts[OLD])))
     assert first.rc == 0, first
     assert len(istio_crds(sim)) == ISTIO_CRD_COUNT - 1
     assert "14 of 14 Istio CRDs established (the chart defines 14)" in s.debug_msg(first, "Report the control plane")
 
-    upgrade = run_playbook(ONLY, sim, dict(control_plane_version=NEW, control_plane_charts=charts[NEW]))
+    upgrade = run_playbook(ONLY, sim, dict(control_plane_version=NEW, control_plane_charts=str(charts[NEW])))
     assert upgrade.rc == 0, upgrade
     assert "wasmplugins.extensions.istio.io" in s.names(sim, *CRD)
-    assert all(s.managers(c) == ["helm"] for c in istio_crds(sim))
+    assert all(s.managers(c) == [manager] for c in istio_crds(sim))
     assert "15 of 15 Istio CRDs established (the chart defines 15)" in s.debug_msg(upgrade, "Report the control plane")
+    again = run_playbook(ONLY, sim, dict(control_plane_version=NEW, control_plane_charts=str(charts[NEW])))
+    assert again.rc == 0 and again.changed == 0, s.changed_tasks(again)
 
 
 def _app(sim, namespace, labels):
