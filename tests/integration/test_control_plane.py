@@ -52,7 +52,9 @@ def test_helm_install_rerun_upgrade_uninstall_and_purge_with_the_real_charts(kub
     assert s.helm_releases(sim) == {"istio-base": "1", "istiod": "1", "istio-ingressgateway": "1"}
     # The snapshot's default hub and tag (Istio's main branch), since none was asked for.
     assert s.image(sim, "istiod") == "registry.istio.io/testing/pilot:latest"
-    assert s.image(sim, "istio-ingressgateway") == "auto"  # the injector gives it the proxy image
+    assert s.image(sim, "istio-ingressgateway") == "auto"  # the injector gives it the proxy image:
+    injector = s.injector_values(sim)
+    assert (injector["global"]["hub"], injector["global"]["tag"]) == ("registry.istio.io/testing", "latest")
     assert s.istio_webhooks(sim) == ["istio-sidecar-injector", "istio-validator-istio-system", "istiod-default-validator"]
     crds = istio_crds(sim)
     # Helm installs the CRDs with the istio-base release (templates/crds.yaml); the role does not apply them.
