@@ -48,6 +48,21 @@ def istio_gateways(items, revision="", values=None):
     return cp.gateway_plan(items, revision, values)
 
 
+def istio_rendered_crds(rendered):
+    """The Istio CRDs in helm template output: {crds, static, names}."""
+    return cp.rendered_crds(rendered)
+
+
+def istio_crd_wait_status(crds, expected):
+    """Which of the expected CRD names are missing or not Established: {expected, established, missing, pending}."""
+    return cp.crd_wait_status(expected, crds)
+
+
+def istio_crd_refs(crds):
+    """The Istio CRDs among CRDs read from the API, as [{apiVersion, kind, metadata: {name}}]."""
+    return cp.istio_crd_refs(crds)
+
+
 def istio_networking_api(version):
     """networking.istio.io/v1 for Istio 1.22 and later, v1beta1 before."""
     return cp.networking_api_version(version)
@@ -57,4 +72,4 @@ class FilterModule(object):
     def filters(self):
         return dict((fn.__name__, _wrap(fn)) for fn in (
             istio_chart_source, istio_chart_values, istio_operator, istio_istiod_name, istio_networking_api,
-            istio_gateways))
+            istio_gateways, istio_rendered_crds, istio_crd_wait_status, istio_crd_refs))

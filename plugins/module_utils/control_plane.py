@@ -20,12 +20,10 @@ DEFAULT_REVISION = "default"
 REVISION_LABEL = "istio.io/rev"
 INJECTION_LABEL = "istio-injection"
 TAG_LABEL = "istio.io/tag"
-CRD_LABEL_SELECTOR = "app=istio-pilot"
 ISTIOD_LABEL_SELECTOR = "app=istiod"
 PROFILES = ("default", "demo", "minimal", "remote", "empty", "preview", "ambient")
-# The Helm and template methods install base/istiod/gateway only; ambient also needs the cni and
-# ztunnel charts, which this collection does not manage yet.
-CHART_PROFILES = ("default", "demo", "minimal", "remote", "empty", "preview")
+# Where each chart sits in an unpacked Istio release (manifests/charts), when not at <chart>/.
+RELEASE_CHART_DIRS = {"istiod": "istio-control/istio-discovery", "cni": "istio-cni"}
 
 # Kubernetes minors each Istio minor is supported on (istio.io "Supported releases" table, as
 # published for each release). The only copy of this table in the collection: the precheck, the
@@ -162,20 +160,83 @@ def chart_source(source, chart, version, exists=None, isdir=None):
     if source.startswith("oci://"):
         return dict(chart_ref="%s/%s" % (source, chart), chart_repo_url=None, chart_version=version, local=False)
     tarball = os.path.join(source, "%s-%s.tgz" % (chart, version))
-    unpacked = os.path.join(source, chart)
     if exists(tarball):
         return dict(chart_ref=tarball, chart_repo_url=None, chart_version=None, local=True)
-    if isdir(unpacked) and exists(os.path.join(unpacked, "Chart.yaml")):
-        return dict(chart_ref=unpacked, chart_repo_url=None, chart_version=None, local=True)
+    # <chart>/ as `helm pull --untar` leaves it, or the layout of an Istio release's manifests/charts.
+    for unpacked in (os.path.join(source, chart), os.path.join(source, RELEASE_CHART_DIRS.get(chart, chart))):
+        if isdir(unpacked) and exists(os.path.join(unpacked, "Chart.yaml")):
+            return dict(chart_ref=unpacked, chart_repo_url=None, chart_version=None, local=True)
     if not isdir(source):
         raise ControlPlaneError(
             "Chart source %r is neither a Helm repository URL (https://..., oci://...) nor a directory on "
             "the controller. Set it to Istio's repository %s or to a directory holding the charts."
             % (source, ISTIO_CHART_REPO))
+    release_dir = RELEASE_CHART_DIRS.get(chart)
     raise ControlPlaneError(
-        "The chart directory %s holds neither %s nor %s/Chart.yaml. Put the Istio %s charts there (for "
-        "example with: helm pull istio/%s --version %s) or point the chart source at the right directory."
-        % (source, os.path.basename(tarball), chart, version, chart, version))
+        "The chart directory %s holds neither %s nor %s/Chart.yaml%s. Put the Istio %s charts there (for "
+        "example with: helm pull istio/%s --version %s), or point the chart source at the right directory "
+        "(the manifests/charts directory of an unpacked Istio release works too)."
+        % (source, os.path.basename(tarball), chart,
+           " (nor %s/Chart.yaml, as in an Istio release)" % release_dir if release_dir else "", version, chart, version))
+
+
+# -- CRDs ----------------------------------------------------------------------------------------
+def is_istio_group(group):
+    """Istio's APIs are the istio.io group and its subgroups (networking.istio.io, ...)."""
+    group = str(group or "")
+    return group == "istio.io" or group.endswith(".istio.io")
+
+
+def is_istio_crd(obj):
+    """A CustomResourceDefinition of an Istio API group (by what it defines, not by its labels, which
+    changed when the base chart moved its CRDs into templates)."""
+    return ((obj or {}).get("kind") == "CustomResourceDefinition"
+            and is_istio_group(((obj or {}).get("spec") or {}).get("group")))
+
+
+_SOURCE_RE = re.compile(r"^# Source: (\S+)", re.MULTILINE)
+_SEPARATOR_RE = re.compile(r"^---[ \t]*$", re.MULTILINE)
+
+
+def rendered_crds(rendered):
+    """The Istio CRDs in ``helm template --include-crds`` output: {crds, static, names}.
+
+    ``static`` are those from the chart's crds/ folder (Istio before 1.24), which Helm installs once
+    and never upgrades; the others come from templates (templates/crds.yaml since 1.24) and belong
+    to the Helm release. helm prints one ``# Source:`` line per template document but only one for a
+    whole crds/ file, so a document without one comes from the file named before it."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    crds, static, source = [], [], ""
+    for text in _SEPARATOR_RE.split(str(rendered or "")):
+        found = _SOURCE_RE.search(text)
+        if found:
+            source = found.group(1)
+        if "CustomResourceDefinition" not in text:
+            continue
+        obj = yaml.load(text, Loader=loader)
+        if isinstance(obj, dict) and is_istio_crd(obj):
+            crds.append(obj)
+            if "/crds/" in "/" + source:
+                static.append(obj)
+    return dict(crds=crds, static=static, names=sorted(c["metadata"]["name"] for c in crds))
+
+
+def istio_crd_refs(crds):
+    """Just enough of each Istio CRD among ``crds`` (API objects) to delete it: apiVersion, kind, name."""
+    return [{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+             "metadata": {"name": c["metadata"]["name"]}}
+            for c in crds or [] if is_istio_crd(dict(c, kind="CustomResourceDefinition"))]
+
+
+def crd_wait_status(expected, crds):
+    """Which of the ``expected`` CRD names are missing or not Established among ``crds`` (API objects)."""
+    found = dict(((c.get("metadata") or {}).get("name"), c) for c in crds or [])
+    missing = sorted(n for n in expected or [] if n not in found)
+    pending = sorted(n for n in expected or [] if n in found and not _condition(found[n], "Established"))
+    return dict(expected=len(expected or []), established=len(expected or []) - len(missing) - len(pending),
+                missing=missing, pending=pending)
 
 
 def _set_path(values, path, value):
@@ -226,10 +287,21 @@ def chart_values(chart, settings, extra=None):
             values["meshConfig"] = copy.deepcopy(settings["mesh_config"])
         if settings.get("pilot_env"):
             _set_path(values, ("pilot", "env"), dict((k, str(v)) for k, v in settings["pilot_env"].items()))
+    elif chart in ("cni", "ztunnel"):
+        # Ambient mode's node agents: the profile switches them to ambient; ztunnel finds istiod by
+        # revision and namespace, and takes its image settings at the top level, not under global.
+        values["profile"] = "ambient"
+        if settings.get("revision"):
+            values["revision"] = settings["revision"]
+        if chart == "ztunnel":
+            values["istioNamespace"] = namespace
+        for key in ("hub", "tag"):
+            if settings.get(key):
+                _set_path(values, (key,) if chart == "ztunnel" else ("global", key), str(settings[key]))
     elif chart == "gateway":
         values = gateway_values(settings)
     else:
-        raise ControlPlaneError("Unknown Istio chart %r: expected base, istiod or gateway." % (chart,))
+        raise ControlPlaneError("Unknown Istio chart %r: expected base, istiod, gateway, cni or ztunnel." % (chart,))
     return deep_merge(values, extra or {})
 
 
@@ -287,9 +359,8 @@ def gateway_values(settings):
         values["labels"] = dict((str(k), str(v)) for k, v in settings["labels"].items())
     if settings.get("load_balancer_ip"):
         values["service"]["loadBalancerIP"] = str(settings["load_balancer_ip"])
-    for key, path in (("hub", ("global", "hub")), ("tag", ("global", "tag"))):
-        if settings.get(key):
-            _set_path(values, path, str(settings[key]))
+    # No hub or tag: the chart's Deployment says image: auto and istiod's injector fills in the proxy
+    # image from its own values (control_plane_hub/control_plane_tag).
     return values
 
 
@@ -480,7 +551,7 @@ def summarize(deployments=None, mutating=None, validating=None, crds=None, names
     elif len(revisions) == 1 and DEFAULT_REVISION in revisions:
         revisions[DEFAULT_REVISION]["default"] = True
 
-    istio_crds = [c for c in crds or [] if str((c.get("metadata") or {}).get("name", "")).endswith("istio.io")]
+    istio_crds = [c for c in crds or [] if is_istio_crd(dict(c, kind="CustomResourceDefinition"))]
     crd_names = sorted(c["metadata"]["name"] for c in istio_crds)
     established = [c for c in istio_crds if _condition(c, "Established")]
 
@@ -665,7 +736,8 @@ class Inspector:
         deployments = self._list("apps/v1", "Deployment", ISTIOD_LABEL_SELECTOR)
         mutating = self._list("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")
         validating = self._list("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration")
-        crd_list = self._list("apiextensions.k8s.io/v1", "CustomResourceDefinition", CRD_LABEL_SELECTOR) if crds else []
+        # Every CRD is read and those of Istio's groups kept: no label marks them across versions.
+        crd_list = self._list("apiextensions.k8s.io/v1", "CustomResourceDefinition") if crds else []
         namespaces = self._list("v1", "Namespace")
         pod_list = self._list("v1", "Pod") if pods else None
         info = summarize(deployments, mutating, validating, crd_list, namespaces, version, pod_list)

@@ -1,15 +1,18 @@
 """Build a set of test charts shaped like Istio's (base, istiod, gateway) for one version.
 
-The chart sources here carry no upstream files: the base chart's CRDs are copied at build time
-from the reference copy of Istio's crd-all.gen.yaml (../shared/reference/ from the repo root).
+The chart sources here carry no upstream files. The base chart renders its CRDs from
+templates/crds.yaml out of files/crd-all.gen.yaml, as Istio's does since 1.24; the CRD file is
+whatever the caller passes (Istio's real one, a trimmed copy for a version with fewer CRDs, or a
+stand-in), copied in at build time.
 
-    python -m tests.charts.build DEST VERSION [--package]
+    python -m tests.charts.build DEST VERSION CRDS [--package]
 
 writes DEST/{base,istiod,gateway}/ (unpacked charts) or, with --package, DEST/<chart>-VERSION.tgz
 (what `helm pull` leaves for an air-gapped install).
 """
 
 import argparse
+import os
 import shutil
 import subprocess
 import tempfile
@@ -18,8 +21,6 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-CRDS = REPO.parent / "shared" / "reference" / "istio" / "crd-all.gen.yaml"
 CHARTS = ("base", "istiod", "gateway")
 
 
@@ -38,20 +39,37 @@ def _write_chart(source, dest, version):
     (dest / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
 
 
-def build_chart_set(dest, version, package=False, helm="helm"):
-    """The charts of one Istio ``version`` in ``dest``; returns ``dest``."""
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as work:
+def build_chart_set(dest, version, crds, package=False, helm="helm"):
+    """The charts of one Istio ``version`` in ``dest``, the base chart's CRDs taken from the file ``crds``.
+
+    Unpacked charts are built beside ``dest`` and renamed into place, so an interrupted build never
+    leaves a half-built set; packaged ones are written next to each other (``dest`` may hold several
+    versions) and each .tgz is renamed into place. Returns ``dest``."""
+    dest, crds = Path(dest), Path(crds)
+    if not crds.is_file():
+        raise FileNotFoundError("CRD file %s does not exist: pass Istio's crd-all.gen.yaml or a stand-in" % crds)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".%s-" % dest.name) as work:
+        work = Path(work)
+        built = work / "charts"
+        built.mkdir()
         for chart in CHARTS:
-            target = (Path(work) if package else dest) / chart
+            target = built / chart
             _write_chart(HERE / chart, target, version)
             if chart == "base":
-                (target / "crds").mkdir(exist_ok=True)
-                shutil.copyfile(CRDS, target / "crds" / "crd-all.gen.yaml")
-            if package:
-                subprocess.run([helm, "package", str(target), "-d", str(dest)], check=True,
+                (target / "files").mkdir(exist_ok=True)
+                shutil.copyfile(crds, target / "files" / "crd-all.gen.yaml")
+        if package:
+            dest.mkdir(exist_ok=True)
+            for chart in CHARTS:
+                subprocess.run([helm, "package", str(built / chart), "-d", str(work)], check=True,
                                capture_output=True, text=True)
+                name = "%s-%s.tgz" % (chart, version)
+                os.replace(work / name, dest / name)
+        else:
+            if dest.exists():
+                shutil.rmtree(dest)
+            os.replace(built, dest)
     return dest
 
 
@@ -59,9 +77,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dest")
     parser.add_argument("version")
+    parser.add_argument("crds", help="the CRD file for base/files/crd-all.gen.yaml")
     parser.add_argument("--package", action="store_true", help="write <chart>-<version>.tgz files")
     args = parser.parse_args()
-    print(build_chart_set(args.dest, args.version, args.package))
+    print(build_chart_set(args.dest, args.version, args.crds, args.package))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """What the control plane, gateways and addons integration tests share: chart sets, playbooks, object views."""
 import json
+import shutil
 import stat
 import subprocess
 import sys
@@ -7,10 +8,20 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+import yaml
+
 from tests.charts.build import build_chart_set
 from tests.conftest import REPO, ansible_env, write_inventory
 
+# Versions of the project's test charts (tests/charts) and of the packagings of Istio's real charts.
 OLD, NEW = "1.25.0", "1.26.0"
+REAL_OLD, REAL_NEW = "1.27.0", "1.28.0"
+REFERENCE = REPO.parent / "shared" / "reference"
+# Istio's charts, by chart name, where an unpacked Istio release keeps them (manifests/charts/...).
+REAL_CHARTS = {"base": "base", "istiod": "istio-control/istio-discovery", "gateway": "gateway", "cni": "istio-cni",
+               "ztunnel": "ztunnel"}
+HELM = str(REPO / ".tools" / "bin" / "helm")
 PLAYBOOKS = REPO / "tests" / "integration" / "playbooks"
 MWC = ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")
 VWC = ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration")
@@ -19,13 +30,51 @@ HELM_RELEASE_TYPE = "helm.sh/release.v1"
 ADDONS_DIR = str(REPO.parent / "shared" / "reference" / "istio" / "samples" / "addons")
 
 
-def build_charts(root):
+def reference(*parts):
+    """A path under ../shared/reference; the test is skipped (with the reason) when it is not there."""
+    path = REFERENCE.joinpath(*parts)
+    if not path.exists():
+        pytest.skip("../shared/reference not found: %s is missing (tests that use Istio's upstream files need it; "
+                    "CI always has it)" % path)
+    return path
+
+
+def real_chart_dir():
+    """Istio's real charts, laid out as in an Istio release: manifests/charts."""
+    return reference("istio", "manifests", "charts")
+
+
+def package_real_charts(dest, version, charts=tuple(REAL_CHARTS)):
+    """Istio's real charts packaged as <chart>-<version>.tgz in ``dest`` (their Chart.yaml says 1.0.0, as on
+    Istio's main branch; a release says its own version, which is what --version/--app-version give)."""
+    source = real_chart_dir()
+    Path(dest).mkdir(parents=True, exist_ok=True)
+    for chart in charts:
+        subprocess.run([HELM, "package", str(source / REAL_CHARTS[chart]), "--version", version, "--app-version", version,
+                        "-d", str(dest)], check=True, capture_output=True, text=True)
+    return str(dest)
+
+
+def real_release_charts(dest, version):
+    """A copy of the real manifests/charts directory as an unpacked Istio ``version`` release has it."""
+    dest = Path(dest)
+    shutil.copytree(real_chart_dir(), dest)
+    for chart_yaml in dest.rglob("Chart.yaml"):
+        meta = yaml.safe_load(chart_yaml.read_text())
+        meta["version"] = meta["appVersion"] = version
+        chart_yaml.write_text(yaml.safe_dump(meta, sort_keys=False))
+    return str(dest)
+
+
+def build_charts(root, crds=None):
     """Test charts shaped like Istio's: {version: unpacked dir} for OLD and NEW, and "tgz": a directory
-    holding <chart>-<version>.tgz of both versions (what `helm pull` leaves for air-gapped installs)."""
+    holding <chart>-<version>.tgz of both versions (what `helm pull` leaves for air-gapped installs).
+    ``crds``: the CRD file of the base chart (default: Istio's, from the reference)."""
     root = Path(root)
-    charts = {version: str(build_chart_set(root / version, version)) for version in (OLD, NEW)}
+    crds = crds or reference("istio", "crd-all.gen.yaml")
+    charts = {version: str(build_chart_set(root / version, version, crds)) for version in (OLD, NEW)}
     for version in (OLD, NEW):
-        build_chart_set(root / "tgz", version, package=True, helm=str(REPO / ".tools" / "bin" / "helm"))
+        build_chart_set(root / "tgz", version, crds, package=True, helm=HELM)
     charts["tgz"] = str(root / "tgz")
     return charts
 
@@ -54,9 +103,17 @@ def helm_releases(sim, namespace="istio-system"):
     return out
 
 
-def image(sim, name, namespace="istio-system"):
-    deployment = sim.get_object("apps/v1", "Deployment", name, namespace)
-    return deployment["spec"]["template"]["spec"]["containers"][0]["image"] if deployment else None
+def image(sim, name, namespace="istio-system", kind="Deployment"):
+    workload = sim.get_object("apps/v1", kind, name, namespace)
+    return workload["spec"]["template"]["spec"]["containers"][0]["image"] if workload else None
+
+
+def injector_values(sim, revision="", namespace="istio-system"):
+    """The values istiod's injector renders sidecars and gateway proxies from (its ConfigMap); the gateway
+    chart's Deployment says image: auto and the injector gives the pod the proxyv2 image of these values."""
+    name = "istio-sidecar-injector" + ("-" + revision if revision else "")
+    config = sim.get_object("v1", "ConfigMap", name, namespace)
+    return json.loads(config["data"]["values"]) if config else None
 
 
 def managers(obj):

@@ -8,7 +8,7 @@ import yaml
 
 from tests.conftest import OUTPUT, REPO
 from tests.integration import istio_support as s
-from tests.integration.istio_support import OLD
+from tests.integration.istio_support import REAL_OLD
 
 from ansible_collections.meshops.istio.plugins.module_utils import addons as addons_utils
 from ansible_collections.meshops.istio.plugins.module_utils import control_plane as cp
@@ -19,7 +19,8 @@ DEPLOYMENTS = ["grafana", "jaeger", "kiali", "prometheus"]
 
 @pytest.fixture(scope="module")
 def charts(tmp_path_factory):
-    return s.build_charts(tmp_path_factory.mktemp("charts"))
+    """Istio's real base, istiod and gateway charts packaged as REAL_OLD (what the measurement installs)."""
+    return s.package_real_charts(tmp_path_factory.mktemp("charts"), REAL_OLD, charts=("base", "istiod", "gateway"))
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +130,7 @@ def _rendered_objects(charts, tmp_path):
             ("istio-ingressgateway", "gateway", gateway["chart_values"], [])):
         values_file = tmp_path / ("%s-values.yaml" % chart)
         values_file.write_text(yaml.safe_dump(values))
-        out = subprocess.run([helm, "template", release, "%s/%s" % (charts[OLD], chart), "-n", "istio-system",
+        out = subprocess.run([helm, "template", release, "%s/%s-%s.tgz" % (charts, chart, REAL_OLD), "-n", "istio-system",
                               "-f", str(values_file)] + extra, capture_output=True, text=True, check=True).stdout
         docs += [d for d in yaml.safe_load_all(out) if d]
     docs.append(yaml.safe_load((REPO / "roles" / "gateways" / "templates" / "app-gateway.yml.j2").read_text()
@@ -152,7 +153,7 @@ def test_measure_install_and_addons_against_kubectl_server_side(kubesim_factory,
     sim = kubesim_factory("measured")
     measured = {}
     for label in ("first_run", "re_run"):
-        for playbook, params in (("install.yml", {"control_plane_version": OLD, "control_plane_charts": charts[OLD]}),
+        for playbook, params in (("install.yml", {"control_plane_version": REAL_OLD, "control_plane_charts": charts}),
                                  ("addons.yml", addon_vars())):
             start = len(sim.request_log)
             with s.Timer() as timer:

@@ -1,8 +1,10 @@
-"""The gateways role by real ansible-playbook and helm against kubesim, on one cluster with Istio installed."""
+"""The gateways role by real ansible-playbook and helm against kubesim, on one cluster with Istio installed.
+
+Chart: Istio's real gateway chart (../shared/reference/istio/manifests/charts/gateway), packaged as 1.27.0."""
 import pytest
 
 from tests.integration import istio_support as s
-from tests.integration.istio_support import OLD
+from tests.integration.istio_support import REAL_OLD
 
 GATEWAYS = str(s.PLAYBOOKS / "gateways_only.yml")
 API = "networking.istio.io/v1"
@@ -10,7 +12,7 @@ API = "networking.istio.io/v1"
 
 @pytest.fixture(scope="module")
 def charts(tmp_path_factory):
-    return s.build_charts(tmp_path_factory.mktemp("charts"))
+    return s.package_real_charts(tmp_path_factory.mktemp("charts"), REAL_OLD, charts=("gateway",))
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +22,7 @@ def cluster(kubesim_istio_module):
 
 
 def gateway_vars(charts, **extra):
-    return dict(dict(gateways_charts=charts[OLD], gateways_version=OLD), **extra)
+    return dict(dict(gateways_charts=charts, gateways_version=REAL_OLD), **extra)
 
 
 def test_nodeport_gateway_https_gateway_and_nginx_front(cluster, run_playbook, charts, tmp_path):
@@ -52,6 +54,11 @@ def test_nodeport_gateway_https_gateway_and_nginx_front(cluster, run_playbook, c
     assert deployment["spec"]["replicas"] == 2
     assert deployment["spec"]["template"]["metadata"]["labels"]["team"] == "edge"
     assert deployment["spec"]["selector"]["matchLabels"] == {"app": "istio-ingressgateway", "istio": "ingressgateway"}
+    # The chart leaves the proxy image to istiod's injector (gateway template), which fills in its hub and tag.
+    pod = deployment["spec"]["template"]
+    assert pod["spec"]["containers"][0]["image"] == "auto"
+    assert pod["metadata"]["annotations"]["inject.istio.io/templates"] == "gateway"
+    assert deployment["metadata"]["labels"]["helm.sh/chart"] == "gateway-1.27.0"
     assert sim.get_object("autoscaling/v2", "HorizontalPodAutoscaler", "istio-ingressgateway", "istio-ingress") is None
     assert s.helm_releases(sim, "istio-ingress") == {"istio-ingressgateway": "1"}
 

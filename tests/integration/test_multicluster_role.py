@@ -24,7 +24,7 @@ WINDOW = "6s"
 
 @pytest.fixture(scope="module")
 def charts(tmp_path_factory):
-    return str(build_chart_set(tmp_path_factory.mktemp("charts") / VERSION, VERSION))
+    return str(build_chart_set(tmp_path_factory.mktemp("charts") / VERSION, VERSION, s.reference("istio", "crd-all.gen.yaml")))
 
 
 def write_mesh_inventory(path, clusters):

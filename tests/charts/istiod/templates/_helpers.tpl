@@ -48,3 +48,11 @@ helm.sh/chart: istiod-{{ .Chart.Version }}
 {{- $_ := set $mesh "defaultConfig" $dc }}
 {{- toYaml $mesh }}
 {{- end }}
+
+{{- /* What the real chart puts on its service account and cluster roles: no istio label, no revision. */ -}}
+{{- define "istiod.plainLabels" -}}
+app: istiod
+release: {{ .Release.Name }}
+app.kubernetes.io/name: istiod
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}

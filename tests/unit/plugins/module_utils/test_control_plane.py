@@ -108,8 +108,20 @@ def test_chart_source_prefers_the_tarball_of_the_version(tmp_path):
     assert found == dict(chart_ref=str(tmp_path / "base-1.25.0.tgz"), chart_repo_url=None, chart_version=None, local=True)
 
 
+def test_chart_source_finds_the_charts_of_an_istio_release_layout(tmp_path):
+    for path in ("base", "istio-control/istio-discovery", "gateway", "istio-cni", "ztunnel"):
+        (tmp_path / path).mkdir(parents=True)
+        (tmp_path / path / "Chart.yaml").write_text("name: x\n")
+    found = dict((chart, cp.chart_source(str(tmp_path), chart, "1.28.0")["chart_ref"])
+                 for chart in ("base", "istiod", "gateway", "cni", "ztunnel"))
+    assert found == {"base": str(tmp_path / "base"), "istiod": str(tmp_path / "istio-control/istio-discovery"),
+                     "gateway": str(tmp_path / "gateway"), "cni": str(tmp_path / "istio-cni"),
+                     "ztunnel": str(tmp_path / "ztunnel")}
+
+
 def test_chart_source_says_what_is_missing(tmp_path):
-    with pytest.raises(cp.ControlPlaneError, match=r"holds neither istiod-1.25.0.tgz nor istiod/Chart.yaml"):
+    with pytest.raises(cp.ControlPlaneError, match=r"holds neither istiod-1.25.0.tgz nor istiod/Chart.yaml \(nor "
+                                                   r"istio-control/istio-discovery/Chart.yaml, as in an Istio release\)"):
         cp.chart_source(str(tmp_path), "istiod", "1.25.0")
     with pytest.raises(cp.ControlPlaneError, match="neither a Helm repository URL"):
         cp.chart_source(str(tmp_path / "nope"), "istiod", "1.25.0")
@@ -316,3 +328,107 @@ def test_denied_permissions_asks_one_access_review_per_permission():
     assert denied == [("create", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", None),
                       ("create", "apps", "deployments", "istio-system")]
     assert len(cluster.fake.reviews) == len(cp.REQUIRED_PERMISSIONS)
+
+
+def _crd(name, group, established=True):
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "istio"}},
+            "spec": {"group": group},
+            "status": {"conditions": [{"type": "Established", "status": "True" if established else "False"}]}}
+
+
+def test_istio_crds_are_found_by_api_group_not_by_label():
+    assert [cp.is_istio_group(g) for g in ("istio.io", "networking.istio.io", "install.istio.io", "notistio.io",
+                                            "gateway.networking.k8s.io", "istio.io.example.com", "")] == [
+        True, True, True, False, False, False, False]
+    crds = [_crd("virtualservices.networking.istio.io", "networking.istio.io"),
+            _crd("istiooperators.install.istio.io", "install.istio.io"),
+            _crd("httproutes.gateway.networking.k8s.io", "gateway.networking.k8s.io")]
+    assert [r["metadata"]["name"] for r in cp.istio_crd_refs(crds)] == [
+        "virtualservices.networking.istio.io", "istiooperators.install.istio.io"]
+    assert cp.istio_crd_refs(crds)[0] == {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                                          "metadata": {"name": "virtualservices.networking.istio.io"}}
+    # The API's list items carry no kind; summarize counts by group all the same.
+    listed = [dict((k, v) for k, v in c.items() if k != "kind") for c in crds]
+    listed[1]["status"]["conditions"][0]["status"] = "False"
+    assert cp.summarize(crds=listed)["crds"] == dict(
+        count=2, established=1, names=["istiooperators.install.istio.io", "virtualservices.networking.istio.io"])
+
+
+RENDERED_TEMPLATES = """---
+# Source: base/templates/reader-serviceaccount.yaml
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: istio-reader-service-account
+---
+# Source: base/templates/crds.yaml
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: wasmplugins.extensions.istio.io
+spec:
+  group: extensions.istio.io
+---
+# Source: base/templates/crds.yaml
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gateways.gateway.networking.k8s.io
+spec:
+  group: gateway.networking.k8s.io
+"""
+
+# helm names a crds/ file once, before its first document.
+RENDERED_CRDS_FOLDER = """---
+# Source: base/crds/crd-all.gen.yaml
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: wasmplugins.extensions.istio.io
+spec:
+  group: extensions.istio.io
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: destinationrules.networking.istio.io
+spec:
+  group: networking.istio.io
+---
+# Source: base/templates/default-validator.yaml
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: istiod-default-validator
+"""
+
+
+def test_rendered_crds_tell_templates_from_the_crds_folder():
+    templated = cp.rendered_crds(RENDERED_TEMPLATES)
+    assert templated["names"] == ["wasmplugins.extensions.istio.io"] and templated["static"] == []
+    static = cp.rendered_crds(RENDERED_CRDS_FOLDER)
+    assert static["names"] == ["destinationrules.networking.istio.io", "wasmplugins.extensions.istio.io"]
+    assert [c["metadata"]["name"] for c in static["static"]] == [
+        "wasmplugins.extensions.istio.io", "destinationrules.networking.istio.io"]
+    assert cp.rendered_crds("") == dict(crds=[], static=[], names=[])
+
+
+def test_crd_wait_status_names_what_is_missing_and_not_established():
+    crds = [_crd("a.networking.istio.io", "networking.istio.io"),
+            _crd("b.networking.istio.io", "networking.istio.io", established=False)]
+    expected = ["a.networking.istio.io", "b.networking.istio.io", "c.security.istio.io"]
+    assert cp.crd_wait_status(expected, crds) == dict(
+        expected=3, established=1, missing=["c.security.istio.io"], pending=["b.networking.istio.io"])
+    assert cp.crd_wait_status([], crds) == dict(expected=0, established=0, missing=[], pending=[])
+
+
+def test_ambient_chart_values():
+    settings = dict(namespace="mesh-system", revision="1-28-0", hub="mirror/istio", tag="1.28.0")
+    assert cp.chart_values("cni", settings) == {
+        "profile": "ambient", "revision": "1-28-0", "global": {"hub": "mirror/istio", "tag": "1.28.0"}}
+    assert cp.chart_values("ztunnel", settings, {"logLevel": "debug"}) == {
+        "profile": "ambient", "revision": "1-28-0", "istioNamespace": "mesh-system", "hub": "mirror/istio",
+        "tag": "1.28.0", "logLevel": "debug"}
+    with pytest.raises(cp.ControlPlaneError, match="expected base, istiod, gateway, cni or ztunnel"):
+        cp.chart_values("egress", settings)
