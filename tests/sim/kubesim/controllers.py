@@ -440,7 +440,7 @@ class Controllers:
             terms = required.get("nodeSelectorTerms")
             if terms and not any(_node_term_matches(term, node) for term in terms):
                 continue
-            if not daemon and ((node.get("spec") or {}).get("unschedulable") or _node_not_ready(node)):
+            if not daemon and ((node.get("spec") or {}).get("unschedulable") or not _node_ready(node)):
                 continue
             found.append(node)
         return found
@@ -884,8 +884,9 @@ class Controllers:
         return body
 
 
-def _node_not_ready(node):
-    return any(c.get("type") == "Ready" and c.get("status") != "True"
+def _node_ready(node):
+    """A node without a kubelet reporting Ready (one created by hand) is NotReady: nothing is scheduled there."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (node.get("status") or {}).get("conditions") or [])
 
 
