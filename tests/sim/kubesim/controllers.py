@@ -119,7 +119,12 @@ class Controllers:
                 event = self._queue.popleft()
                 handler = _HANDLERS.get(event.key)
                 if handler:
-                    handler(self, event)
+                    try:
+                        handler(self, event)
+                    except errors.ApiError:
+                        # A controller's write refused by admission fails the controller, never the
+                        # request that woke it; pod creates are retried (see _new_pod).
+                        continue
         finally:
             self._draining = False
 
@@ -145,6 +150,7 @@ class Controllers:
         if rtype.generation:
             meta.setdefault("generation", 1)
         self.admission.admit("CREATE", rtype, obj, None)
+        self.admission.validate("CREATE", rtype, obj, None)
         return self.store.put(key, obj)
 
     def _type(self, key):
@@ -583,8 +589,9 @@ class Controllers:
         if event.type == "DELETED":
             self._ready_at.pop(meta["uid"], None)
         elif not (pod.get("spec") or {}).get("nodeName"):
-            if event.type == "ADDED":
-                self._schedule(self.store.get(PODS, meta["namespace"], meta["name"]))
+            current = self.store.get(PODS, meta["namespace"], meta["name"])
+            if event.type == "ADDED" and current is not None:
+                self._schedule(current)
         else:
             self._kubelet(pod)
         for ref in meta.get("ownerReferences") or []:
