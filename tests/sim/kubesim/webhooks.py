@@ -94,8 +94,11 @@ class Webhooks:
         name, namespace = service.get("name", ""), service.get("namespace", "")
         url = (f'https://{name}.{namespace}.svc:{service.get("port", 443)}{service.get("path", "")}'
                f'?timeout={hook.get("timeoutSeconds", 10)}s')
-        if self.store.peek(SERVICES, namespace, name) is None:
+        svc = self.store.peek(SERVICES, namespace, name)
+        if svc is None:
             reason = f'service "{name}" not found'
+        elif (svc.get("spec") or {}).get("type") == "ExternalName":
+            return None     # resolved to the external name: outside what kubesim can know, taken as reachable
         elif not self.ready_endpoints(namespace, name):
             reason = f'no endpoints available for service "{name}"'
         else:
