@@ -516,7 +516,9 @@ class Controllers:
 
     def _retry_failed_creates(self):
         for key, namespace, name in list(self._create_errors):
-            if key == JOBS:
+            if self.store.peek(key, namespace, name) is None:
+                self._create_errors.pop((key, namespace, name), None)
+            elif key == JOBS:
                 self._sync_job(namespace, name)
             else:
                 self._scale_pods(key, namespace, name)
