@@ -275,6 +275,9 @@ def test_endpoints_and_endpoint_slices_follow_ready_pods(kubesim_factory):
                                       "targetRef": {"kind": "Pod", "namespace": "istio-system",
                                                     "name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]}}]
     assert items[0]["metadata"]["ownerReferences"][0]["kind"] == "Service"
+    table = kubectl(sim, "get", "endpointslices", "-n", "istio-system").stdout.splitlines()
+    assert table[0].split() == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
+    assert table[1].split()[1:4] == ["IPv4", "15010,15012,15017,15014", pod["status"]["podIP"]]
     kubectl(sim, "delete", "service", "istiod", "-n", "istio-system")
     assert sim.list_objects("discovery.k8s.io/v1", "EndpointSlice", "istio-system") == []
 
