@@ -7,6 +7,8 @@ import time
 import pytest
 import yaml
 
+from tests.sim.webhook_support import istiod
+
 DEPLOYMENT = """
 apiVersion: apps/v1
 kind: Deployment
@@ -252,6 +254,7 @@ def test_errors_are_reported_like_a_real_cluster(kubesim_module, ns):
 
 def test_sidecar_injection_only_for_pods_created_after_labelling(kubesim_istio_module, tmp_path):
     sim = kubesim_istio_module
+    istiod(sim)    # the injector is a webhook: it must have a Ready endpoint to be called
     kubectl(sim, "apply", "-f", "-", input="apiVersion: v1\nkind: Namespace\nmetadata: {name: mesh}\n")
     kubectl(sim, "apply", "-f", "-", input="""
 apiVersion: admissionregistration.k8s.io/v1

@@ -1,14 +1,17 @@
-"""Mutating admission: the defaults kube-apiserver fills in and Istio's sidecar injection webhook.
+"""Admission: the defaults and checks kube-apiserver's built-in plugins apply, then the webhooks.
 
-Injection follows what a real cluster does: a pod is injected when a MutatingWebhookConfiguration
-has a webhook named like `*sidecar-injector*` whose namespaceSelector matches the pod's namespace
+Built-in: defaulting, Secret stringData, ServiceAccount admission (a pod naming a missing
+ServiceAccount is forbidden). Webhooks (webhooks.py) are called when their rules and selectors match;
+Istio's sidecar injector is emulated: a pod is injected when a MutatingWebhookConfiguration has a
+reachable webhook named like `*sidecar-injector*` whose namespaceSelector matches the pod's namespace
 and whose objectSelector matches the pod — and only when the pod is created, so a namespace
 labelled after its pods started keeps sidecar-less pods until they are recreated.
 """
+import base64
 import json
 
 from . import errors
-from .selectors import match_label_selector_object
+from .webhooks import MUTATING, Webhooks
 
 DEFAULT_PROXY_IMAGE = "docker.io/istio/proxyv2:1.24.0"
 _INJECTED_VOLUMES = ["workload-socket", "credential-socket", "workload-certs", "istio-envoy", "istio-data",
@@ -20,11 +23,39 @@ class Admission:
     def __init__(self, sim):
         self.sim = sim
         self.store = sim.store
+        self.webhooks = Webhooks(sim)
 
-    def admit(self, operation, rtype, obj, old):
+    def admit(self, operation, rtype, obj, old, dry_run=False):
+        """Mutating admission: the built-in plugins, then the mutating webhooks."""
         handler = _HANDLERS.get(rtype.key)
         if handler:
             handler(self, operation, obj, old)
+        for config, hook in self.webhooks.matching(MUTATING, operation, rtype, obj, old):
+            if not self.webhooks.reachable(hook, dry_run):
+                continue
+            if "sidecar-injector" in hook.get("name", "") and rtype.key == ("", "pods") and operation == "CREATE":
+                self._inject_sidecar(obj, config)
+            # Any other reachable mutating webhook cannot be emulated: it admits the object unchanged.
+
+    def validate(self, operation, rtype, obj, old, dry_run=False, subresource=None):
+        """Validating admission: the validating webhooks (after schema validation, as in kube-apiserver)."""
+        self.webhooks.validate(operation, rtype, obj, old, dry_run, subresource)
+
+    def delete(self, rtype, old, dry_run=False):
+        """A DELETE is sent to the webhooks that ask for it (nothing to mutate: reachability matters)."""
+        for _config, hook in self.webhooks.matching(MUTATING, "DELETE", rtype, None, old):
+            self.webhooks.reachable(hook, dry_run)
+        self.webhooks.validate("DELETE", rtype, None, old, dry_run)
+
+    # secrets --------------------------------------------------------------------------------
+    def _secret(self, operation, obj, old):
+        """stringData is write-only: merged into data (base64), winning over data for the same key."""
+        string_data = obj.pop("stringData", None)
+        if isinstance(string_data, dict) and string_data:
+            data = obj.get("data") or {}
+            for key, value in string_data.items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
+            obj["data"] = data
 
     # namespaces -----------------------------------------------------------------------------
     def _namespace(self, operation, obj, old):
@@ -125,6 +156,13 @@ class Admission:
             spec.setdefault("failedJobsHistoryLimit", 1)
             spec = spec.setdefault("jobTemplate", {}).setdefault("spec", {})
         _template_defaults(spec)
+        if obj["kind"] == "Job" and operation == "CREATE" and not spec.get("manualSelector"):
+            # The selector the apiserver generates from the Job's uid, and the labels its pods carry.
+            uid, name = obj["metadata"]["uid"], obj["metadata"]["name"]
+            spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+            labels = spec.setdefault("template", {}).setdefault("metadata", {}).setdefault("labels", {})
+            labels.update({"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
+                           "controller-uid": uid, "job-name": name})
         spec.setdefault("backoffLimit", 6)
         spec.setdefault("completionMode", "NonIndexed")
         spec.setdefault("completions", 1)
@@ -162,10 +200,17 @@ class Admission:
         pod_spec_defaults(spec)
         spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
         spec["serviceAccount"] = spec["serviceAccountName"]
-        self._inject_sidecar(obj)
+        namespace = obj["metadata"].get("namespace")
+        if self.store.peek(("", "serviceaccounts"), namespace, spec["serviceAccountName"]) is None:
+            sa = spec["serviceAccountName"]
+            raise errors.forbidden(
+                f'pods "{obj["metadata"].get("name") or obj["metadata"].get("generateName", "")}" is forbidden: '
+                f'error looking up service account {namespace}/{sa}: serviceaccount "{sa}" not found',
+                self.sim.registry.by_path("", "v1", "pods"), obj["metadata"].get("name", ""))
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
 
-    def _inject_sidecar(self, pod):
+    def _inject_sidecar(self, pod, config):
+        """What istiod's injector answers for a pod its webhook matched (and that asks for no opt-out)."""
         meta = pod["metadata"]
         spec = pod["spec"]
         if any(c.get("name") == "istio-proxy" for c in spec.get("containers") or []):
@@ -174,22 +219,8 @@ class Admission:
             return
         if (meta.get("annotations") or {}).get("sidecar.istio.io/inject") == "false":
             return
-        ns = self.store.peek(("", "namespaces"), None, meta.get("namespace"))
-        ns_labels = (ns or {}).get("metadata", {}).get("labels") or {}
-        labels = meta.get("labels") or {}
-        for mwc in self.store.scan(("admissionregistration.k8s.io", "mutatingwebhookconfigurations")):
-            for webhook in mwc.get("webhooks") or []:
-                if "sidecar-injector" not in webhook.get("name", ""):
-                    continue
-                if not _rules_match_pod_create(webhook.get("rules")):
-                    continue
-                if not match_label_selector_object(webhook.get("namespaceSelector"), ns_labels):
-                    continue
-                if not match_label_selector_object(webhook.get("objectSelector"), labels):
-                    continue
-                revision = (mwc["metadata"].get("labels") or {}).get("istio.io/rev", "default")
-                self._add_proxy(pod, revision)
-                return
+        revision = (config["metadata"].get("labels") or {}).get("istio.io/rev", "default")
+        self._add_proxy(pod, revision)
 
     def _proxy_image(self, revision):
         """The proxy image from the injector's values, as istiod's template would render it."""
@@ -272,19 +303,9 @@ def _template_defaults(spec):
         pod_spec_defaults(template.setdefault("spec", {}))
 
 
-def _rules_match_pod_create(rules):
-    if not rules:
-        return False
-    for rule in rules:
-        ops = rule.get("operations") or []
-        resources = rule.get("resources") or []
-        if ("CREATE" in ops or "*" in ops) and ("pods" in resources or "*" in resources):
-            return True
-    return False
-
-
 _HANDLERS = {
     ("", "namespaces"): Admission._namespace,
+    ("", "secrets"): Admission._secret,
     ("", "services"): Admission._service,
     ("", "pods"): Admission._pod,
     ("apps", "deployments"): Admission._deployment,

@@ -242,10 +242,11 @@ class Api:
                 meta.pop("generation", None)
             if "status" in rtype.subresources:
                 obj.pop("status", None)
-            self.sim.controllers.admit("CREATE", rtype, obj, None)
+            self.sim.controllers.admit("CREATE", rtype, obj, None, req.dry_run)
             causes = schema.metadata_causes(obj)
             if causes:
                 raise errors.invalid(rtype, name, causes)
+            self.sim.controllers.validate("CREATE", rtype, obj, None, req.dry_run)
             meta.pop("managedFields", None)
             obj = merge.record_update(None, obj, req.field_manager, self._schema_node(rtype), "Update",
                                       None, ignored_fields=_ignored(rtype, None))
@@ -385,10 +386,11 @@ class Api:
                 meta["generation"] = 1
             if "status" in rtype.subresources:
                 merged.pop("status", None)
-            self.sim.controllers.admit("CREATE", rtype, merged, None)
+            self.sim.controllers.admit("CREATE", rtype, merged, None, req.dry_run)
             causes = schema.metadata_causes(merged)
             if causes:
                 raise errors.invalid(rtype, req.name, causes)
+            self.sim.controllers.validate("CREATE", rtype, merged, None, req.dry_run)
             if req.dry_run:
                 return 201, self._present(rtype, merged)
             stored = self.store.put(rtype.key, merged)
@@ -430,10 +432,12 @@ class Api:
         else:
             meta.pop("generation", None)
         if req.subresource != "status":
-            self.sim.controllers.admit("UPDATE", rtype, obj, old)
+            self.sim.controllers.admit("UPDATE", rtype, obj, old, req.dry_run)
             causes = schema.metadata_causes(obj)
             if causes:
                 raise errors.invalid(rtype, req.name, causes)
+        # Admission runs before storage: a no-op update is still sent to the webhooks.
+        self.sim.controllers.validate("UPDATE", rtype, obj, old, req.dry_run, req.subresource)
         if not managed_done:
             obj = merge.record_update(old, obj, req.field_manager, self._schema_node(rtype), operation,
                                       req.subresource, ignored_fields=_ignored(rtype, req.subresource))
@@ -539,6 +543,7 @@ class Api:
             return self._delete_one(rtype, old, policy or "Background", req.dry_run)
 
     def _delete_one(self, rtype, old, policy, dry_run):
+        self.sim.controllers.admission.delete(rtype, old, dry_run)
         meta = old["metadata"]
         ns = meta.get("namespace")
         if rtype.key == ("", "namespaces") or meta.get("finalizers"):

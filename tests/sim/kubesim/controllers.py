@@ -12,7 +12,9 @@ import hashlib
 import json
 import time
 
+from . import errors
 from .admission import Admission
+from .selectors import match_label_selector_object
 from .store import clone
 
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
@@ -33,6 +35,10 @@ SERVICEACCOUNTS = ("", "serviceaccounts")
 CONFIGMAPS = ("", "configmaps")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
 PVCS = ("", "persistentvolumeclaims")
+NODES = ("", "nodes")
+ENDPOINTSLICES = ("discovery.k8s.io", "endpointslices")
+MWCS = ("admissionregistration.k8s.io", "mutatingwebhookconfigurations")
+VWCS = ("admissionregistration.k8s.io", "validatingwebhookconfigurations")
 
 
 def safe_encode(number, length=10):
@@ -93,11 +99,15 @@ class Controllers:
         self._queue = collections.deque()
         self._draining = False
         self._ready_at = {}          # pod uid -> monotonic time it turns ready
+        self._create_errors = {}     # (owner key, namespace, name) -> why its last pod create was refused
         self.store.add_listener(self._queue.append)
 
     # plumbing -------------------------------------------------------------------------------
-    def admit(self, operation, rtype, obj, old):
-        self.admission.admit(operation, rtype, obj, old)
+    def admit(self, operation, rtype, obj, old, dry_run=False):
+        self.admission.admit(operation, rtype, obj, old, dry_run)
+
+    def validate(self, operation, rtype, obj, old, dry_run=False, subresource=None):
+        self.admission.validate(operation, rtype, obj, old, dry_run, subresource)
 
     def drain(self):
         """Run controllers until nothing is left to react to (caller holds the store lock)."""
@@ -109,7 +119,12 @@ class Controllers:
                 event = self._queue.popleft()
                 handler = _HANDLERS.get(event.key)
                 if handler:
-                    handler(self, event)
+                    try:
+                        handler(self, event)
+                    except errors.ApiError:
+                        # A controller's write refused by admission fails the controller, never the
+                        # request that woke it; pod creates are retried (see _new_pod).
+                        continue
         finally:
             self._draining = False
 
@@ -135,6 +150,7 @@ class Controllers:
         if rtype.generation:
             meta.setdefault("generation", 1)
         self.admission.admit("CREATE", rtype, obj, None)
+        self.admission.validate("CREATE", rtype, obj, None)
         return self.store.put(key, obj)
 
     def _type(self, key):
@@ -220,6 +236,9 @@ class Controllers:
                                                            "other usage is guaranteed across distributions of "
                                                            "Kubernetes clusters.")}},
                                           "data": {"ca.crt": self.sim.ca_pem}})
+        if event.type == "MODIFIED" and (ns["metadata"].get("labels") != ((event.old or {}).get("metadata") or {})
+                                         .get("labels")):
+            self._retry_failed_creates()    # webhook namespaceSelectors may now match differently
         if event.type == "DELETED" or not ns["metadata"].get("deletionTimestamp"):
             return
         for key in self.store.kinds():
@@ -299,7 +318,10 @@ class Controllers:
         desired = spec.get("replicas", 1)
         phash = template_hash(spec.get("template") or {})
         uid = dep["metadata"]["uid"]
-        rs_uids = {rs["metadata"]["uid"] for rs in self.store.scan(REPLICASETS, namespace) if _owned_by(rs, uid)}
+        owned = [rs for rs in self.store.scan(REPLICASETS, namespace) if _owned_by(rs, uid)]
+        rs_uids = {rs["metadata"]["uid"] for rs in owned}
+        failure = next((c for rs in owned for c in (rs.get("status") or {}).get("conditions") or []
+                        if c.get("type") == "ReplicaFailure"), None)
         pods = self.store.list(PODS, namespace, where=lambda p: not p["metadata"].get("deletionTimestamp") and any(
             ref.get("uid") in rs_uids for ref in p["metadata"].get("ownerReferences") or []))
         ready = [p for p in pods if _pod_ready(p)]
@@ -335,6 +357,10 @@ class Controllers:
         else:
             _condition(conditions, "Progressing", "True", "ReplicaSetUpdated",
                        f'ReplicaSet "{new_rs_name}" is progressing.')
+        if failure:
+            _condition(conditions, "ReplicaFailure", "True", "FailedCreate", failure.get("message"))
+        else:
+            conditions[:] = [c for c in conditions if c["type"] != "ReplicaFailure"]
         conditions.sort(key=lambda c: ["Available", "Progressing"].index(c["type"])
                         if c["type"] in ("Available", "Progressing") else 9)
         self._set_status(DEPLOYMENTS, dep, status)
@@ -360,11 +386,11 @@ class Controllers:
             return
         spec = owner.get("spec") or {}
         pods = self._pods_of(owner)
-        if key == DAEMONSETS:
-            desired = 1
-        else:
-            desired = spec.get("replicas", 1)
         template = spec.get("template") or {}
+        if key == DAEMONSETS:
+            self._scale_daemon_pods(owner, template, pods)
+            return
+        desired = spec.get("replicas", 1)
         if key == STATEFULSETS:
             current = template_hash(template)
             wanted = {f"{name}-{i}" for i in range(desired)}
@@ -380,23 +406,89 @@ class Controllers:
                              "apps.kubernetes.io/pod-index": str(i)}
                     self._new_pod(owner, template, f"{name}-{i}", extra)
             return
-        if key == DAEMONSETS:
-            current = template_hash(template)
-            for pod in pods:
-                if pod["metadata"].get("labels", {}).get("controller-revision-hash") != current:
-                    self._remove(PODS, pod)
-                    pods = [p for p in pods if p is not pod]
-            extra = {"controller-revision-hash": current}
-        else:
-            extra = {}
         if len(pods) > desired:
             pods.sort(key=lambda p: p["metadata"]["creationTimestamp"], reverse=True)
             for pod in pods[:len(pods) - desired]:
                 self._remove(PODS, pod)
         for _ in range(desired - len(pods)):
-            self._new_pod(owner, template, f"{name}-{self.sim.random_suffix()}", extra)
+            if self._new_pod(owner, template, f"{name}-{self.sim.random_suffix()}", {}) is None:
+                break
 
-    def _new_pod(self, owner, template, pod_name, extra_labels):
+    def _scale_daemon_pods(self, owner, template, pods):
+        """One pod per node that the template's nodeSelector and required node affinity select."""
+        name = owner["metadata"]["name"]
+        nodes = {n["metadata"]["name"] for n in self._eligible_nodes(template.get("spec") or {}, daemon=True)}
+        current = template_hash(template)
+        placed = set()
+        for pod in pods:
+            node = (pod.get("spec") or {}).get("nodeName")
+            if (pod["metadata"].get("labels", {}).get("controller-revision-hash") != current or node not in nodes
+                    or node in placed):
+                self._remove(PODS, pod)
+            else:
+                placed.add(node)
+        for node in sorted(nodes - placed):
+            if self._new_pod(owner, template, f"{name}-{self.sim.random_suffix()}",
+                             {"controller-revision-hash": current}, node) is None:
+                break
+
+    # scheduling -----------------------------------------------------------------------------
+    def _eligible_nodes(self, pod_spec, daemon=False):
+        """Nodes a pod may run on: nodeSelector, required node affinity; the scheduler also skips nodes that
+        are cordoned or not Ready (a DaemonSet's pods tolerate both)."""
+        found = []
+        for node in self.store.scan(NODES):
+            labels = node["metadata"].get("labels") or {}
+            if any(labels.get(k) != v for k, v in (pod_spec.get("nodeSelector") or {}).items()):
+                continue
+            required = (((pod_spec.get("affinity") or {}).get("nodeAffinity") or {})
+                        .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+            terms = required.get("nodeSelectorTerms")
+            if terms and not any(_node_term_matches(term, node) for term in terms):
+                continue
+            if not daemon and ((node.get("spec") or {}).get("unschedulable") or not _node_ready(node)):
+                continue
+            found.append(node)
+        return found
+
+    def _schedule(self, pod):
+        """The scheduler: bind a pod without spec.nodeName to the eligible node running the fewest pods."""
+        nodes = self._eligible_nodes(pod.get("spec") or {})
+        if not nodes:
+            total = len(list(self.store.scan(NODES)))
+            status = clone(pod.get("status") or {})
+            status["phase"] = "Pending"
+            status["conditions"] = [{
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "lastProbeTime": None,
+                "lastTransitionTime": _now(),
+                "message": f"0/{total} nodes are available: {total} node(s) didn't match Pod's node "
+                           f"affinity/selector." if total else "no nodes available to schedule pods"}]
+            self._set_status(PODS, pod, status)
+            return
+        load = collections.Counter((p.get("spec") or {}).get("nodeName") for p in self.store.scan(PODS))
+        node = min(nodes, key=lambda n: (load[n["metadata"]["name"]], n["metadata"]["name"]))
+        pod["spec"]["nodeName"] = node["metadata"]["name"]
+        self._put(PODS, pod)
+
+    def _node_ip(self, node_name):
+        node = self.store.peek(NODES, None, node_name) or {}
+        for address in (node.get("status") or {}).get("addresses") or []:
+            if address.get("type") == "InternalIP":
+                return address["address"]
+        return NODE_IP
+
+    def _node(self, event):
+        """Nodes come and go or change labels: DaemonSets follow, pending pods get another chance."""
+        for ds in list(self.store.scan(DAEMONSETS)):
+            ns, name = ds["metadata"]["namespace"], ds["metadata"]["name"]
+            self._scale_pods(DAEMONSETS, ns, name)
+            self._owner_status(DAEMONSETS, ns, name)
+        if event.type != "DELETED":
+            for pod in self.store.list(PODS, None, where=lambda p: not (p.get("spec") or {}).get("nodeName")):
+                self._schedule(pod)
+
+    # pod creation by controllers ------------------------------------------------------------
+    def _new_pod(self, owner, template, pod_name, extra_labels, node_name=None):
         tmpl = clone(template)
         meta = tmpl.get("metadata") or {}
         labels = dict(meta.get("labels") or {})
@@ -409,8 +501,28 @@ class Controllers:
             pod["metadata"]["generateName"] = owner["metadata"]["name"] + "-"
         if meta.get("annotations"):
             pod["metadata"]["annotations"] = dict(meta["annotations"])
-        pod["spec"]["nodeName"] = NODE_NAME
-        self._create(PODS, pod)
+        if node_name:
+            pod["spec"]["nodeName"] = node_name
+        ref = (_KEY_OF_KIND[owner["kind"]], owner["metadata"]["namespace"], owner["metadata"]["name"])
+        try:
+            created = self._create(PODS, pod)
+        except errors.ApiError as exc:
+            # Refused by admission (a missing ServiceAccount, an unreachable webhook): the controller
+            # records FailedCreate and tries again when something that could change the answer changes.
+            self._create_errors[ref] = f"{exc.message}"
+            return None
+        self._create_errors.pop(ref, None)
+        return created
+
+    def _retry_failed_creates(self):
+        for key, namespace, name in list(self._create_errors):
+            if self.store.peek(key, namespace, name) is None:
+                self._create_errors.pop((key, namespace, name), None)
+            elif key == JOBS:
+                self._sync_job(namespace, name)
+            else:
+                self._scale_pods(key, namespace, name)
+                self._owner_status(key, namespace, name)
 
     def _owner_status(self, key, namespace, name):
         owner = self.store.get(key, namespace, name)
@@ -421,11 +533,13 @@ class Controllers:
         gen = owner["metadata"].get("generation", 1)
         status = clone(owner.get("status") or {})
         if key == DAEMONSETS:
-            status.update(desiredNumberScheduled=1, currentNumberScheduled=len(pods), numberMisscheduled=0,
+            desired = len(self._eligible_nodes(((owner.get("spec") or {}).get("template") or {}).get("spec") or {},
+                                               daemon=True))
+            status.update(desiredNumberScheduled=desired, currentNumberScheduled=len(pods), numberMisscheduled=0,
                           numberReady=ready, updatedNumberScheduled=len(pods), numberAvailable=ready,
                           observedGeneration=gen)
-            if ready < 1:
-                status["numberUnavailable"] = 1
+            if ready < desired:
+                status["numberUnavailable"] = desired - ready
             else:
                 status.pop("numberUnavailable", None)
         else:
@@ -439,6 +553,17 @@ class Controllers:
                 status["fullyLabeledReplicas"] = len(pods)
                 if not pods:
                     status.pop("fullyLabeledReplicas")
+                failure = self._create_errors.get((key, namespace, name))
+                previous = next((c for c in status.get("conditions") or [] if c["type"] == "ReplicaFailure"), {})
+                conditions = [c for c in status.get("conditions") or [] if c["type"] != "ReplicaFailure"]
+                if failure:
+                    conditions.append({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                                       "message": failure,
+                                       "lastTransitionTime": previous.get("lastTransitionTime") or _now()})
+                if conditions:
+                    status["conditions"] = conditions
+                else:
+                    status.pop("conditions", None)
             if key == STATEFULSETS:
                 revision = f"{name}-{template_hash((owner.get('spec') or {}).get('template') or {})}"
                 status.update(currentReplicas=len(pods), updatedReplicas=len(pods), currentRevision=revision,
@@ -463,13 +588,20 @@ class Controllers:
     def _pod(self, event):
         pod = event.obj
         meta = pod["metadata"]
-        if event.type != "DELETED":
-            self._kubelet(pod)
-        else:
+        if event.type == "DELETED":
             self._ready_at.pop(meta["uid"], None)
+        elif not (pod.get("spec") or {}).get("nodeName"):
+            current = self.store.get(PODS, meta["namespace"], meta["name"])
+            if event.type == "ADDED" and current is not None:
+                self._schedule(current)
+        else:
+            self._kubelet(pod)
         for ref in meta.get("ownerReferences") or []:
-            key = {"ReplicaSet": REPLICASETS, "StatefulSet": STATEFULSETS, "DaemonSet": DAEMONSETS}.get(ref.get("kind"))
+            key = _KEY_OF_KIND.get(ref.get("kind"))
             if key is None:
+                continue
+            if key == JOBS:
+                self._sync_job(meta["namespace"], ref["name"])
                 continue
             if event.type == "DELETED":
                 self._scale_pods(key, meta["namespace"], ref["name"])
@@ -487,11 +619,12 @@ class Controllers:
         remaining = self._ready_at[uid] - time.monotonic()
         status = clone(pod.get("status") or {})
         containers = (pod.get("spec") or {}).get("containers") or []
+        node_ip = self._node_ip(pod["spec"]["nodeName"])
         if remaining > 0:
             if status.get("phase") == "Pending" and status.get("containerStatuses"):
                 pass
             else:
-                status.update(phase="Pending", hostIP=NODE_IP, hostIPs=[{"ip": NODE_IP}], startTime=_now(),
+                status.update(phase="Pending", hostIP=node_ip, hostIPs=[{"ip": node_ip}], startTime=_now(),
                               conditions=[{"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                                            "lastTransitionTime": _now()}],
                               containerStatuses=[{"name": c.get("name"), "image": c.get("image", ""),
@@ -504,12 +637,15 @@ class Controllers:
             uid_copy = uid
             self._later(remaining, lambda: self._pod_timer(meta["namespace"], meta["name"], uid_copy))
             return
-        if _pod_ready(pod):
+        if _pod_ready(pod) or status.get("phase") in ("Succeeded", "Failed"):
             return
         now = _now()
         ip = self.sim.allocate_pod_ip(uid)
+        if any(ref.get("kind") == "Job" for ref in meta.get("ownerReferences") or []):
+            self._pod_completed(pod, status, ip, node_ip, now)
+            return
         status.update(
-            phase="Running", hostIP=NODE_IP, hostIPs=[{"ip": NODE_IP}], podIP=ip, podIPs=[{"ip": ip}],
+            phase="Running", hostIP=node_ip, hostIPs=[{"ip": node_ip}], podIP=ip, podIPs=[{"ip": ip}],
             startTime=status.get("startTime", now), qosClass=status.get("qosClass", "BestEffort"),
             conditions=[{"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
                         for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady",
@@ -519,6 +655,25 @@ class Controllers:
                                 "containerID": f"containerd://{hashlib.sha256((uid + c.get('name', '')).encode()).hexdigest()}",
                                 "ready": True, "restartCount": 0, "started": True,
                                 "state": {"running": {"startedAt": now}}} for c in containers])
+        self._set_status(PODS, pod, status)
+
+    def _pod_completed(self, pod, status, ip, node_ip, now):
+        """A Job's pod: its containers run to completion (exit 0) once the delay has passed."""
+        status.update(
+            phase="Succeeded", hostIP=node_ip, hostIPs=[{"ip": node_ip}], podIP=ip, podIPs=[{"ip": ip}],
+            startTime=status.get("startTime", now), qosClass=status.get("qosClass", "BestEffort"),
+            conditions=[{"type": t, "status": v, "lastProbeTime": None, "lastTransitionTime": now,
+                         **({"reason": "PodCompleted"} if t != "PodScheduled" else {})}
+                        for t, v in (("PodReadyToStartContainers", "False"), ("Initialized", "True"),
+                                     ("Ready", "False"), ("ContainersReady", "False"), ("PodScheduled", "True"))],
+            containerStatuses=[{"name": c.get("name"), "image": c.get("image", ""),
+                                "imageID": f"{c.get('image', '')}@sha256:{'0' * 64}",
+                                "containerID": "containerd://" + hashlib.sha256(
+                                    (pod["metadata"]["uid"] + c.get("name", "")).encode()).hexdigest(),
+                                "ready": False, "restartCount": 0, "started": False,
+                                "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now,
+                                                         "finishedAt": now}}}
+                               for c in (pod.get("spec") or {}).get("containers") or []])
         self._set_status(PODS, pod, status)
 
     def _pod_timer(self, namespace, name, uid):
@@ -564,7 +719,7 @@ class Controllers:
         pods = self.store.list(PODS, ns, where=lambda p: (p.get("status") or {}).get("podIP") and all(
             (p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items()))
         for pod in pods:
-            address = {"ip": pod["status"]["podIP"], "nodeName": NODE_NAME,
+            address = {"ip": pod["status"]["podIP"], "nodeName": pod["spec"].get("nodeName", NODE_NAME),
                        "targetRef": {"kind": "Pod", "namespace": ns, "name": pod["metadata"]["name"],
                                      "uid": pod["metadata"]["uid"]}}
             (ready if _pod_ready(pod) else not_ready).append(address)
@@ -587,46 +742,87 @@ class Controllers:
             if not_ready:
                 subset["notReadyAddresses"] = sorted(not_ready, key=lambda a: a["ip"])
             subsets.append(subset)
+        self._endpoint_slice(svc, ready, not_ready, ports)
         current = self.store.get(ENDPOINTS, ns, name)
         if current is None:
             body = {"metadata": {"name": name, "namespace": ns, "labels": dict(svc["metadata"].get("labels") or {})}}
             if subsets:
                 body["subsets"] = subsets
             self._create(ENDPOINTS, body)
+            self._retry_failed_creates()
         elif current.get("subsets", []) != subsets:
             if subsets:
                 current["subsets"] = subsets
             else:
                 current.pop("subsets", None)
             self._put(ENDPOINTS, current)
+            # A webhook's Service may have become reachable: refused pod creates get another try.
+            self._retry_failed_creates()
+
+    def _endpoint_slice(self, svc, ready, not_ready, ports):
+        """The EndpointSlice (discovery.k8s.io/v1) the endpointslice controller keeps beside Endpoints."""
+        ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        endpoints = [{"addresses": [a["ip"]], "conditions": {"ready": ok, "serving": ok, "terminating": False},
+                      "nodeName": a["nodeName"], "targetRef": a["targetRef"]}
+                     for ok, group in ((True, ready), (False, not_ready)) for a in sorted(group, key=lambda a: a["ip"])]
+        slice_ports = [{"name": p.get("name", ""), "port": p["port"], "protocol": p["protocol"],
+                        **({"appProtocol": p["appProtocol"]} if p.get("appProtocol") else {})} for p in ports]
+        current = next((e for e in self.store.list(ENDPOINTSLICES, ns) if _owned_by(e, svc["metadata"]["uid"])), None)
+        if current is None:
+            labels = dict(svc["metadata"].get("labels") or {})
+            labels.update({"kubernetes.io/service-name": name,
+                           "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"})
+            body = {"metadata": {"name": f"{name}-{self.sim.random_suffix()}", "generateName": f"{name}-",
+                                 "namespace": ns, "labels": labels,
+                                 "ownerReferences": [_owner_ref(dict(svc, apiVersion="v1", kind="Service"))]},
+                    "addressType": "IPv4", "endpoints": endpoints, "ports": slice_ports}
+            self._create(ENDPOINTSLICES, body)
+        elif (current.get("endpoints") or [], current.get("ports") or []) != (endpoints, slice_ports):
+            current["endpoints"], current["ports"] = endpoints, slice_ports
+            self._put(ENDPOINTSLICES, current)
 
     # jobs -----------------------------------------------------------------------------------
     def _job(self, event):
-        if event.type == "DELETED" or (event.obj.get("status") or {}).get("completionTime"):
+        if event.type == "DELETED":
             return
-        ns, name, uid = event.obj["metadata"]["namespace"], event.obj["metadata"]["name"], event.obj["metadata"]["uid"]
-        if event.type == "ADDED":
-            if self.sim.available_delay > 0:
-                job = self.store.get(JOBS, ns, name)
-                self._set_status(JOBS, job, {"active": 1, "startTime": _now()})
-                self._later(self.sim.available_delay, lambda: self._complete_job(ns, name, uid))
-            else:
-                self._complete_job(ns, name, uid)
+        self._sync_job(event.obj["metadata"]["namespace"], event.obj["metadata"]["name"])
 
-    def _complete_job(self, namespace, name, uid):
+    def _sync_job(self, namespace, name):
+        """The job controller: up to `parallelism` pods at a time until `completions` have succeeded."""
         job = self.store.get(JOBS, namespace, name)
-        if job is None or job["metadata"]["uid"] != uid:
+        if job is None or job["metadata"].get("deletionTimestamp"):
             return
+        status = clone(job.get("status") or {})
+        if status.get("completionTime"):
+            return
+        spec = job.get("spec") or {}
+        completions = spec.get("completions", 1)
+        pods = self._pods_of(job)
+        succeeded = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Succeeded")
+        active = [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+        if not spec.get("suspend") and succeeded < completions:
+            wanted = min(spec.get("parallelism", 1), completions - succeeded) - len(active)
+            for _ in range(max(wanted, 0)):
+                pod = self._new_pod(job, spec.get("template") or {}, f"{name}-{self.sim.random_suffix()}", {})
+                if pod is None:
+                    break
+                active.append(pod)
+            # Pods that completed at once (no delay) are counted by the event their status change queued.
         now = _now()
-        completions = (job.get("spec") or {}).get("completions", 1)
-        status = {"startTime": (job.get("status") or {}).get("startTime", now), "completionTime": now,
-                  "succeeded": completions, "ready": 0, "terminating": 0,
-                  "conditions": [{"type": t, "status": "True", "lastProbeTime": now, "lastTransitionTime": now,
-                                  "reason": r, "message": m}
-                                 for t, r, m in (("SuccessCriteriaMet", "CompletionsReached",
-                                                  "Reached expected number of succeeded pods"),
-                                                 ("Complete", "CompletionsReached",
-                                                  "Reached expected number of succeeded pods"))]}
+        status.setdefault("startTime", now)
+        status.update(ready=sum(1 for p in active if _pod_ready(p)), terminating=0,
+                      uncountedTerminatedPods={})
+        for field, value in (("active", len(active)), ("succeeded", succeeded)):
+            if value:
+                status[field] = value
+            else:
+                status.pop(field, None)
+        if succeeded >= completions:
+            status.update(completionTime=now, ready=0, conditions=[
+                {"type": t, "status": "True", "lastProbeTime": now, "lastTransitionTime": now,
+                 "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods"}
+                for t in ("SuccessCriteriaMet", "Complete")])
+            status.pop("uncountedTerminatedPods", None)
         self._set_status(JOBS, job, status)
 
     # volumes --------------------------------------------------------------------------------
@@ -674,6 +870,7 @@ class Controllers:
     def _serviceaccount(self, event):
         if event.type != "ADDED":
             return
+        self._retry_failed_creates()
         ns = event.obj["metadata"]["namespace"]
         for secret in self.store.list(SECRETS, ns, where=lambda s: s.get("type") == "kubernetes.io/service-account-token"
                                       and not (s.get("data") or {}).get("token")):
@@ -696,6 +893,33 @@ class Controllers:
         return body
 
 
+def _node_ready(node):
+    """A node without a kubelet reporting Ready (one created by hand) is NotReady: nothing is scheduled there."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (node.get("status") or {}).get("conditions") or [])
+
+
+def _node_term_matches(term, node):
+    """One nodeSelectorTerm: its matchExpressions (on labels) and matchFields (metadata.name) all hold."""
+    labels = node["metadata"].get("labels") or {}
+    fields = {"metadata.name": node["metadata"]["name"]}
+    for source, exprs in ((labels, term.get("matchExpressions")), (fields, term.get("matchFields"))):
+        for expr in exprs or []:
+            key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+            if op in ("In", "NotIn", "Exists", "DoesNotExist"):
+                selector = {"matchExpressions": [{"key": key, "operator": op, "values": values}]}
+                if not match_label_selector_object(selector, source):
+                    return False
+            elif op in ("Gt", "Lt"):
+                try:
+                    have, want = int(source[key]), int(values[0])
+                except (KeyError, IndexError, ValueError):
+                    return False
+                if (op == "Gt" and not have > want) or (op == "Lt" and not have < want):
+                    return False
+    return True
+
+
 def _pod_ready(pod):
     for cond in (pod.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Ready":
@@ -716,8 +940,18 @@ def _spec_changed(event):
     return event.old is None or (event.obj.get("spec") != event.old.get("spec"))
 
 
+_KEY_OF_KIND = {"ReplicaSet": REPLICASETS, "StatefulSet": STATEFULSETS, "DaemonSet": DAEMONSETS, "Job": JOBS}
+
+
+def _webhook_configuration(self, event):
+    self._retry_failed_creates()
+
+
 _HANDLERS = {
     CRDS: Controllers._crd,
+    NODES: Controllers._node,
+    MWCS: _webhook_configuration,
+    VWCS: _webhook_configuration,
     NAMESPACES: Controllers._namespace,
     DEPLOYMENTS: Controllers._deployment,
     REPLICASETS: Controllers._replicaset,

@@ -39,9 +39,10 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         }
+        if self.reason:   # omitempty: a webhook's denial carries no reason
+            body["reason"] = self.reason
         if self.details is not None:
             body["details"] = self.details
         return body

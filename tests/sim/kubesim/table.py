@@ -141,6 +141,14 @@ def _ep_cells(obj):
     return [text or "<none>", _meta_age(obj)]
 
 
+def _eps_cells(obj):
+    """kubectl's EndpointSlice columns: address type, ports, the first three addresses."""
+    ports = ",".join(str(p.get("port")) for p in obj.get("ports") or []) or "<unset>"
+    addresses = [a for e in obj.get("endpoints") or [] for a in e.get("addresses") or []]
+    text = ",".join(addresses[:3]) + (f" + {len(addresses) - 3} more..." if len(addresses) > 3 else "")
+    return [obj.get("addressType", ""), ports, text or "<unset>", _meta_age(obj)]
+
+
 def _job_cells(obj):
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     state = "Running"
@@ -176,6 +184,8 @@ _PRINTERS = {
     ("", "secrets"): ([_col("Type"), _col("Data", "integer"), _col("Age")], _secret_cells),
     ("", "serviceaccounts"): ([_col("Secrets", "integer"), _col("Age")], _sa_cells),
     ("", "endpoints"): ([_col("Endpoints"), _col("Age")], _ep_cells),
+    ("discovery.k8s.io", "endpointslices"): ([_col("AddressType"), _col("Ports"), _col("Endpoints"), _col("Age")],
+                                             _eps_cells),
     ("batch", "jobs"): ([_col("Status"), _col("Completions"), _col("Duration"), _col("Age")], _job_cells),
     ("apiextensions.k8s.io", "customresourcedefinitions"): ([_col("Created At", "date")], _crd_cells),
 }
