@@ -1,6 +1,8 @@
 """What the Bookinfo and hashapp integration tests share: a minimal Istio on kubesim and object views."""
 import time
 
+from tests.sim.webhook_support import istiod_objects
+
 ISTIO_API = "networking.istio.io/v1"
 
 # What istiod's chart installs that matters to the apps: the injector webhook (kubesim injects
@@ -35,7 +37,7 @@ def ingress_gateway(service_type="LoadBalancer"):
 
 
 def install_minimal_istio(sim, service_type="LoadBalancer", injector=True):
-    objects = ingress_gateway(service_type) + ([INJECTOR] if injector else [])
+    objects = ingress_gateway(service_type) + istiod_objects()[1:] + ([INJECTOR] if injector else [])
     sim.create_objects(objects)
     return sim
 

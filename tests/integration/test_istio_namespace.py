@@ -6,6 +6,7 @@ import pytest
 
 from tests.conftest import OUTPUT, REPO
 from tests.integration.apps_support import INJECTOR, wait_for
+from tests.sim.webhook_support import istiod
 
 PLAYBOOK = str(REPO / "tests" / "integration" / "playbooks" / "istio_namespace.yml")
 TASK = "Ensure the namespaces"
@@ -111,6 +112,7 @@ def test_restart_sidecarless_workloads(kubesim, run_playbook):
     kubesim.create_objects([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
                             deployment("web", "shop"), deployment("api", "shop")])
     assert wait_for(lambda: len(kubesim.list_objects("v1", "Pod", "shop")) == 2)
+    istiod(kubesim)
     kubesim.create_objects([INJECTOR])
 
     check = run_playbook(PLAYBOOK, kubesim, extra_vars={"ns_name": "shop", "ns_restart": True}, check=True)
