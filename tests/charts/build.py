@@ -19,7 +19,8 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-CRDS = REPO.parent / "shared" / "reference" / "istio" / "crd-all.gen.yaml"
+# Default: the project's stand-in CRDs, so a clone with nothing beside it can build the charts.
+CRDS = REPO / "tests" / "standins" / "crd-all.yaml"
 CHARTS = ("base", "istiod", "gateway")
 
 
@@ -38,7 +39,7 @@ def _write_chart(source, dest, version):
     (dest / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
 
 
-def build_chart_set(dest, version, package=False, helm="helm"):
+def build_chart_set(dest, version, crds=CRDS, package=False, helm="helm"):
     """The charts of one Istio ``version`` in ``dest``; returns ``dest``."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -48,7 +49,7 @@ def build_chart_set(dest, version, package=False, helm="helm"):
             _write_chart(HERE / chart, target, version)
             if chart == "base":
                 (target / "crds").mkdir(exist_ok=True)
-                shutil.copyfile(CRDS, target / "crds" / "crd-all.gen.yaml")
+                shutil.copyfile(crds, target / "crds" / "crd-all.gen.yaml")
             if package:
                 subprocess.run([helm, "package", str(target), "-d", str(dest)], check=True,
                                capture_output=True, text=True)

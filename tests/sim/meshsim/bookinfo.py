@@ -5,6 +5,7 @@ nothing beside it. They carry the facts of Istio's samples/bookinfo (service nam
 the routing of each networking/*.yaml named below); tests/unit/test_standins.py compares them with
 Istio's files whenever ../shared/reference is present, so the two cannot drift apart.
 """
+import copy
 
 NETWORKING_API = "networking.istio.io/v1"
 PORT = 9080
@@ -83,7 +84,8 @@ def _build(relative):
 
 def objects(relative, kinds=None, namespace="bookinfo"):
     """The objects of Istio's samples/bookinfo/<relative> (e.g. networking/virtual-service-all-v1.yaml)."""
-    return [dict(doc, metadata=dict(doc["metadata"], namespace=namespace))
+    # Deep copies: callers edit what they get, and the routing tables above must stay as they are.
+    return [dict(copy.deepcopy(doc), metadata=dict(doc["metadata"], namespace=namespace))
             for doc in _build(relative) if not kinds or doc["kind"] in kinds]
 
 
