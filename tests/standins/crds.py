@@ -191,6 +191,7 @@ KINDS = {
     "RequestAuthentication": ("security.istio.io", "requestauthentications", ["ra"], SECURITY_VERSIONS,
                               REQUEST_AUTHENTICATION, []),
     "Telemetry": ("telemetry.istio.io", "telemetries", ["telemetry"], [("v1", False), ("v1alpha1", True)], TELEMETRY, []),
+    "TrafficExtension": ("extensions.istio.io", "trafficextensions", None, [("v1alpha1", True)], OPEN, []),
     "WasmPlugin": ("extensions.istio.io", "wasmplugins", None, [("v1alpha1", True)], OPEN, []),
 }
 

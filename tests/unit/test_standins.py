@@ -41,7 +41,8 @@ def test_committed_crds_are_what_the_generator_writes():
 
 def test_standin_crds_cover_the_kinds_the_collection_writes():
     kinds = by_kind(STANDIN_CRDS)
-    assert len(kinds) == 14
+    # Every kind Istio's CRDs define (the count tests of the control plane hold with either file).
+    assert len(kinds) == 15
     for kind in ("VirtualService", "DestinationRule", "Gateway", "ServiceEntry", "Sidecar"):
         assert {v["name"] for v in kinds[kind]["spec"]["versions"]} == {"v1", "v1beta1", "v1alpha3"}
     for kind in ("PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication"):
