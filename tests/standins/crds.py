@@ -223,10 +223,14 @@ def definition(kind):
 
 
 class _Dumper(yaml.SafeDumper):
-    """No anchors: every definition is read on its own (kubectl, helm's .Files.Get splits on ---)."""
+    """No anchors: every definition is read on its own (kubectl, helm's .Files.Get splits on ---).
+    Lists indented under their key, as the repository's yamllint wants."""
 
     def ignore_aliases(self, data):
         return True
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
 
 
 def render():
