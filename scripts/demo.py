@@ -71,6 +71,9 @@ def replace_dir(target, build):
 def check_istio_dir(istio_dir):
     """The unpacked Istio release at ``istio_dir``, checked for what the demo takes from it."""
     root = Path(istio_dir).expanduser().resolve()
+    if not root.is_dir():
+        raise SystemExit(f"ISTIO_DIR={istio_dir} is not a directory. Name the top directory of an unpacked Istio "
+                         "release (e.g. ~/istio-1.28.0), or leave ISTIO_DIR unset to use the project's stand-ins.")
     wanted = [root / "manifests" / "charts" / path / "Chart.yaml" for path in RELEASE_CHARTS.values()]
     wanted += [root / "samples" / "addons" / name for name in ADDON_FILES]
     missing = [str(path.relative_to(root)) for path in wanted if not path.is_file()]
@@ -140,10 +143,10 @@ def listening(port):
 
 def up(directory, istio_dir=None):
     """Start kubesim, meshsim and Prometheus in the background; write a kubeconfig and a hosts file."""
+    istio_dir = check_istio_dir(istio_dir) if istio_dir else None  # before anything is stopped or written
     directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
     down(directory)
-    istio_dir = check_istio_dir(istio_dir) if istio_dir else None
     charts = build_charts(directory, istio_dir)
     kubeconfig = directory / "kubeconfig"
     kubeconfig.unlink(missing_ok=True)
