@@ -1,5 +1,6 @@
 # Two entry points: `make demo` (set up, start a simulated cluster, run playbooks/site.yml)
-# and `make test` (set up, run every test and lint). Both are safe to run again.
+# and `make test` (set up, run every test and lint). Both are safe to run again, also after an interrupted
+# run, and need nothing outside the clone.
 SHELL := /bin/bash
 VENV := .venv
 TOOLS := .tools
@@ -7,7 +8,7 @@ COLLECTIONS := $(TOOLS)/collections
 export PATH := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 
-.PHONY: setup demo test test-python lint sanity molecule clean
+.PHONY: setup demo demo-keep test test-python lint sanity molecule clean
 
 setup: $(VENV)/.installed $(TOOLS)/bin/helm $(TOOLS)/.prometheus $(COLLECTIONS)/ansible_collections/meshops/istio
 
@@ -30,8 +31,16 @@ $(COLLECTIONS)/ansible_collections/meshops/istio:
 	mkdir -p $(COLLECTIONS)/ansible_collections/meshops
 	ln -sfn $(CURDIR) $@
 
+# ISTIO_DIR=<unpacked Istio release>: install its real charts and addon manifests instead of the
+# project's stand-ins (scripts/demo.py reads ISTIO_DIR from the environment).
+export ISTIO_DIR
+
 demo: setup
 	$(VENV)/bin/python -m scripts.demo
+
+# The demo, leaving the simulated cluster running for kubectl (the demo prints how to stop it).
+demo-keep: setup
+	$(VENV)/bin/python -m scripts.demo --keep
 
 test: setup
 	scripts/test.sh

@@ -5,19 +5,27 @@
     python -m scripts.demo up DIR     only start the simulators and write DIR/{kubeconfig,hosts.yml,host_vars.yml}
                                       (molecule create)
     python -m scripts.demo down DIR   stop the simulators started by `up DIR` (molecule destroy)
+    --istio-dir DIR                   take Istio's charts and addon manifests from an unpacked Istio release
+                                      (DIR/manifests/charts, DIR/samples/addons); env ISTIO_DIR does the same
 
 The simulated cluster stands in for a real one: the playbooks are the same, only the inventory
-(inventories/sim/: local chart copies, the reference addon manifests) differs. Beside kubesim run
+(inventories/sim/ plus the hosts file written here: local charts, local addon manifests) differs.
+Without an Istio release the charts are the project's Istio-shaped test charts carrying its stand-in
+CRDs, and the addons its stand-in manifests (tests/standins/): nothing outside the clone is read.
+Every directory made here is built under a temporary name and renamed into place when complete, so an
+interrupted run leaves nothing that a later run would take for finished. Beside kubesim run
 meshsim (simulated traffic to Bookinfo's reviews, following the cluster's routing, exporting Istio's
 metrics) and a real Prometheus scraping it, so that site.yml's closing canary is judged on metrics.
 """
 
 import argparse
 import os
-import socket
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,15 +45,71 @@ def tool_env():
     return env
 
 
-def build_charts(directory):
-    """Istio-shaped charts for the version inventories/sim asks for (no chart download is possible)."""
-    from tests.charts.build import build_chart_set
+# Where each chart the control_plane and gateways roles install lives in an Istio release.
+RELEASE_CHARTS = {"base": "base", "istiod": "istio-control/istio-discovery", "gateway": "gateway"}
+ADDON_FILES = ("prometheus.yaml", "grafana.yaml", "jaeger.yaml", "kiali.yaml")
 
+
+def replace_dir(target, build):
+    """Make directory ``target`` by calling ``build(tmp)`` on a temporary sibling, then renaming it into
+    place: a run interrupted half-way leaves only a stray temporary directory, never a half-built target."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        build(work / "new")
+        if target.exists():
+            target.rename(work / "old")
+        (work / "new").rename(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def check_istio_dir(istio_dir):
+    """The unpacked Istio release at ``istio_dir``, checked for what the demo takes from it."""
+    root = Path(istio_dir).expanduser().resolve()
+    if not root.is_dir():
+        raise SystemExit(f"ISTIO_DIR={istio_dir} is not a directory. Name the top directory of an unpacked Istio "
+                         "release (e.g. ~/istio-1.28.0), or leave ISTIO_DIR unset to use the project's stand-ins.")
+    wanted = [root / "manifests" / "charts" / path / "Chart.yaml" for path in RELEASE_CHARTS.values()]
+    wanted += [root / "samples" / "addons" / name for name in ADDON_FILES]
+    missing = [str(path.relative_to(root)) for path in wanted if not path.is_file()]
+    if missing:
+        raise SystemExit(f"ISTIO_DIR={istio_dir} is not an unpacked Istio release: it lacks {', '.join(missing)}. "
+                         "Download and unpack one (https://github.com/istio/istio/releases, istio-<version>-linux-amd64"
+                         ".tar.gz) and name its top directory, or leave ISTIO_DIR unset to use the project's stand-ins.")
+    return root
+
+
+def build_charts(directory, istio_dir=None):
+    """The charts for the version inventories/sim asks for, in DIR/charts (no chart download is possible):
+    with an Istio release, its real charts packaged at that version as <chart>-<version>.tgz; without,
+    the project's Istio-shaped test charts carrying the stand-in CRDs."""
     version = yaml.safe_load((SIM_INVENTORY / "group_vars" / "all.yml").read_text())["control_plane_version"]
-    charts = Path(directory) / "charts"
-    if not (charts / "base" / "Chart.yaml").is_file():
-        build_chart_set(charts, version)
-    return charts
+
+    def from_release(dest):
+        dest.mkdir()
+        for path in RELEASE_CHARTS.values():
+            subprocess.run([str(REPO / ".tools" / "bin" / "helm"), "package", str(istio_dir / "manifests" / "charts" / path),
+                            "--version", version, "--app-version", version, "-d", str(dest)],
+                           check=True, capture_output=True, text=True)
+
+    def from_standins(dest):
+        from tests.charts.build import build_chart_set
+        from tests.standins import CRDS
+
+        build_chart_set(dest, version, crds=CRDS)
+
+    return replace_dir(Path(directory) / "charts", from_release if istio_dir else from_standins)
+
+
+def addons_source(istio_dir=None):
+    from tests.standins import ADDONS
+
+    return str(istio_dir / "samples" / "addons") if istio_dir else str(ADDONS)
 
 
 def free_port():
@@ -77,12 +141,13 @@ def listening(port):
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def up(directory):
+def up(directory, istio_dir=None):
     """Start kubesim, meshsim and Prometheus in the background; write a kubeconfig and a hosts file."""
+    istio_dir = check_istio_dir(istio_dir) if istio_dir else None  # before anything is stopped or written
     directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
     down(directory)
-    charts = build_charts(directory)
+    charts = build_charts(directory, istio_dir)
     kubeconfig = directory / "kubeconfig"
     kubeconfig.unlink(missing_ok=True)
     kubesim = serve(directory, "kubesim", "tests.sim.kubesim", "--name", CLUSTER, "--port", "0",
@@ -103,12 +168,20 @@ def up(directory):
         "kubeconfig": str(kubeconfig),
         "context": CLUSTER,
         "control_plane_charts": str(charts),
+        "addons_source": addons_source(istio_dir),
         "release_prometheus_url": f"http://127.0.0.1:{prometheus_port}",
     }
     # The same variables twice: as an inventory (make demo) and flat (molecule's include_vars).
-    (directory / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {CLUSTER: host_vars}}}, sort_keys=False))
-    (directory / "host_vars.yml").write_text(yaml.safe_dump(host_vars, sort_keys=False))
+    write_file(directory / "hosts.yml", yaml.safe_dump({"all": {"hosts": {CLUSTER: host_vars}}}, sort_keys=False))
+    write_file(directory / "host_vars.yml", yaml.safe_dump(host_vars, sort_keys=False))
     return kubeconfig
+
+
+def write_file(path, text):
+    """Write whole or not at all (renamed into place)."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def down(directory):
@@ -134,8 +207,8 @@ def show(kubeconfig):
     print(kubectl(kubeconfig, "get", "virtualservices,destinationrules,gateways", "-A"))
 
 
-def run(keep):
-    kubeconfig = up(DEMO_DIR)
+def run(keep, istio_dir=None):
+    kubeconfig = up(DEMO_DIR, istio_dir)
     try:
         play = subprocess.run(
             [str(BIN / "ansible-playbook"), "-i", str(SIM_INVENTORY), "-i", str(DEMO_DIR / "hosts.yml"),
@@ -155,14 +228,16 @@ def main():
     parser.add_argument("action", nargs="?", choices=["run", "up", "down"], default="run")
     parser.add_argument("directory", nargs="?", default=str(DEMO_DIR))
     parser.add_argument("--keep", action="store_true", help="leave the simulated cluster running")
+    parser.add_argument("--istio-dir", default=os.environ.get("ISTIO_DIR") or None,
+                        help="an unpacked Istio release to take the charts and addon manifests from (env ISTIO_DIR)")
     args = parser.parse_args()
     if args.action == "up":
-        print(up(args.directory))
+        print(up(args.directory, args.istio_dir))
         return 0
     if args.action == "down":
         down(args.directory)
         return 0
-    return run(args.keep)
+    return run(args.keep, args.istio_dir)
 
 
 if __name__ == "__main__":

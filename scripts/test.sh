@@ -19,6 +19,6 @@ step yamllint yamllint -s .
 step ansible-lint ansible-lint --profile production
 step sanity scripts/sanity.sh
 step molecule molecule test --all
-step pytest pytest -n 2 -p no:cacheprovider --durations=20 tests
+step pytest pytest -n 2 -p no:cacheprovider -rs --durations=20 tests
 if [ ${#failed[@]} -gt 0 ]; then echo "FAILED: ${failed[*]}"; exit 1; fi
 echo "all checks passed"

@@ -1,6 +1,14 @@
-"""Shared pytest fixtures: simulated clusters and real ansible-playbook runs against them."""
+"""Shared pytest fixtures: simulated clusters and real ansible-playbook runs against them.
+
+Upstream Istio files are read from ../shared/reference (REFERENCE), which CI always has and a user's
+clone does not. A test that compares with them is marked ``needs_reference("what it compares")`` and
+is reported as skipped, with that reason, where the reference is absent; everything else runs on the
+project's stand-ins (tests/standins). As a safety net, where the reference is absent, a test or test
+module whose failure names a file under it is reported the same way (skipped, naming the file).
+"""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,18 +16,63 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.standins import HAS_REFERENCE, REFERENCE  # noqa: F401  (tests import REFERENCE from here)
+
 # Fixtures of the simulators: kubesim, kubesim_istio, kubesim_factory, kubesim_module,
 # kubesim_istio_module (tests/sim/fixtures.py) and prometheus_factory (tests/sim/prometheus_harness.py).
 pytest_plugins = ["tests.sim.fixtures", "tests.sim.prometheus_harness"]
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO.parent / "shared" / "reference"
 COLLECTIONS = REPO / ".tools" / "collections"
 OUTPUT = REPO / "tests" / "output"
 
 # Unit tests import the collection as ansible_collections.meshops.istio (through the symlinked root);
 # kubernetes.core comes from the ansible package in the venv.
 sys.path.insert(0, str(COLLECTIONS))
+NO_REFERENCE = "../shared/reference not found: "
+
+
+def needs_reference(what):
+    """Mark a test that compares with upstream Istio files: skipped, saying ``what``, without them."""
+    return pytest.mark.skipif(not HAS_REFERENCE, reason=NO_REFERENCE + what)
+
+
+def _missing_reference_file(text):
+    """The file under the absent reference that a failure names (so the failure is its absence), or None."""
+    if HAS_REFERENCE:
+        return None
+    # Not the whole absolute path: pytest shortens long values in assertion messages from the left.
+    found = re.search(r"shared/reference/([^\s'\"]+)", text or "")
+    return found.group(1) if found else None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.excinfo is not None:
+        missing = _missing_reference_file(str(call.excinfo.value))
+        if missing:
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {NO_REFERENCE}{missing} (read by the test)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        missing = _missing_reference_file(str(report.longrepr))
+        if missing:
+            report.outcome = "skipped"
+            report.result = []
+            report.longrepr = (str(collector.path), 0, f"Skipped: {NO_REFERENCE}{missing} (read by the module)")
+
+
+def pytest_configure(config):
+    # Say why a test was not run in the summary, also for a plain `pytest FILE`.
+    if "s" not in config.option.reportchars and "a" not in config.option.reportchars.lower():
+        config.option.reportchars += "s"
 
 
 def ansible_env(**extra):

@@ -1,7 +1,8 @@
 """pytest fixtures for simulated clusters (imported by tests/conftest.py).
 
 - kubesim: a fresh cluster without CRDs, per test.
-- kubesim_istio: a fresh cluster with the reference Istio CRDs, per test.
+- kubesim_istio: a fresh cluster with Istio's CRDs, per test (the real ones from ../shared/reference when
+  present, else the project's stand-ins: tests/standins/istio_crds()).
 - kubesim_factory(name="kubesim", istio_crds=False, **KubeSim kwargs): more clusters (multicluster tests);
   every cluster it made is stopped at teardown.
 - kubesim_module / kubesim_istio_module: one cluster shared by a test module (use where tests do not
@@ -13,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.sim.kubesim import KubeSim
+from tests.standins import istio_crds
 
-REPO = Path(__file__).resolve().parents[2]
-ISTIO_CRDS = REPO.parent / "shared" / "reference" / "istio" / "crd-all.gen.yaml"
+ISTIO_CRDS = istio_crds()
 
 
 def _start(directory, name="kubesim", istio_crds=False, **kwargs):

@@ -6,8 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.standins import istio_crds
+
 REPO = Path(__file__).resolve().parents[2]
-CRDS = REPO.parent / "shared" / "reference" / "istio" / "crd-all.gen.yaml"
+CRDS = istio_crds()
 
 
 def test_cli_serves_kubectl_until_terminated(tmp_path):
