@@ -30,6 +30,7 @@ description:
     and the task fails; O(action=resume) continues it.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - meshops.istio.api_options
   - meshops.istio.prometheus
 attributes:
   check_mode:
@@ -247,7 +248,10 @@ previous_weights:
   type: dict
   sample: {v1: 100}
 analysis:
-  description: The last analysis - C(passed), C(status) (passed, failed, no_traffic) and the C(checks) with value and bound.
+  description:
+    - The last analysis - C(passed), C(status) and the C(checks) with value and bound.
+    - C(status) is V(passed), V(failed), V(no_traffic), or V(error) when the analysis could not run (Prometheus
+      unreachable, too slow, refusing the query); then C(reason) and C(message) say why, and C(checks) is empty.
   returned: when an analysis ran
   type: dict
   sample: {passed: true, status: passed, checks: [{name: success_rate, value: 99.9, threshold: 99, bound: min, passed: true}]}
@@ -289,6 +293,7 @@ import os
 import time
 
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
+from ansible_collections.meshops.istio.plugins.module_utils.job import JobGuard
 from ansible_collections.meshops.istio.plugins.module_utils import release as rl
 from ansible_collections.meshops.istio.plugins.module_utils import release_report
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
@@ -339,6 +344,10 @@ class Failed(Exception):
     """The release ended the task in failure after its state was written (rollback, paused)."""
 
 
+class Stopped(Failed):
+    """The job that started the task is gone (or asked it to stop): stopped between two steps."""
+
+
 class Release:
     def __init__(self, module, cluster):
         self.module = module
@@ -357,6 +366,8 @@ class Release:
         self.timings = []
         self.last_result = None
         self.changed = False
+        # Only the actions that wait between steps can outlive the job that started them.
+        self.guard = JobGuard() if self.p["action"] in ("run", "step") and not self.check else None
 
     # -- reading ----------------------------------------------------------------------------
     def load(self):
@@ -441,13 +452,16 @@ class Release:
         """One step of the release: wait for the interval, analyse, write the outcome."""
         due = rl.analysis_due(self.state, time.time())
         if due > 0 and not self.check:
-            time.sleep(due)
+            self.stop_if_gone(self.guard.sleep(due) if self.guard else time.sleep(due))
         asked = time.monotonic()
         try:
             measured = self.measure()
         except prom.PrometheusError as e:
             decided = time.monotonic()
             why = "Prometheus unavailable (%s)" % e.reason
+            # The analysis could not run: say so, never report the last analysis that did.
+            self.last_result = dict(status="error", passed=False, reason=e.reason, message=e.message, checks=[],
+                                    failed=[])
             self.write(rl.pause(self.state, time.time(), why), "paused", decided)
             raise Failed("%s Release %s is paused with its weights unchanged (%s). Fix Prometheus (or the "
                          "prometheus options), then run action=resume."
@@ -545,11 +559,20 @@ class Release:
                                self.analysis_cfg, time.time())
         self.write(state, "started", decided)
 
+    def stop_if_gone(self, why=None):
+        """Stop between two steps when the job is gone; the state written last stays as it is."""
+        why = why or (self.guard.gone() if self.guard else None)
+        if why:
+            raise Stopped("Release %s stopped between two steps because %s; its state is as the last step wrote "
+                          "it (%s), and running the task again continues it." % (
+                              self.state["name"], why, rl.split_text(self.state["weights"])))
+
     def run_all(self):
         while self.state["phase"] == rl.PROGRESSING:
             if self.check and self.outcomes:
                 # Check mode shows the next decision only: later ones depend on writes it does not make.
                 break
+            self.stop_if_gone()
             self.analyse_and_decide()
         if not self.outcomes:
             self.outcomes.append("unchanged")
