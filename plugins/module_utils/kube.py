@@ -375,10 +375,12 @@ class Backoff:
     together do not come back together. A Retry-After from the server (429) is honoured instead,
     up to RETRY_AFTER_LIMIT."""
 
-    def __init__(self, attempts=5, base=0.5, cap=8.0, sleep=time.sleep):
-        self.attempts = attempts
-        self.base = base
-        self.cap = cap
+    ATTEMPTS, BASE, CAP = 5, 0.5, 8.0
+
+    def __init__(self, attempts=None, base=None, cap=None, sleep=time.sleep):
+        self.attempts = attempts or self.ATTEMPTS
+        self.base = self.BASE if base is None else base
+        self.cap = self.CAP if cap is None else cap
         self.sleep = sleep
 
     def delay(self, failures, retry_after=None):

@@ -222,6 +222,8 @@ outcome:
   description:
     - What the action did - C(started), C(advanced), C(held) (analysis failed, tolerated), C(promoted),
       C(rolled_back), C(paused), C(resumed), C(aborted), C(unchanged) or C(status).
+    - C(pending) in check mode when the VirtualService (or Istio) does not exist yet, as when an earlier step of the
+      same check run would create it; RV(summary) says so.
     - For V(run), the last outcome; RV(outcomes) lists them all.
   returned: always
   type: str
@@ -366,6 +368,7 @@ class Release:
         self.timings = []
         self.last_result = None
         self.changed = False
+        self.pending = None
         # Only the actions that wait between steps can outlive the job that started them.
         self.guard = JobGuard() if self.p["action"] in ("run", "step") and not self.check else None
 
@@ -478,8 +481,32 @@ class Release:
         return outcome
 
     # -- actions ----------------------------------------------------------------------------
+    def pending_in_check_mode(self):
+        """In check mode, a release whose routing does not exist yet (Istio or the application is only being
+        dry-run by earlier steps of the same run, as in site.yml --check) is reported, not refused."""
+        if not self.check or self.p["action"] not in ("start", "run"):
+            return None
+        try:
+            self.routing.read()
+        except KubeError as e:
+            if e.reason != "IstioNotInstalled":
+                raise
+            return "Istio is not installed yet"
+        if self.routing.live_vs is None:
+            return "VirtualService %s/%s does not exist yet" % (self.p["namespace"], self.routing.vs_name)
+        return None
+
     def execute(self):
         action = self.p["action"]
+        why = self.pending_in_check_mode()
+        if why:
+            self.state, self.before = None, dict(weights=None, phase=None)
+            self.pending = ("Check mode: %s (an earlier step of this run would create it), so the release of %s to "
+                            "canary %s would start then; nothing was asked of Prometheus."
+                            % (why, self.p["service"], self.p["canary"]))
+            self.outcomes.append("pending")
+            self.changed = True
+            return
         self.load()
         name = self.release_name()
         if action != "status":
@@ -607,8 +634,8 @@ class Release:
         now = time.time()
         out = dict(changed=self.changed, outcome=self.outcomes[-1] if self.outcomes else "unchanged",
                    outcomes=self.outcomes, phase=self.state["phase"] if self.state else None, weights=self.split(),
-                   previous_weights=self.before["weights"], release=self.state, summary=rl.summary(self.state, now),
-                   timings=self.timings)
+                   previous_weights=self.before["weights"], release=self.state,
+                   summary=self.pending or rl.summary(self.state, now), timings=self.timings)
         if self.last_result:
             out["analysis"] = self.last_result
         if self.p["report"] and self.state and not self.check:
