@@ -63,7 +63,7 @@ def prometheus_params(url, timeout=2):
 
 class PrometheusFaults:
     """An HTTP proxy in front of the real Prometheus that injects what the kubesim fault API does for the
-    Kubernetes API: ``mode`` None forwards; "down" answers 503; "slow" holds each query ``latency`` s then
+    Kubernetes API: ``mode`` None forwards; "down" answers 503; "throttled" 429 with Retry-After: 0.2; "slow" holds each query ``latency`` s then
     forwards; "nan" and "empty" answer every query with one NaN sample, or no sample. ``times``: how many
     queries the fault hits (None: all of them)."""
 
@@ -84,6 +84,9 @@ class PrometheusFaults:
                     time.sleep(proxy.latency)
                 if mode == "down":
                     return self._send(503, b'{"status":"error","error":"injected: unavailable"}')
+                if mode == "throttled":
+                    return self._send(429, b'{"status":"error","error":"injected: too many requests"}',
+                                      {"Retry-After": "0.2"})
                 if mode in ("nan", "empty"):
                     result = [] if mode == "empty" else [{"metric": {}, "value": [time.time(), "NaN"]}]
                     return self._send(200, json.dumps({"status": "success", "data": {
@@ -98,9 +101,11 @@ class PrometheusFaults:
                 except OSError:
                     return None
 
-            def _send(self, status, payload):
+            def _send(self, status, payload, headers=None):
                 try:
                     self.send_response(status)
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()

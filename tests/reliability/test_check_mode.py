@@ -23,11 +23,13 @@ def test_site_check_on_a_fresh_cluster_finishes_and_writes_nothing(kubesim, run_
     dry_runs = [r for r in kubesim.request_log if r.dry_run]
     assert dry_runs, "check mode dry-ran the objects it could"
     # The addons go to istio-system, which the control plane step would create: listed, not dry-run.
-    addons = messages(run, "meshops.istio.addons : List the addon objects that would be created in namespaces that do not exist yet")
+    addons = messages(run, "meshops.istio.addons : List the addon objects that would be created in namespaces that do "
+                           "not exist yet")
     assert "would create Deployment/istio-system/prometheus" in addons and "would create Service/istio-system/kiali" \
         in addons, addons
     # The apps' Istio objects cannot be dry-run before Istio's CRDs exist: listed.
-    istio_objects = messages(run, "meshops.istio.mesh_app : Report the Istio objects check mode cannot dry-run before Istio is installed")
+    istio_objects = messages(run, "meshops.istio.mesh_app : Report the Istio objects check mode cannot dry-run before "
+                                  "Istio is installed")
     assert any("VirtualService/reviews" in m for m in istio_objects), istio_objects
     assert any("VirtualService/worker-virtual-service" in m for m in istio_objects), istio_objects
     # The release says it would start once its routing exists.
