@@ -92,8 +92,10 @@ class JobGuard:
         for pid, started, parent in self.chain:
             info = _stat(pid)
             # A process whose parent ended is handed to another one at once: its parent changes.
-            if info is None or info[2] != started or parent not in (None, info[0]):
+            if info is None or info[2] != started:
                 return "the job that started it (pid %d) ended" % pid
+            if parent not in (None, info[0]):
+                return "the job that started it (pid %d) ended" % parent
         return None
 
     def sleep(self, seconds):

@@ -63,8 +63,9 @@ def prometheus_params(url, timeout=2):
 
 class PrometheusFaults:
     """An HTTP proxy in front of the real Prometheus that injects what the kubesim fault API does for the
-    Kubernetes API: ``mode`` None forwards; "down" answers 503; "throttled" 429 with Retry-After: 0.2; "slow" holds each query ``latency`` s then
-    forwards; "nan" and "empty" answer every query with one NaN sample, or no sample. ``times``: how many
+    Kubernetes API: ``mode`` None forwards; "down" answers 503; "throttled" 429 with Retry-After: 0.2;
+    "slow" holds each query ``latency`` s then forwards; "nan" and "empty" answer every query with one NaN
+    sample, or no sample. ``times``: how many
     queries the fault hits (None: all of them)."""
 
     def __init__(self, target):
