@@ -70,7 +70,7 @@ class PrometheusFaults:
 
     def __init__(self, target):
         self.target = target.rstrip("/")
-        self.mode, self.latency, self.times, self.hits, self.queries = None, 0.0, None, 0, 0
+        self.mode, self.latency, self.times, self.hits, self.queries, self.skip = None, 0.0, None, 0, 0, 0
         self.lock = threading.Lock()
         proxy = self
 
@@ -126,6 +126,9 @@ class PrometheusFaults:
     def _take(self):
         with self.lock:
             self.queries += 1
+            if self.skip > 0:
+                self.skip -= 1
+                return None
             if self.mode is None or (self.times is not None and self.times <= 0):
                 return None
             if self.times is not None:
@@ -133,9 +136,10 @@ class PrometheusFaults:
             self.hits += 1
             return self.mode
 
-    def inject(self, mode, times=None, latency=0.0):
+    def inject(self, mode, times=None, latency=0.0, skip=0):
+        """``skip``: queries answered normally before the fault starts."""
         with self.lock:
-            self.mode, self.times, self.latency = mode, times, latency
+            self.mode, self.times, self.latency, self.skip = mode, times, latency, skip
 
     def clear(self):
         self.inject(None)
@@ -247,11 +251,14 @@ def write_report(data):
     outcomes = {}
     for name in data:
         for row in data[name]["rows"]:
-            key = (row["path"], row["fault"])
-            outcomes.setdefault(key, set()).add(row["outcome"])
-    lines += ["", "| path | fault | outcomes |", "|---|---|---|"]
+            seen = outcomes.setdefault((row["path"], row["fault"]), dict(requests=set(), outcomes=set(), runs=0))
+            seen["requests"].add(row["request"])
+            seen["outcomes"].add(row["outcome"])
+            seen["runs"] += 1
+    lines += ["", "| path | fault | on requests | runs | outcomes |", "|---|---|---|---|---|"]
     for (path, fault), seen in sorted(outcomes.items()):
-        lines.append("| %s | %s | %s |" % (path, fault, ", ".join(sorted(seen))))
+        lines.append("| %s | %s | %s | %d | %s |" % (path, fault, ", ".join(sorted(seen["requests"])), seen["runs"],
+                                                    ", ".join(sorted(seen["outcomes"]))))
     lines += ["", "Invariant violations and orphan processes must be 0: the suite fails otherwise.", ""]
     section = "\n".join(lines)
     text = REPORT.read_text() if REPORT.exists() else "# Reliability\n\n"

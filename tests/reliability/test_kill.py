@@ -111,7 +111,8 @@ def test_release_stops_at_the_next_step_when_its_job_is_killed(env, tmp_path, ki
     time.sleep(INTERVAL * 1.5)
     state, split = release_state(sim, ns)
     found = violations(sim, ns)
-    TALLY.add("release", kill, "process", stopped_at[0]["step"], stopped_at[0]["phase"], 1, found, len(left))
+    TALLY.add("release", kill, "process", stopped_at[0]["step"], "stopped at step %d" % (stopped_at[0]["step"] + 1),
+              1, found, len(left))
     assert left == [] and found == []
     assert (state, split) == stopped_at
     assert state["phase"] == "progressing" and state["step"] < 2, state
