@@ -54,10 +54,11 @@ try:
     from kubernetes.client.exceptions import ApiException
     from kubernetes.client import rest as _k8s_rest
     from urllib3.exceptions import HTTPError as Urllib3HTTPError
-    from urllib3.exceptions import NewConnectionError
+    from urllib3.exceptions import NewConnectionError, ProtocolError
+    from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 except ImportError:  # pragma: no cover - AnsibleK8SModule reports the missing library
     ApiException = NotFoundError = ResourceNotFoundError = ResourceNotUniqueError = Exception
-    Urllib3HTTPError = NewConnectionError = Exception
+    Urllib3HTTPError = NewConnectionError = ProtocolError = Urllib3TimeoutError = Exception
     KubernetesConfiguration = _k8s_rest = None
 
 FIELD_MANAGER = "meshops-istio"
@@ -410,13 +411,20 @@ def _refused(exc):
                for e in (exc, getattr(exc, "reason", None)))
 
 
+# A connection that dropped or timed out (urllib3 raises its own kinds, or the socket's).
+_DROPPED = (ProtocolError, Urllib3TimeoutError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
+            TimeoutError)
+
+
 def transient(exc):
     """True for a failure that a later try may not meet: RETRY_STATUSES, a dropped connection, a
-    timeout. A refused connection is not retried: nothing listens there, and saying so at once
-    helps more than saying it after the backoff."""
+    timeout. Not retried: a refused connection (nothing listens there, and saying so at once helps
+    more than saying it after the backoff), TLS failures, and every other answer."""
     if isinstance(exc, ApiException):
         return exc.status in RETRY_STATUSES
-    return isinstance(exc, (Urllib3HTTPError, OSError)) and not _refused(exc)
+    if _refused(exc):
+        return False
+    return any(isinstance(e, _DROPPED) for e in (exc, getattr(exc, "reason", None)))
 
 
 def may_have_reached(exc):

@@ -32,7 +32,7 @@ _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 class PrometheusError(Exception):
     """A failed query; ``reason`` is unreachable, auth, bad_query, http or bad_response; ``status`` the
-    HTTP status, or for unreachable: timeout, refused or None."""
+    HTTP status, or for unreachable: timeout, dropped or refused."""
 
     def __init__(self, message, reason, status=None, retry_after=None):
         super(PrometheusError, self).__init__(message)
@@ -276,8 +276,9 @@ class Client:
                 return self._call_once(path, params, promql)
             except PrometheusError as e:
                 failures += 1
-                # Nothing listening (or an untrusted certificate) will not change in a few seconds.
-                transient = (e.reason == "unreachable" and e.status != "refused") or (
+                # Nothing listening, a name that does not resolve or an untrusted certificate will not
+                # change in a few seconds; a dropped connection or a timeout may.
+                transient = (e.reason == "unreachable" and e.status in ("timeout", "dropped")) or (
                     e.reason == "http" and e.status in RETRY_STATUSES)
                 if not transient or failures >= self.backoff.attempts:
                     if transient:
@@ -311,10 +312,12 @@ class Client:
             hint = ""
             if "CERTIFICATE_VERIFY_FAILED" in str(reason) or "certificate" in str(reason).lower():
                 hint = " The server certificate is not trusted: give ca_path, or validate_certs=false for a test setup."
+            dropped = isinstance(reason, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
+                                          http.client.HTTPException)) and not hint
             raise PrometheusError("Cannot reach Prometheus at %s (%s). Check the URL and that Prometheus is "
                                   "running and reachable from the Ansible controller (a port-forward or the "
                                   "in-cluster service name).%s" % (self.url, reason, hint), "unreachable",
-                                  "refused" if isinstance(reason, ConnectionRefusedError) or hint else None) from None
+                                  "dropped" if dropped else "refused") from None
         try:
             answer = json.loads(body)
         except ValueError:

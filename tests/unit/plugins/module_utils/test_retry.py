@@ -1,7 +1,7 @@
 """The retry policy of every API and Prometheus call (kube.Backoff) and what counts as safe to retry."""
 import pytest
 from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError, SSLError
 
 from ansible_collections.meshops.istio.plugins.module_utils import kube
 
@@ -44,7 +44,14 @@ def test_a_dropped_connection_or_timeout_is_retried_but_a_refused_one_is_not():
     assert kube.transient(ReadTimeoutError(None, "/api", "Read timed out."))
     refused = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")
     assert not kube.transient(refused)
+    assert not kube.transient(MaxRetryError(None, "/api", refused))
     assert not kube.transient(ConnectionRefusedError())
+
+
+def test_tls_failures_and_local_errors_are_not_retried():
+    assert not kube.transient(SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"))
+    assert not kube.transient(MaxRetryError(None, "/api", SSLError("CERTIFICATE_VERIFY_FAILED")))
+    assert not kube.transient(FileNotFoundError("ca.crt"))
 
 
 def test_only_a_429_or_a_connection_never_made_proves_a_write_did_not_happen():
