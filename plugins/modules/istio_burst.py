@@ -110,6 +110,8 @@ options:
     description:
       - V(once) checks one time.
       - V(watch) checks every O(interval) seconds until O(max_checks) checks were made or O(duration) seconds passed.
+      - A watch stops after the check under way when the job that started it is gone (ansible-playbook killed)
+        or when it receives SIGTERM or SIGINT; the task then fails saying so, the weights as the last check left them.
     type: str
     choices: [once, watch]
     default: once
