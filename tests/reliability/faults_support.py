@@ -215,16 +215,27 @@ class Tally:
                               injected=injected, violations=list(violations_found), orphans=orphans_found,
                               requests=requests))
 
+    @staticmethod
+    def count(rows):
+        return dict(scenarios=len(rows), faults_injected=sum(r["injected"] for r in rows),
+                    invariant_violations=sum(len(r["violations"]) for r in rows),
+                    orphans=sum(r["orphans"] for r in rows))
+
     def totals(self):
-        return dict(scenarios=len(self.rows), faults_injected=sum(r["injected"] for r in self.rows),
-                    invariant_violations=sum(len(r["violations"]) for r in self.rows),
-                    orphans=sum(r["orphans"] for r in self.rows))
+        return self.count(self.rows)
 
     def save(self):
+        """Merge this run's rows over the saved ones (a run of some tests only updates theirs)."""
         OUTPUT.mkdir(parents=True, exist_ok=True)
         path = OUTPUT / "faults.json"
         data = json.loads(path.read_text()) if path.exists() else {}
-        data[self.name] = dict(self.totals(), rows=self.rows)
+
+        def key(row):
+            return (row["path"], row["fault"], row["request"], row["step"])
+        rows = dict((key(r), r) for r in data.get(self.name, {}).get("rows", []))
+        rows.update((key(r), r) for r in self.rows)
+        merged = [rows[k] for k in sorted(rows, key=str)]
+        data[self.name] = dict(self.count(merged), rows=merged)
         path.write_text(json.dumps(data, indent=1, sort_keys=True))
         write_report(data)
         return data

@@ -18,6 +18,7 @@ from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster,
 from ansible_collections.meshops.istio.plugins.modules import istio_burst, istio_namespace, istio_release, istio_traffic
 from tests.reliability.faults_support import (
     API,
+    REPO,
     TIMEOUT,
     DirectModule,
     ModuleFailed,
@@ -431,3 +432,25 @@ def test_namespace_install_meets_api_faults(env, fault, kind):
     for name in names:
         labels = sim.get_object("v1", "Namespace", name)["metadata"]["labels"]
         assert labels["istio-injection"] == "enabled" and labels["team"] == "mesh"
+
+
+def test_request_timeout_of_a_real_task_gives_up_on_a_held_write_and_tries_again(env, run_playbook):
+    """Through ansible-playbook: the option reaches the client, the PATCH held past it is given up on and sent again
+    (2 PATCHes), and the task reports the change it made."""
+    sim = env["sim"]
+    ns = new_namespace(sim, "ftimeout")
+    playbook = str(REPO / "tests" / "reliability" / "playbooks" / "traffic_timeout.yml")
+    since = len(sim.request_log)
+    fault = sim.inject_fault(method="PATCH", path="/namespaces/%s/virtualservices/reviews$" % ns, status=None,
+                             latency=4, times=1)
+    run = run_playbook(playbook, sim, extra_vars={"traffic_namespace": ns, "traffic_subsets": {"v1": 80, "v2": 20},
+                                                  "traffic_request_timeout": 1.5})
+    sim.clear_faults()
+    wait_served(sim, 4)
+    TALLY.add("traffic (ansible-playbook)", "held past request_timeout", "PATCH", 0, "ok" if run.rc == 0 else "failed",
+              fault.hits, violations(sim, ns))
+    assert run.rc == 0 and run.changed == 1, run
+    patches = requests_matching(sim, "PATCH", "/namespaces/%s/virtualservices/reviews$" % ns, since)
+    assert len(patches) == 2 and fault.hits == 1
+    assert release_state(sim, ns)[1] == {"v1": 80, "v2": 20}
+    assert violations(sim, ns) == []
