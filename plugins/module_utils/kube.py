@@ -9,7 +9,9 @@ only what every meshops.istio module needs on top:
 * ``Cluster.apply_objects``: server-side apply of a list of objects in order, with a
   report per object, ``changed`` decided by the server (resourceVersion), a diff, and no
   write at all for objects that already hold everything we would apply;
-* ``KubeError``: one exception type whose message tells a person what to do.
+* ``KubeError``: one exception type whose message tells a person what to do;
+* a timeout on every request (option ``request_timeout``) and a bounded retry of what is
+  safe to retry (``Backoff``), with a read after a write whose outcome is unknown.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,8 +21,10 @@ __metaclass__ = type
 import copy
 import json
 import os
+import random
 import re
 import sys
+import time
 
 try:
     from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
@@ -48,16 +52,24 @@ try:
     )
     from kubernetes.client import Configuration as KubernetesConfiguration
     from kubernetes.client.exceptions import ApiException
+    from kubernetes.client import rest as _k8s_rest
     from urllib3.exceptions import HTTPError as Urllib3HTTPError
+    from urllib3.exceptions import NewConnectionError, ProtocolError
+    from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 except ImportError:  # pragma: no cover - AnsibleK8SModule reports the missing library
     ApiException = NotFoundError = ResourceNotFoundError = ResourceNotUniqueError = Exception
-    Urllib3HTTPError = Exception
-    KubernetesConfiguration = None
+    Urllib3HTTPError = NewConnectionError = ProtocolError = Urllib3TimeoutError = Exception
+    KubernetesConfiguration = _k8s_rest = None
 
 FIELD_MANAGER = "meshops-istio"
 HIDDEN = "<hidden>"
 
 AUTH_ARG_SPEC = copy.deepcopy(_K8S_AUTH_ARG_SPEC)
+
+# Options every module has beside the auth options (documented by the meshops.istio.api_options
+# fragment). Not named ``timeout``: kubernetes.core's modules use that for waits.
+DEFAULT_REQUEST_TIMEOUT = 30.0
+API_ARG_SPEC = dict(request_timeout=dict(type="float", default=DEFAULT_REQUEST_TIMEOUT))
 
 # Fields the server owns; they never take part in "would this apply change anything".
 _SERVER_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation",
@@ -100,6 +112,7 @@ def new_module(argument_spec, name=None, **kwargs):
                          % (name, ", ".join(repr(ours) for ours, _auth in clashes),
                             ", ".join(sorted(set(repr(auth) for _ours, auth in clashes)))))
     spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec.update(copy.deepcopy(API_ARG_SPEC))
     spec.update(argument_spec)
     kwargs.setdefault("supports_check_mode", True)
     return AnsibleK8SModule(argument_spec=spec, **kwargs)
@@ -349,71 +362,255 @@ def api_server_problem(host):
     return None
 
 
+# -- timeouts and retries -------------------------------------------------------------------------
+
+# What client-go retries: too many requests, and the server (or a proxy before it) failing for a
+# moment. Everything else (4xx) is an answer that a second try would only repeat.
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_AFTER_LIMIT = 30.0
+
+
+class Backoff:
+    """A bounded exponential backoff: ``attempts`` tries in all, waiting ``base`` seconds after the
+    first failure, doubling up to ``cap``, with up to 10% jitter so that many clients that failed
+    together do not come back together. A Retry-After from the server (429) is honoured instead,
+    up to RETRY_AFTER_LIMIT."""
+
+    ATTEMPTS, BASE, CAP = 5, 0.5, 8.0
+
+    def __init__(self, attempts=None, base=None, cap=None, sleep=time.sleep):
+        self.attempts = attempts or self.ATTEMPTS
+        self.base = self.BASE if base is None else base
+        self.cap = self.CAP if cap is None else cap
+        self.sleep = sleep
+
+    def delay(self, failures, retry_after=None):
+        """Seconds to wait after the ``failures``-th failed try (1, 2, ...)."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), RETRY_AFTER_LIMIT)
+        wait = min(self.base * 2 ** (failures - 1), self.cap)
+        return wait + random.uniform(0, wait / 10)
+
+    def wait(self, failures, retry_after=None):
+        self.sleep(self.delay(failures, retry_after))
+
+
+def retry_after(exc):
+    """The Retry-After seconds of an HTTP error, or None."""
+    headers = getattr(exc, "headers", None) or {}
+    try:
+        value = headers.get("Retry-After") or headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _refused(exc):
+    """No connection could be made (nothing listens there, or the name does not resolve)."""
+    return any(isinstance(e, (NewConnectionError, ConnectionRefusedError))
+               for e in (exc, getattr(exc, "reason", None)))
+
+
+# A connection that dropped or timed out (urllib3 raises its own kinds, or the socket's).
+_DROPPED = (ProtocolError, Urllib3TimeoutError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
+            TimeoutError)
+
+
+def transient(exc):
+    """True for a failure that a later try may not meet: RETRY_STATUSES, a dropped connection, a
+    timeout. Not retried: a refused connection (nothing listens there, and saying so at once helps
+    more than saying it after the backoff), TLS failures, and every other answer."""
+    if isinstance(exc, ApiException):
+        return exc.status in RETRY_STATUSES
+    if _refused(exc):
+        return False
+    return any(isinstance(e, _DROPPED) for e in (exc, getattr(exc, "reason", None)))
+
+
+def may_have_reached(exc):
+    """False only when the server cannot have acted on the request: it refused it with 429, or the
+    connection was never made. A 5xx, a timeout or a dropped connection leave a write uncertain."""
+    if isinstance(exc, ApiException):
+        return exc.status != 429
+    return not _refused(exc)
+
+
+def merge_patch_holds(patch, live):
+    """True when ``live`` already holds every field a JSON merge patch sets (null: removes)."""
+    if isinstance(patch, dict):
+        if not isinstance(live, dict):
+            return False
+        for key, value in patch.items():
+            if value is None:
+                if key in live:
+                    return False
+            elif key not in live or not merge_patch_holds(value, live[key]):
+                return False
+        return True
+    return patch == live
+
+
+_TIMEOUT = [DEFAULT_REQUEST_TIMEOUT]
+
+
+def _install_request_timeout(seconds):
+    """Give every request of this process a timeout of ``seconds``.
+
+    kubernetes.core builds the client without one, and the requests it makes itself (discovery,
+    while the client is built and when a kind is first used) take no per-call ``_request_timeout``
+    the way our DynamicClient calls do; without a timeout a request the server holds is waited out
+    for ever. So the REST layer under all of them gets the default; a per-call value still wins."""
+    _TIMEOUT[0] = seconds
+    if _k8s_rest is None or getattr(_k8s_rest.RESTClientObject.request, "meshops_timeout", False):
+        return
+    original = _k8s_rest.RESTClientObject.request
+
+    def request(self, method, url, headers=None, body=None, post_params=None, _request_timeout=None):
+        return original(self, method, url, headers=headers, body=body, post_params=post_params,
+                        _request_timeout=_request_timeout or _TIMEOUT[0])
+
+    request.meshops_timeout = True
+    _k8s_rest.RESTClientObject.request = request
+
+
+def _without_library_retries(api_client):
+    """Our Backoff is the one retry policy: urllib3's own (3 silent retries of a dropped GET) would
+    multiply it and hide the count of requests."""
+    try:
+        pool_manager = api_client.client.client.rest_client.pool_manager
+    except AttributeError:  # pragma: no cover - another client layout
+        return
+    pool_manager.connection_pool_kw["retries"] = False
+    pool_manager.clear()
+
+
 class Cluster:
     """One cluster, reached with the module's auth options."""
 
-    def __init__(self, module, field_manager=FIELD_MANAGER, auth=None):
+    def __init__(self, module, field_manager=FIELD_MANAGER, auth=None, backoff=None):
         """``auth``: auth options (kubeconfig, context, host, api_key, ...) of another cluster
         than the module's own, for modules that work on several clusters at once. Only what
-        ``auth`` holds is used: the K8S_AUTH_* variables belong to the module's own cluster."""
+        ``auth`` holds is used: the K8S_AUTH_* variables belong to the module's own cluster.
+        ``backoff``: the retry policy (a Backoff; the default one when not given)."""
         self.module = module
         self.field_manager = field_manager
         self.check_mode = module.check_mode
+        self.backoff = backoff or Backoff()
+        self.retries = 0
+        _install_request_timeout(module.params.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT)
         server = auth.get("host") if auth is not None else (
             module.params.get("host") or os.environ.get("K8S_AUTH_HOST"))
         problem = api_server_problem(server)
         if problem:
             raise KubeError(problem, reason="BadHost")
-        try:
-            if auth is None:
-                self.k8s = get_api_client(module=module)
-            else:
-                if auth.get("host") and not (auth.get("kubeconfig") or auth.get("context")):
-                    # kubernetes.core starts a host/token client from a copy of the process-wide
-                    # default configuration, which the module's own kubeconfig filled: its
-                    # token-refresh hook (run before every request, discovery included) would send
-                    # this client's requests to that cluster, with that cluster's credentials.
-                    KubernetesConfiguration.set_default(None)
-                with _WithoutAuthEnvironment():
-                    self.k8s = get_api_client(**dict((k, v) for k, v in auth.items() if v is not None))
-        except (Urllib3HTTPError, OSError, ApiException) as e:
-            # Building the client already reads discovery, so an unreachable server or a refused
-            # token shows up here.
-            raise explain(e, _url_of(e, module, auth), "connect to", "the API server") from e
-        except Exception as e:
-            raise KubeError("Could not build a Kubernetes client from the auth options: %s. Check "
-                            "kubeconfig, context or host/api_key." % e) from e
+        failures = 0
+        while True:
+            try:
+                self.k8s = self._client(module, auth)
+                break
+            except (Urllib3HTTPError, OSError, ApiException) as e:
+                # Building the client already reads discovery, so an unreachable server or a refused
+                # token shows up here.
+                failures += 1
+                if transient(e) and failures < self.backoff.attempts:
+                    self.retries += 1
+                    self.backoff.wait(failures, retry_after(e))
+                    continue
+                raise explain(e, _url_of(e, module, auth), "connect to", "the API server") from e
+            except Exception as e:
+                raise KubeError("Could not build a Kubernetes client from the auth options: %s. Check "
+                                "kubeconfig, context or host/api_key." % e) from e
+        _without_library_retries(self.k8s)
         self.host = self.k8s.configuration.host
         self.dynamic = self.k8s.client
         self._resources = {}
+
+    @staticmethod
+    def _client(module, auth):
+        if auth is None:
+            return get_api_client(module=module)
+        if auth.get("host") and not (auth.get("kubeconfig") or auth.get("context")):
+            # kubernetes.core starts a host/token client from a copy of the process-wide
+            # default configuration, which the module's own kubeconfig filled: its
+            # token-refresh hook (run before every request, discovery included) would send
+            # this client's requests to that cluster, with that cluster's credentials.
+            KubernetesConfiguration.set_default(None)
+        with _WithoutAuthEnvironment():
+            return get_api_client(**dict((k, v) for k, v in auth.items() if v is not None))
 
     # -- lookup -----------------------------------------------------------------------
     def resource(self, api_version, kind):
         key = (api_version, kind)
         if key not in self._resources:
             try:
-                self._resources[key] = self.k8s.resource(kind, api_version)
-            except (ResourceNotFoundError, ResourceNotUniqueError) as e:
-                group = api_version.split("/")[0] if "/" in api_version else ""
-                if group.endswith("istio.io"):
-                    raise KubeError(
-                        "Istio is not installed in this cluster (%s): the API does not serve %s %s. "
-                        "Install Istio first (playbooks/install.yml) or check the context."
-                        % (self.host, api_version, kind), kind, reason="IstioNotInstalled") from e
-                raise KubeError("The cluster at %s does not serve %s %s. Check the apiVersion and kind, "
-                                "or install the CRD that provides it." % (self.host, api_version, kind),
-                                kind, reason="NoSuchKind") from e
-            except Exception as e:
-                raise explain(e, self.host, "discover", kind) from e
+                self._resources[key] = self._call("discover", kind, None, None,
+                                                  lambda: self.k8s.resource(kind, api_version))
+            except KubeError as e:
+                cause = e.__cause__
+                if not isinstance(cause, (ResourceNotFoundError, ResourceNotUniqueError)):
+                    raise
+                raise self._not_served(api_version, kind) from cause
         return self._resources[key]
 
-    def _call(self, verb, kind, name, namespace, fn):
+    def _not_served(self, api_version, kind):
+        group = api_version.split("/")[0] if "/" in api_version else ""
+        if group.endswith("istio.io"):
+            return KubeError(
+                "Istio is not installed in this cluster (%s): the API does not serve %s %s. "
+                "Install Istio first (playbooks/install.yml) or check the context."
+                % (self.host, api_version, kind), kind, reason="IstioNotInstalled")
+        return KubeError("The cluster at %s does not serve %s %s. Check the apiVersion and kind, "
+                         "or install the CRD that provides it." % (self.host, api_version, kind),
+                         kind, reason="NoSuchKind")
+
+    def _call(self, verb, kind, name, namespace, fn, written=None):
+        """``fn()``, tried again after a transient failure (Backoff).
+
+        Every write we send is safe to send twice: server-side apply and merge patches with fixed
+        values are idempotent, and the release's patches carry the resourceVersion they were decided
+        on. ``written``, for a write: a read that returns the live object when it holds the write,
+        else None. It settles a write whose outcome is unknown (a timeout, a dropped connection, a
+        5xx), and a 409 after such a try (our own first try moved the resourceVersion on)."""
+        failures = 0
+        uncertain = False
+        while True:
+            try:
+                return fn()
+            except KubeError:
+                raise
+            except Exception as e:
+                error = e
+            failures += 1
+            if written is not None and uncertain and getattr(error, "status", None) == 409:
+                live = self._settle(written, error, verb, kind, name, namespace)
+                if live is not None:
+                    return live
+            if written is not None and may_have_reached(error) and transient(error):
+                uncertain = True
+            if transient(error) and failures < self.backoff.attempts:
+                self.retries += 1
+                self.backoff.wait(failures, retry_after(error))
+                continue
+            failed = explain(error, self.host, verb, kind, name, namespace)
+            if written is not None and uncertain:
+                live = self._settle(written, error, verb, kind, name, namespace)
+                if live is not None:
+                    return live
+                failed.message += (" The write was tried %d times; a read afterwards shows it was not made, so "
+                                   "nothing changed: run again when the API server answers." % failures)
+            elif transient(error):
+                failed.message += " (tried %d times)" % failures
+            raise failed from error
+
+    def _settle(self, written, error, verb, kind, name, namespace):
+        """The live object when the uncertain write did happen, None when it did not."""
         try:
-            return fn()
-        except KubeError:
-            raise
-        except Exception as e:
-            raise explain(e, self.host, verb, kind, name, namespace) from e
+            return written()
+        except KubeError as e:
+            failed = explain(error, self.host, verb, kind, name, namespace)
+            raise KubeError("%s Whether the write was made is unknown: reading %s back failed too (%s). Check it "
+                            "before running again." % (failed.message, describe(kind, name, namespace), e.message),
+                            kind, name, namespace, failed.status, "Uncertain") from error
 
     @staticmethod
     def _namespace_arg(resource, namespace):
@@ -450,9 +647,14 @@ class Cluster:
             live = self.get(obj["apiVersion"], kind, name, namespace)
         if already_applied(obj, live, self.field_manager):
             return "unchanged", live, live
+        def written():
+            now = self.get(obj["apiVersion"], kind, name, namespace)
+            return now if now is not None and is_subset(obj, now) else None
+
         after = self._call("apply", kind, name, namespace, lambda: self.dynamic.server_side_apply(
             resource, body=obj, name=name, namespace=self._namespace_arg(resource, namespace),
-            field_manager=self.field_manager, force_conflicts=True, **self._dry_run()).to_dict())
+            field_manager=self.field_manager, force_conflicts=True, **self._dry_run()).to_dict(),
+            written=None if self.check_mode else written)
         if live is None:
             return "created", None, after
         if strip_server_fields(after) == strip_server_fields(live):
@@ -470,9 +672,18 @@ class Cluster:
 
     def patch(self, api_version, kind, name, namespace, patch, patch_type="merge"):
         resource = self.resource(api_version, kind)
+        written = None
+        if patch_type == "merge" and not self.check_mode:
+            # The resourceVersion a guarded patch carries is not a field it sets.
+            fields = copy.deepcopy(patch)
+            (fields.get("metadata") or {}).pop("resourceVersion", None)
+
+            def written():
+                now = self.get(api_version, kind, name, namespace)
+                return now if now is not None and merge_patch_holds(fields, now) else None
         return self._call("patch", kind, name, namespace, lambda: self.dynamic.patch(
             resource, body=patch, name=name, namespace=self._namespace_arg(resource, namespace),
-            content_type="application/%s-patch+json" % patch_type, **self._dry_run()).to_dict())
+            content_type="application/%s-patch+json" % patch_type, **self._dry_run()).to_dict(), written=written)
 
     def _delete(self, resource, name, namespace):
         try:

@@ -21,6 +21,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
 
 from ansible.module_utils.urls import open_url
+from ansible_collections.meshops.istio.plugins.module_utils.kube import RETRY_STATUSES, Backoff
 
 REQUESTS_TOTAL = "istio_requests_total"
 DURATION_BUCKET = "istio_request_duration_milliseconds_bucket"
@@ -30,13 +31,15 @@ _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 class PrometheusError(Exception):
-    """A failed query; ``reason`` is unreachable, auth, bad_query, http or bad_response."""
+    """A failed query; ``reason`` is unreachable, auth, bad_query, http or bad_response; ``status`` the
+    HTTP status, or for unreachable: timeout, dropped or refused."""
 
-    def __init__(self, message, reason, status=None):
+    def __init__(self, message, reason, status=None, retry_after=None):
         super(PrometheusError, self).__init__(message)
         self.message = message
         self.reason = reason
         self.status = status
+        self.retry_after = retry_after
 
 
 # -- durations and times ------------------------------------------------------------------------
@@ -233,7 +236,7 @@ class Client:
     """Prometheus HTTP API (``/api/v1/query`` and ``/api/v1/query_range``) over ansible's open_url."""
 
     def __init__(self, url, bearer_token=None, username=None, password=None, ca_path=None,
-                 validate_certs=True, timeout=10, headers=None):
+                 validate_certs=True, timeout=10, headers=None, backoff=None):
         if not url or not re.match(r"^https?://", url):
             raise PrometheusError("Prometheus URL %r must start with http:// or https:// (for example "
                                   "http://prometheus.istio-system:9090)." % (url,), "bad_query")
@@ -246,6 +249,8 @@ class Client:
         self.timeout = timeout
         self.headers = dict(headers or {})
         self.requests = 0
+        # Queries only read, so every transient failure may be tried again (same policy as the API).
+        self.backoff = backoff or Backoff()
 
     def query(self, promql, time=None):
         params = {"query": promql}
@@ -265,6 +270,24 @@ class Client:
         return single_value(kind, result)
 
     def _call(self, path, params, promql):
+        failures = 0
+        while True:
+            try:
+                return self._call_once(path, params, promql)
+            except PrometheusError as e:
+                failures += 1
+                # Nothing listening, a name that does not resolve or an untrusted certificate will not
+                # change in a few seconds; a dropped connection or a timeout may.
+                transient = (e.reason == "unreachable" and e.status in ("timeout", "dropped")) or (
+                    e.reason == "http" and e.status in RETRY_STATUSES)
+                if not transient or failures >= self.backoff.attempts:
+                    if transient:
+                        e.message += " (tried %d times)" % failures
+                        e.args = (e.message,)
+                    raise
+                self.backoff.wait(failures, e.retry_after)
+
+    def _call_once(self, path, params, promql):
         headers = dict(self.headers)
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         headers["Accept"] = "application/json"
@@ -283,12 +306,18 @@ class Client:
             raise self._http_error(e, promql) from None
         except (URLError, OSError, http.client.HTTPException) as e:
             reason = getattr(e, "reason", e)
+            if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+                raise PrometheusError("Prometheus at %s did not answer within %ss (prometheus.timeout)."
+                                      % (self.url, self.timeout), "unreachable", "timeout") from None
             hint = ""
             if "CERTIFICATE_VERIFY_FAILED" in str(reason) or "certificate" in str(reason).lower():
                 hint = " The server certificate is not trusted: give ca_path, or validate_certs=false for a test setup."
+            dropped = isinstance(reason, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
+                                          http.client.HTTPException)) and not hint
             raise PrometheusError("Cannot reach Prometheus at %s (%s). Check the URL and that Prometheus is "
                                   "running and reachable from the Ansible controller (a port-forward or the "
-                                  "in-cluster service name).%s" % (self.url, reason, hint), "unreachable") from None
+                                  "in-cluster service name).%s" % (self.url, reason, hint), "unreachable",
+                                  "dropped" if dropped else "refused") from None
         try:
             answer = json.loads(body)
         except ValueError:
@@ -314,7 +343,12 @@ class Client:
             return PrometheusError("%s has no Prometheus API (404): the URL should be the Prometheus base URL, "
                                    "for example http://prometheus:9090 (without /api/v1)." % self.url, "http", e.code)
         suffix = (": " + detail) if detail else ""
-        return PrometheusError("Prometheus at %s answered %d %s%s." % (self.url, e.code, e.reason, suffix), "http", e.code)
+        try:
+            wait = float(e.headers.get("Retry-After"))
+        except (TypeError, ValueError, AttributeError):
+            wait = None
+        return PrometheusError("Prometheus at %s answered %d %s%s." % (self.url, e.code, e.reason, suffix), "http",
+                               e.code, retry_after=wait)
 
 
 CLIENT_ARG_SPEC = dict(

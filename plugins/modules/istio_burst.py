@@ -32,6 +32,7 @@ description:
     only the default route's weights move, and both subsets must exist in the DestinationRule.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - meshops.istio.api_options
   - meshops.istio.prometheus
 attributes:
   check_mode:
@@ -109,6 +110,8 @@ options:
     description:
       - V(once) checks one time.
       - V(watch) checks every O(interval) seconds until O(max_checks) checks were made or O(duration) seconds passed.
+      - A watch stops after the check under way when the job that started it is gone (ansible-playbook killed)
+        or when it receives SIGTERM or SIGINT; the task then fails saying so, the weights as the last check left them.
     type: str
     choices: [once, watch]
     default: once
@@ -238,6 +241,7 @@ import time
 from ansible_collections.meshops.istio.plugins.module_utils import burst as bu
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from ansible_collections.meshops.istio.plugins.module_utils.job import JobGuard
 from ansible_collections.meshops.istio.plugins.module_utils.kube import (
     Cluster,
     KubeError,
@@ -372,6 +376,8 @@ class BurstRun:
             self.module.fail_json(msg=str(e))
         checks = 1 if p["mode"] == "once" else p["max_checks"]
         deadline = time.monotonic() + p["duration"] if p["duration"] else None
+        guard = JobGuard() if p["mode"] == "watch" else None
+        stopped = None
         for index in range(checks):
             started = time.monotonic()
             self.check(routing, client)
@@ -380,9 +386,15 @@ class BurstRun:
             pause = p["interval"] - (time.monotonic() - started)
             if deadline is not None and time.monotonic() + max(pause, 0) >= deadline:
                 break
-            if pause > 0:
-                time.sleep(pause)
+            # Between two checks: a watch whose job is gone stops here, its last write complete.
+            stopped = guard.sleep(pause)
+            if stopped:
+                break
         last = self.decisions[-1]
+        if stopped:
+            self.module.fail_json(msg="The burst watch stopped after %d checks because %s; the weights are as the last "
+                                      "check left them (%s)." % (len(self.decisions), stopped, self._weights_text(routing)),
+                                  changed=self.changed, decisions=self.decisions)
         result = dict(changed=self.changed, in_burst=last["in_burst"], rate=last["rate"], since=last["since"],
                       weights=bu.weights(p["primary_subset"], p["burst_subset"], last["burst_weight"]),
                       decisions=self.decisions, log=bu.summary(self.decisions, p["primary_subset"], p["burst_subset"]),

@@ -27,6 +27,7 @@ description:
   - Private keys never appear in the result, the diff or the log.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - meshops.istio.api_options
 attributes:
   check_mode:
     support: full

@@ -22,6 +22,7 @@ description:
   - With O(proxies=true) it also counts the pods running an C(istio-proxy) sidecar, per revision.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - meshops.istio.api_options
 attributes:
   check_mode:
     support: full

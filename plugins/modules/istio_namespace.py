@@ -24,6 +24,7 @@ description:
   - Labels and annotations other than the two injection labels are only added or updated, never removed.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - meshops.istio.api_options
 attributes:
   check_mode:
     support: full

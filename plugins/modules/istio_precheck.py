@@ -24,6 +24,7 @@ description:
   - Changes nothing (an access review is a C(POST), but the API server stores nothing for it).
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - meshops.istio.api_options
 attributes:
   check_mode:
     support: full

@@ -27,9 +27,13 @@ description:
   - Only the weights of the service's default route change; match routes, mirrors and everything else of the
     VirtualService stay as they are. Declare the routing first with M(meshops.istio.istio_traffic).
   - When Prometheus cannot be reached during an analysis, the release is paused with its weights unchanged
-    and the task fails; O(action=resume) continues it.
+    and the task fails, with RV(analysis.status=error) and the reason; O(action=resume) continues it.
+  - O(action=run) and O(action=step) stop at the next step boundary when the job that started them is gone
+    (ansible-playbook killed, even with C(kill -9) of its process group) or when they receive SIGTERM or SIGINT;
+    the state annotation is then as the last step wrote it, and running the task again continues the release.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - meshops.istio.api_options
   - meshops.istio.prometheus
 attributes:
   check_mode:
@@ -221,6 +225,8 @@ outcome:
   description:
     - What the action did - C(started), C(advanced), C(held) (analysis failed, tolerated), C(promoted),
       C(rolled_back), C(paused), C(resumed), C(aborted), C(unchanged) or C(status).
+    - C(pending) in check mode when the VirtualService (or Istio) does not exist yet, as when an earlier step of the
+      same check run would create it; RV(summary) says so.
     - For V(run), the last outcome; RV(outcomes) lists them all.
   returned: always
   type: str
@@ -247,7 +253,10 @@ previous_weights:
   type: dict
   sample: {v1: 100}
 analysis:
-  description: The last analysis - C(passed), C(status) (passed, failed, no_traffic) and the C(checks) with value and bound.
+  description:
+    - The last analysis - C(passed), C(status) and the C(checks) with value and bound.
+    - C(status) is V(passed), V(failed), V(no_traffic), or V(error) when the analysis could not run (Prometheus
+      unreachable, too slow, refusing the query); then C(reason) and C(message) say why, and C(checks) is empty.
   returned: when an analysis ran
   type: dict
   sample: {passed: true, status: passed, checks: [{name: success_rate, value: 99.9, threshold: 99, bound: min, passed: true}]}
@@ -289,6 +298,7 @@ import os
 import time
 
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
+from ansible_collections.meshops.istio.plugins.module_utils.job import JobGuard
 from ansible_collections.meshops.istio.plugins.module_utils import release as rl
 from ansible_collections.meshops.istio.plugins.module_utils import release_report
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
@@ -339,6 +349,10 @@ class Failed(Exception):
     """The release ended the task in failure after its state was written (rollback, paused)."""
 
 
+class Stopped(Failed):
+    """The job that started the task is gone (or asked it to stop): stopped between two steps."""
+
+
 class Release:
     def __init__(self, module, cluster):
         self.module = module
@@ -357,6 +371,9 @@ class Release:
         self.timings = []
         self.last_result = None
         self.changed = False
+        self.pending = None
+        # Only the actions that wait between steps can outlive the job that started them.
+        self.guard = JobGuard() if self.p["action"] in ("run", "step") and not self.check else None
 
     # -- reading ----------------------------------------------------------------------------
     def load(self):
@@ -441,13 +458,16 @@ class Release:
         """One step of the release: wait for the interval, analyse, write the outcome."""
         due = rl.analysis_due(self.state, time.time())
         if due > 0 and not self.check:
-            time.sleep(due)
+            self.stop_if_gone(self.guard.sleep(due) if self.guard else time.sleep(due))
         asked = time.monotonic()
         try:
             measured = self.measure()
         except prom.PrometheusError as e:
             decided = time.monotonic()
             why = "Prometheus unavailable (%s)" % e.reason
+            # The analysis could not run: say so, never report the last analysis that did.
+            self.last_result = dict(status="error", passed=False, reason=e.reason, message=e.message, checks=[],
+                                    failed=[])
             self.write(rl.pause(self.state, time.time(), why), "paused", decided)
             raise Failed("%s Release %s is paused with its weights unchanged (%s). Fix Prometheus (or the "
                          "prometheus options), then run action=resume."
@@ -464,8 +484,32 @@ class Release:
         return outcome
 
     # -- actions ----------------------------------------------------------------------------
+    def pending_in_check_mode(self):
+        """In check mode, a release whose routing does not exist yet (Istio or the application is only being
+        dry-run by earlier steps of the same run, as in site.yml --check) is reported, not refused."""
+        if not self.check or self.p["action"] not in ("start", "run"):
+            return None
+        try:
+            self.routing.read()
+        except KubeError as e:
+            if e.reason != "IstioNotInstalled":
+                raise
+            return "Istio is not installed yet"
+        if self.routing.live_vs is None:
+            return "VirtualService %s/%s does not exist yet" % (self.p["namespace"], self.routing.vs_name)
+        return None
+
     def execute(self):
         action = self.p["action"]
+        why = self.pending_in_check_mode()
+        if why:
+            self.state, self.before = None, dict(weights=None, phase=None)
+            self.pending = ("Check mode: %s (an earlier step of this run would create it), so the release of %s to "
+                            "canary %s would start then; nothing was asked of Prometheus."
+                            % (why, self.p["service"], self.p["canary"]))
+            self.outcomes.append("pending")
+            self.changed = True
+            return
         self.load()
         name = self.release_name()
         if action != "status":
@@ -545,11 +589,20 @@ class Release:
                                self.analysis_cfg, time.time())
         self.write(state, "started", decided)
 
+    def stop_if_gone(self, why=None):
+        """Stop between two steps when the job is gone; the state written last stays as it is."""
+        why = why or (self.guard.gone() if self.guard else None)
+        if why:
+            raise Stopped("Release %s stopped between two steps because %s; its state is as the last step wrote "
+                          "it (%s), and running the task again continues it." % (
+                              self.state["name"], why, rl.split_text(self.state["weights"])))
+
     def run_all(self):
         while self.state["phase"] == rl.PROGRESSING:
             if self.check and self.outcomes:
                 # Check mode shows the next decision only: later ones depend on writes it does not make.
                 break
+            self.stop_if_gone()
             self.analyse_and_decide()
         if not self.outcomes:
             self.outcomes.append("unchanged")
@@ -584,8 +637,8 @@ class Release:
         now = time.time()
         out = dict(changed=self.changed, outcome=self.outcomes[-1] if self.outcomes else "unchanged",
                    outcomes=self.outcomes, phase=self.state["phase"] if self.state else None, weights=self.split(),
-                   previous_weights=self.before["weights"], release=self.state, summary=rl.summary(self.state, now),
-                   timings=self.timings)
+                   previous_weights=self.before["weights"], release=self.state,
+                   summary=self.pending or rl.summary(self.state, now), timings=self.timings)
         if self.last_result:
             out["analysis"] = self.last_result
         if self.p["report"] and self.state and not self.check:

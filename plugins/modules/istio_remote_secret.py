@@ -31,6 +31,7 @@ description:
     O(manage_reader) made and the token Secret.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - meshops.istio.api_options
 attributes:
   check_mode:
     support: full

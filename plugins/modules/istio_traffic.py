@@ -28,6 +28,7 @@ description:
     C(spec.host) and C(spec.subsets) of the DestinationRule, are left as they are.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - meshops.istio.api_options
 attributes:
   check_mode:
     support: full
