@@ -292,6 +292,7 @@ from ansible_collections.meshops.istio.plugins.module_utils import prometheus as
 from ansible_collections.meshops.istio.plugins.module_utils import release as rl
 from ansible_collections.meshops.istio.plugins.module_utils import release_report
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from ansible_collections.meshops.istio.plugins.module_utils import validation as val
 from ansible_collections.meshops.istio.plugins.module_utils.kube import (
     Cluster,
     KubeError,
@@ -619,7 +620,8 @@ def main():
                 rt.validate_subset_name(module.params[key], key)
         if module.params["name"]:
             rl.validate_name(module.params["name"])
-    except (rl.ReleaseError, rt.RoutingError) as e:
+        val.require_names(val.host_checks(module.params))
+    except (rl.ReleaseError, rt.RoutingError, val.InputError) as e:
         module.fail_json(msg=str(e))
 
     def act():

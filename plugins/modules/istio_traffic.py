@@ -257,6 +257,7 @@ diff:
 """
 
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from ansible_collections.meshops.istio.plugins.module_utils import validation as val
 from ansible_collections.meshops.istio.plugins.module_utils.kube import (
     Cluster,
     KubeError,
@@ -299,6 +300,10 @@ def argspec():
 def validated(params):
     """The routing the user declared, checked before anything is read or written."""
     out = dict(weights=None, matches=[], mirror=None, timeout=rt.KEEP, retries=rt.KEEP)
+    try:
+        val.require_names(val.host_checks(params))
+    except val.InputError as e:
+        raise rt.RoutingError(str(e)) from None
     if params["state"] == "present":
         out["weights"] = rt.validate_weights(params["subsets"], "subsets")
         out["matches"] = [rt.normalize_match(dict((k, v) for k, v in m.items() if v is not None), i)
