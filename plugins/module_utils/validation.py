@@ -13,6 +13,8 @@ __metaclass__ = type
 
 import re
 
+from ansible.module_utils.six.moves.urllib.parse import urlparse
+
 try:
     import re2
     HAS_RE2 = True
@@ -131,3 +133,18 @@ def host_checks(params, what="service"):
     return [(host, what, "subdomain"), (params.get("namespace"), "namespace", "label"),
             (params.get("virtual_service"), "virtual_service", "subdomain"),
             (params.get("destination_rule"), "destination_rule", "subdomain")]
+
+
+def url_problem(url, what, example="http://prometheus.istio-system:9090"):
+    """None, or why ``url`` is not an http(s) URL with a host (checked before any connection, so the
+    error names the option instead of a connection failure)."""
+    if not isinstance(url, str) or not url.strip():
+        return "%s is empty: give an http:// or https:// URL, for example %s." % (what, example)
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or any(ch.isspace() for ch in url):
+        return "%s %r is not an http:// or https:// URL with a host: write it like %s." % (what, url, example)
+    try:
+        parsed.port  # noqa: B018 - urlparse checks the port only when it is read
+    except ValueError:
+        return "%s %r has a port that is not a number from 1 to 65535: write it like %s." % (what, url, example)
+    return None

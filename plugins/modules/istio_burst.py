@@ -290,6 +290,9 @@ class BurstRun:
             rt.validate_subset_name(p["primary_subset"], "primary_subset")
             rt.validate_subset_name(p["burst_subset"], "burst_subset")
             val.require_names(val.host_checks(p) + [(p["source_workload"], "source_workload", "subdomain")])
+            problem = val.url_problem(p["prometheus"]["url"], "prometheus.url")
+            if problem:
+                raise val.InputError(problem)
         except (bu.BurstError, rt.RoutingError, val.InputError) as e:
             self.module.fail_json(msg=str(e))
         if p["primary_subset"] == p["burst_subset"]:

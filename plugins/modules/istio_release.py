@@ -621,11 +621,18 @@ def main():
         if module.params["name"]:
             rl.validate_name(module.params["name"])
         val.require_names(val.host_checks(module.params))
+        if module.params["prometheus"]:
+            problem = val.url_problem(module.params["prometheus"]["url"], "prometheus.url")
+            if problem:
+                raise val.InputError(problem)
     except (rl.ReleaseError, rt.RoutingError, val.InputError) as e:
         module.fail_json(msg=str(e))
 
     def act():
-        worker = Release(module, Cluster(module))
+        try:
+            worker = Release(module, Cluster(module))
+        except prom.PrometheusError as e:
+            raise KubeError(str(e), reason="InvalidPrometheus") from None
         try:
             worker.execute()
         except Failed as e:
