@@ -86,10 +86,12 @@ def require_names(checks):
 
 
 def list_checks(values, what, kind="label"):
-    """(value, "what[i]", kind) for each of a list option's values."""
-    if len(values or ()) == 1:
+    """(value, "what[i]", kind) for each of a list option's values; "[]" in ``what`` takes the index
+    (mesh_namespace_list[].name -> mesh_namespace_list[1].name)."""
+    if "[]" not in what and len(values or ()) == 1:
         return [(values[0], what, kind)]
-    return [(value, "%s[%d]" % (what, index), kind) for index, value in enumerate(values or ())]
+    return [(value, what.replace("[]", "[%d]" % index, 1) if "[]" in what else "%s[%d]" % (what, index), kind)
+            for index, value in enumerate(values or ())]
 
 
 def re2_problem(pattern, what):

@@ -289,7 +289,7 @@ def role_rows(ctx):
         return Row(rid, "role:" + role, variables, words)
     spec = "argument"  # Ansible's argument spec failure says "Validation of arguments failed" ... "argument"
     return [
-        r("L01", "mesh_namespace", ["mesh_namespace_list[].name[1] 'Bad_NS'", DNS_LABEL],
+        r("L01", "mesh_namespace", ["mesh_namespace_list[1].name 'Bad_NS'", DNS_LABEL],
           mesh_namespace_list=[{"name": "campaign-role-good"}, {"name": "Bad_NS"}]),
         r("L02", "mesh_namespace", ["campaign-role-x", "injection revision needs"],
           mesh_namespace_list=[{"name": "campaign-role-x", "injection": "revision"}]),
@@ -336,6 +336,18 @@ def role_rows(ctx):
         r("L34", "gateways", [spec, "gateways_method"], gateways_method="magic"),
         r("L35", "addons", [spec, "addons_state"], addons_state="gone"),
         r("L36", "multicluster", [spec, "multicluster_state"], multicluster_state="gone"),
+        r("L38", "control_plane", ["from_yaml", "while parsing", "line 3"],
+          control_plane_istiod_values="{{ lookup('ansible.builtin.file', '%s') | ansible.builtin.from_yaml }}"
+          % ctx.bad_values),
+        r("L39", "control_plane", ["1.28", "MAJOR.MINOR.PATCH"], control_plane_version="1.28"),
+        r("L40", "addons", ["addons_source=\"htp://example.com/addons\"", "neither"], addons_source="htp://example.com/addons"),
+        r("L41", "control_plane", ["/nonexistent/charts"], control_plane_charts="/nonexistent/charts"),
+        r("L42", "gateways", ["gateways_version=\"x.y\"", "MAJOR.MINOR.PATCH"], gateways_version="x.y"),
+        r("L43", "release", [spec, "release_istio_api_version"], release_istio_api_version="networking.istio.io/v2"),
+        r("L44", "burst", ["burst_prometheus_url=\"prometheus\"", "http://"], burst_prometheus_url="prometheus"),
+        r("L45", "hashapp", ["hashapp_revision 'Rev'", DNS_LABEL], hashapp_injection="revision", hashapp_revision="Rev"),
+        r("L46", "mesh_namespace", ["mesh_namespace_list[0].name 'Bad.Dots'", DNS_LABEL],
+          mesh_namespace_list=[{"name": "Bad.Dots"}]),
         r("L37", "mesh_app", [spec, "mesh_app_state"], mesh_app_state="gone", mesh_app_name="x",
           mesh_app_namespace="x"),
     ]
