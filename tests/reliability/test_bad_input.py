@@ -300,3 +300,47 @@ def test_bad_input_campaign(campaign):
     assert counts["secrets_shown"] == 0
     unclear = [(v["id"], v["message"][:300], v["missing_words"], v["failed"]) for v in verdicts if not v["clear"]]
     assert unclear == [], "\n".join(map(str, unclear))
+
+    # What the rows of issue 10's defects would have left behind before the fixes.
+    assert ctx.sim.get_object("v1", "Namespace", "campaign-good") is None
+    assert ctx.sim.get_object("v1", "ServiceAccount", "istio-reader-service-account", "istio-system") is None
+    assert ctx.sim.get_object("v1", "Namespace", "campaign-role-good") is None
+
+
+def test_the_campaign_sees_a_write(campaign):
+    """The judge is not blind: a good input run as a row is reported with its write and as unclear."""
+    ctx, runner = campaign
+    row = bad_inputs.Row("G01", "istio_namespace", {"kubeconfig": ctx.kubeconfig, "name": ["campaign-written"]},
+                         ["anything"])
+    verdict = run_module_row(ctx, runner, row)
+    assert verdict["write_requests"] and not verdict["failed"] and not verdict["clear"]
+    assert ctx.sim.get_object("v1", "Namespace", "campaign-written") is not None
+
+
+def test_an_re2_only_regex_is_accepted(campaign):
+    """RE2 decides, not Python's re: \\pL (a Unicode letter) is RE2 syntax that re refuses."""
+    ctx, runner = campaign
+    regex = r"^\pL+$"
+    with pytest.raises(re.error):
+        re.compile(regex)
+    reply = runner.call("istio_traffic", traffic_args(ctx, regex))
+    assert reply["rc"] == 0, reply
+    vs = ctx.sim.get_object("networking.istio.io/v1", "VirtualService", "reviews", "bookinfo")
+    assert vs["spec"]["http"][0]["match"] == [{"headers": {"end-user": {"regex": regex}}}]
+
+
+def traffic_args(ctx, regex):
+    return bad_inputs.traffic(ctx, subsets={"v1": 100}, match=bad_inputs.header(regex))
+
+
+def test_loop_failure_names_the_item_and_the_reason(kubesim, run_playbook):
+    """mesh_namespace loops over istio_namespace: a failed item is named with its reason, not only
+    "One or more items failed" (issue 10, defect 4)."""
+    kubesim.inject_fault(path=r"^/api/v1/namespaces/loop-b$", status=403, times=None,
+                         message='namespaces "loop-b" is forbidden: the campaign says no')
+    run = run_playbook("namespaces.yml", kubesim, extra_vars={"mesh_namespace_list": [
+        {"name": "loop-a"}, {"name": "loop-b"}, {"name": "loop-c"}]})
+    assert run.rc != 0, run
+    (message,) = [m for m in run.failed_msgs if m.startswith("Namespace loop-b:")]
+    assert "forbidden" in message and "loop-a" not in message and "loop-c" not in message
+    assert kubesim.get_object("v1", "Namespace", "loop-a") is not None
