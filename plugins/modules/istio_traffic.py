@@ -26,6 +26,8 @@ description:
   - Routes that are not this host's default or header/cookie match routes (URI matches, fault injection,
     other hosts) and fields other than C(spec.hosts) and C(spec.http) of the VirtualService, or than
     C(spec.host) and C(spec.subsets) of the DestinationRule, are left as they are.
+requirements:
+  - google-re2 (Python package, on the controller; checks header regexes)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 attributes:
@@ -87,6 +89,8 @@ options:
         description:
           - "Request headers to match, lower-case name to a string (exact match) or to one of
             V({exact: ...}), V({prefix: ...}), V({regex: ...})."
+          - A V(regex) is checked with RE2, the regular expression engine Envoy uses, before anything is
+            written; RE2 has no lookarounds or backreferences.
         type: dict
       cookie:
         description: "A cookie to match, V({name: user, value: jason})."
