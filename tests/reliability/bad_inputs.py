@@ -185,6 +185,7 @@ def burst_rows(ctx):
         Row("B10", "istio_burst", b(duration=-1), ["duration must be more than 0"]),
         Row("B11", "istio_burst", b(source_workload="Front_End"), ["source_workload 'Front_End'", DNS_SUBDOMAIN]),
         Row("B12", "istio_burst", b(mode="forever"), ["mode", "once"]),
+        Row("B13", "istio_burst", b(window="15 s"), ["window", "15 s"]),
     ]
 
 

@@ -31,6 +31,8 @@ SECTION = "## Bad input"
 _REVIEWS = ("/selfsubjectaccessreviews", "/subjectaccessreviews", "/tokenreviews", "/selfsubjectrulesreviews")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 SECRET_TOKEN = "campaign-wrong-token-value-never-shown"
+# Every credential of the campaign; none may appear in a message (Context adds kubesim's tokens).
+SECRETS = [SECRET_TOKEN]
 
 
 def write_requests(records):
@@ -67,6 +69,7 @@ class Context:
         self.malformed = self.write("malformed.kubeconfig", "apiVersion: v1\nclusters: [{name: x, cluster: {server: \n")
         expired = sim.issue_token("system:serviceaccount:default:campaign", 3600, sim.new_uid())
         sim.expire_token(expired)
+        SECRETS[:] = [SECRET_TOKEN, expired, sim.admin_token]
         self.expired = self.kubeconfig_with("expired", token=expired)
         self.wrong_token = self.kubeconfig_with("wrong-token", token=SECRET_TOKEN)
         other_ca, _key = mc.new_root_ca(common_name="Not kubesim's CA", key_type="ec", key_size=256)
@@ -133,7 +136,7 @@ def judge(row, message, failed, records, traceback=False):
     missing = [w for w in row.words if w.lower() not in message.lower()]
     return dict(id=row.id, target=row.target, failed=bool(failed), message=message, missing_words=missing,
                 write_requests=["%s %s%s" % (r.method, r.path, " (dry run)" if r.dry_run else "") for r in writes],
-                traceback=traceback, secret_shown=SECRET_TOKEN in message,
+                traceback=traceback, secret_shown=any(secret in message for secret in SECRETS),
                 clear=bool(failed) and not missing and not traceback)
 
 
