@@ -7,7 +7,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import re
+
+from ansible_collections.meshops.istio.plugins.module_utils import validation as val
 
 INJECTION_LABEL = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
@@ -15,9 +16,6 @@ INJECTION_MODES = ("enabled", "disabled", "revision", "absent")
 SIDECAR_CONTAINER = "istio-proxy"
 INJECT_ANNOTATION = "sidecar.istio.io/inject"
 RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
-
-# Revisions become part of object names (istiod-<rev>), so they must be DNS labels.
-_REVISION_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class InjectionError(ValueError):
@@ -32,9 +30,10 @@ def validate(injection, revision):
         if not revision:
             raise InjectionError("injection=revision needs revision=<name of the istiod revision>, "
                                  "for example revision=1-24-0.")
-        if not _REVISION_RE.match(revision):
-            raise InjectionError("revision=%r is not a valid revision name: use lower-case letters, digits "
-                                 "and '-', at most 63 characters (for example 1-24-0 or canary)." % revision)
+        # A revision becomes part of object names (istiod-<rev>) and a label value.
+        problem = val.label_problem(revision, "revision")
+        if problem:
+            raise InjectionError(problem)
     elif revision:
         raise InjectionError("revision=%r is only used with injection=revision (injection is %r); "
                              "drop revision or set injection=revision." % (revision, injection))

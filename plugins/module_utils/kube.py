@@ -503,6 +503,11 @@ class Cluster:
         problem = api_server_problem(server)
         if problem:
             raise KubeError(problem, reason="BadHost")
+        kubeconfig = (auth if auth is not None else module.params).get("kubeconfig")
+        if isinstance(kubeconfig, str) and not os.path.isfile(os.path.expanduser(kubeconfig)):
+            # The client would only say "No configuration found", without naming the file.
+            raise KubeError("The kubeconfig file %s does not exist. Fix the kubeconfig option (or K8S_AUTH_KUBECONFIG)."
+                            % kubeconfig, reason="NoKubeconfig")
         failures = 0
         while True:
             try:

@@ -19,6 +19,8 @@ import datetime
 import json
 import re
 
+from ansible_collections.meshops.istio.plugins.module_utils import validation as val
+
 ANNOTATION = "meshops.istio/release"
 STATE_VERSION = 1
 PROGRESSING, PAUSED, SUCCEEDED, FAILED, ABORTED = "progressing", "paused", "succeeded", "failed", "aborted"
@@ -28,7 +30,6 @@ ACTIONS = ("start", "step", "run", "pause", "resume", "promote", "abort", "statu
 BUILT_IN_CHECKS = ("success_rate", "latency_p99")
 HISTORY_LIMIT = 200
 MAX_THRESHOLD = 100
-_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$")
 
 
 class ReleaseError(ValueError):
@@ -174,9 +175,10 @@ def validate_analysis(analysis, seconds):
 
 
 def validate_name(name, what="release name"):
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ReleaseError("%s %r is not valid: use lower-case letters, digits, '-', '_' and '.' (at most 63)."
-                           % (what, name))
+    # The name is a label value and part of object names, so it follows the DNS-1123 label rule.
+    problem = val.label_problem(name, what)
+    if problem:
+        raise ReleaseError(problem)
     return name
 
 

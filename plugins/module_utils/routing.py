@@ -19,6 +19,8 @@ __metaclass__ = type
 import copy
 import re
 
+from ansible_collections.meshops.istio.plugins.module_utils import validation as val
+
 VS_KIND = "VirtualService"
 DR_KIND = "DestinationRule"
 DEFAULT_API_VERSION = "networking.istio.io/v1"
@@ -30,7 +32,6 @@ _MANAGED_ROUTE_FIELDS = frozenset(("name", "match", "route", "timeout", "retries
 _MATCH_KINDS = ("exact", "prefix", "regex")
 # Go/Istio durations: 10s, 1.5s, 250ms, 1m30s.
 _DURATION_RE = re.compile(r"^(\d+(\.\d+)?(ns|us|\u00b5s|ms|s|m|h))+$")
-_SUBSET_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _HEADER_RE = re.compile(r"^[a-z0-9!#$%&'*+.^_`|~-]+$")
 _INT_RE = re.compile(r"^\s*-?\d+\s*$")
 
@@ -58,9 +59,10 @@ def _as_int(value, what):
 
 
 def validate_subset_name(subset, what="subset"):
-    if not isinstance(subset, str) or not _SUBSET_RE.match(subset):
-        raise RoutingError("%s name %r is not valid: use letters, digits, '-', '_' or '.', for example v2."
-                           % (what, subset))
+    # Istio refuses a DestinationRule whose subset name is not a DNS-1123 label.
+    problem = val.label_problem(subset, "%s name" % what)
+    if problem:
+        raise RoutingError(problem)
     return subset
 
 
@@ -104,6 +106,10 @@ def _header_match(name, spec, where):
         kind, value = list(spec.items())[0]
         if not isinstance(value, str) or value == "":
             raise RoutingError("%s: header %s needs a non-empty string for %s." % (where, name, kind))
+        if kind == "regex":
+            problem = val.re2_problem(value, "%s: the regex of header %s" % (where, name))
+            if problem:
+                raise RoutingError(problem)
         return {kind: value}
     raise RoutingError("%s: header %s must be a string (exact match) or one of {exact: ...}, {prefix: ...}, "
                        "{regex: ...}; got %r." % (where, name, spec))

@@ -241,6 +241,7 @@ import time
 from ansible_collections.meshops.istio.plugins.module_utils import burst as bu
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from ansible_collections.meshops.istio.plugins.module_utils import validation as val
 from ansible_collections.meshops.istio.plugins.module_utils.job import JobGuard
 from ansible_collections.meshops.istio.plugins.module_utils.kube import (
     Cluster,
@@ -292,7 +293,11 @@ class BurstRun:
             bu.validate(p["high"], p["low"], p["step"])
             rt.validate_subset_name(p["primary_subset"], "primary_subset")
             rt.validate_subset_name(p["burst_subset"], "burst_subset")
-        except (bu.BurstError, rt.RoutingError) as e:
+            val.require_names(val.host_checks(p) + [(p["source_workload"], "source_workload", "subdomain")])
+            problem = val.url_problem(p["prometheus"]["url"], "prometheus.url")
+            if problem:
+                raise val.InputError(problem)
+        except (bu.BurstError, rt.RoutingError, val.InputError) as e:
             self.module.fail_json(msg=str(e))
         if p["primary_subset"] == p["burst_subset"]:
             self.module.fail_json(msg="primary_subset and burst_subset are both %r; they must name the two subsets "

@@ -158,6 +158,7 @@ import fcntl
 import os
 
 from ansible_collections.meshops.istio.plugins.module_utils import multicluster as mc
+from ansible_collections.meshops.istio.plugins.module_utils import validation as val
 from ansible_collections.meshops.istio.plugins.module_utils.kube import (
     ApplyReport,
     Cluster,
@@ -195,9 +196,9 @@ class CacertsRun:
 
     def _validate(self):
         p = self.params
-        if not mc.NAME_RE.match(p["cluster"]):
-            self.module.fail_json(msg="cluster %r is not a valid cluster name: use lower-case letters, digits and '-'."
-                                      % p["cluster"])
+        problems = val.name_problems([(p["cluster"], "cluster", "label"), (p["namespace"], "namespace", "label")])
+        if problems:
+            self.module.fail_json(msg=" ".join(problems))
         for key in ("root_days", "days"):
             if p[key] < 1:
                 self.module.fail_json(msg="%s must be at least 1 day, got %s." % (key, p[key]))

@@ -161,6 +161,7 @@ diff:
 import datetime
 
 from ansible_collections.meshops.istio.plugins.module_utils import injection as inj
+from ansible_collections.meshops.istio.plugins.module_utils import validation as val
 from ansible_collections.meshops.istio.plugins.module_utils.kube import (
     Cluster,
     new_module,
@@ -266,7 +267,11 @@ def main():
     module = new_module(argspec(), required_if=[("injection", "revision", ("revision",))])
     try:
         inj.validate(module.params["injection"], module.params["revision"])
-    except inj.InjectionError as e:
+        # Every name before the first write: a bad one further down the list must not leave
+        # the ones before it created.
+        val.require_names(val.list_checks(module.params["name"], "namespace")
+                          + [(module.params["revision"], "revision", "label")])
+    except (inj.InjectionError, val.InputError) as e:
         module.fail_json(msg=str(e))
 
     def act():

@@ -115,6 +115,7 @@ installed:
 """
 
 from ansible_collections.meshops.istio.plugins.module_utils import control_plane as cp
+from ansible_collections.meshops.istio.plugins.module_utils import validation as val
 from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster, new_module, run
 
 
@@ -133,6 +134,10 @@ def main():
     # A missing revision with mode=canary is reported by plan() together with any other problem.
     module = new_module(argspec())
     params = module.params
+    problems = val.name_problems([(params["namespace"], "namespace", "label"),
+                                  (params["revision"] or None, "revision", "label")])
+    if problems:
+        module.fail_json(msg=" ".join(problems))
 
     def act():
         inspector = cp.Inspector(Cluster(module))

@@ -302,6 +302,7 @@ from ansible_collections.meshops.istio.plugins.module_utils.job import JobGuard
 from ansible_collections.meshops.istio.plugins.module_utils import release as rl
 from ansible_collections.meshops.istio.plugins.module_utils import release_report
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from ansible_collections.meshops.istio.plugins.module_utils import validation as val
 from ansible_collections.meshops.istio.plugins.module_utils.kube import (
     Cluster,
     KubeError,
@@ -672,11 +673,19 @@ def main():
                 rt.validate_subset_name(module.params[key], key)
         if module.params["name"]:
             rl.validate_name(module.params["name"])
-    except (rl.ReleaseError, rt.RoutingError) as e:
+        val.require_names(val.host_checks(module.params))
+        if module.params["prometheus"]:
+            problem = val.url_problem(module.params["prometheus"]["url"], "prometheus.url")
+            if problem:
+                raise val.InputError(problem)
+    except (rl.ReleaseError, rt.RoutingError, val.InputError) as e:
         module.fail_json(msg=str(e))
 
     def act():
-        worker = Release(module, Cluster(module))
+        try:
+            worker = Release(module, Cluster(module))
+        except prom.PrometheusError as e:
+            raise KubeError(str(e), reason="InvalidPrometheus") from None
         try:
             worker.execute()
         except Failed as e:

@@ -246,9 +246,11 @@ diff:
   type: dict
 """
 
+import os
 import time
 
 from ansible_collections.meshops.istio.plugins.module_utils import multicluster as mc
+from ansible_collections.meshops.istio.plugins.module_utils import validation as val
 from ansible_collections.meshops.istio.plugins.module_utils.kube import (
     ApplyReport,
     Cluster,
@@ -332,10 +334,11 @@ class RemoteSecretRun:
                             e.reason) from None
 
     def _validate(self):
-        name = self.cluster
-        if not mc.NAME_RE.match(name):
-            self.module.fail_json(msg="cluster %r is not a valid cluster name: use lower-case letters, digits and "
-                                      "'-' (it becomes part of the Secret name istio-remote-secret-%s)." % (name, name))
+        # The cluster name becomes part of the Secret name istio-remote-secret-<cluster> and its data key.
+        problems = val.name_problems([(self.cluster, "cluster", "label"), (self.namespace, "namespace", "label"),
+                                      (self.params["service_account"], "service_account", "subdomain")])
+        if problems:
+            self.module.fail_json(msg=" ".join(problems))
         for index, target in enumerate(self.params["targets"]):
             if not (target.get("kubeconfig") or target.get("context") or target.get("host")):
                 # K8S_AUTH_* are the source's, so such a target would fall back to ~/.kube/config.
@@ -359,8 +362,28 @@ class RemoteSecretRun:
         return objects if self.params["manage_reader"] else objects[-1:]
 
     # -- present ----------------------------------------------------------------------------
+    def _connect_targets(self):
+        """[(label, Cluster)] for every target, each checked (kubeconfig file, context, the API server
+        answering, and for a real run the namespace being there) before anything is written anywhere:
+        a bad last target must not leave the reader account and the first targets' secrets behind."""
+        connected = []
+        for label, auth in self._targets():
+            kubeconfig = auth.get("kubeconfig")
+            if isinstance(kubeconfig, str) and not os.path.isfile(os.path.expanduser(kubeconfig)):
+                self.module.fail_json(msg="Target %s: the kubeconfig file %s does not exist. Fix the target's "
+                                          "kubeconfig path; nothing was changed on any cluster." % (label, kubeconfig))
+            target = self._target_cluster(label, auth)
+            real_run = self.params["state"] == "present" and not self.module.check_mode
+            if real_run and self._on_target(label, lambda t=target: t.get("v1", "Namespace", self.namespace)) is None:
+                self.module.fail_json(msg="Target %s: namespace %s does not exist there. Install Istio on it "
+                                          "first (its istiod is what reads the remote secret); nothing was "
+                                          "changed on any cluster." % (label, self.namespace))
+            connected.append((label, target))
+        return connected
+
     def present(self):
         source = Cluster(self.module)
+        targets = self._connect_targets()
         report = ApplyReport()
         objects = self._reader_objects()
         token_obj = objects[-1]
@@ -396,14 +419,13 @@ class RemoteSecretRun:
         token, ca_data = self._wait_for_token(source, token_name)
         if token is None:
             # Check mode before the token Secret exists: nothing to build a kubeconfig from.
-            self._predict_targets()
+            self._predict_targets(targets)
             return
         mc.no_log(self.module, token)
         kubeconfig = mc.build_kubeconfig(self.cluster, server, ca_data, token)
         secret = mc.remote_secret(self.cluster, kubeconfig, self.namespace)
         mc.no_log(self.module, secret["data"][self.cluster])
-        for label, auth in self._targets():
-            target = self._target_cluster(label, auth)
+        for label, target in targets:
             target_report = self._apply_to_target(label, target, secret)
             self.result["targets"].append(dict(name=label, action=target_report.results[-1]["action"]))
             self._record(label, target_report)
@@ -442,10 +464,9 @@ class RemoteSecretRun:
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
 
-    def _predict_targets(self):
+    def _predict_targets(self, targets):
         name = mc.remote_secret_name(self.cluster)
-        for label, auth in self._targets():
-            target = self._target_cluster(label, auth)
+        for label, target in targets:
             exists = self._on_target(label, lambda t=target: t.get("v1", "Namespace", self.namespace)) is not None and (
                 self._on_target(label, lambda t=target: t.get("v1", "Secret", name, self.namespace)) is not None)
             action = "updated" if exists else "created"
@@ -458,13 +479,13 @@ class RemoteSecretRun:
     # -- absent -----------------------------------------------------------------------------
     def absent(self):
         secret = mc.remote_secret(self.cluster, "", self.namespace)
-        for label, auth in self._targets():
-            target = self._target_cluster(label, auth)
+        # The source too is reached before any target is changed.
+        source = Cluster(self.module) if self.params["remove_reader"] else None
+        for label, target in self._connect_targets():
             report = self._on_target(label, lambda t=target: t.delete_objects([secret]))
             self.result["targets"].append(dict(name=label, action=report.results[-1]["action"]))
             self._record(label, report)
-        if self.params["remove_reader"]:
-            source = Cluster(self.module)
+        if source is not None:
             report = source.delete_objects(self._reader_objects())
             self.result["source"] = report.results
             self._record(self.cluster, report)

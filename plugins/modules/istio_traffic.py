@@ -26,6 +26,8 @@ description:
   - Routes that are not this host's default or header/cookie match routes (URI matches, fault injection,
     other hosts) and fields other than C(spec.hosts) and C(spec.http) of the VirtualService, or than
     C(spec.host) and C(spec.subsets) of the DestinationRule, are left as they are.
+requirements:
+  - google-re2 (Python package, on the controller; checks header regexes)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - meshops.istio.api_options
@@ -88,6 +90,8 @@ options:
         description:
           - "Request headers to match, lower-case name to a string (exact match) or to one of
             V({exact: ...}), V({prefix: ...}), V({regex: ...})."
+          - A V(regex) is checked with RE2, the regular expression engine Envoy uses, before anything is
+            written; RE2 has no lookarounds or backreferences.
         type: dict
       cookie:
         description: "A cookie to match, V({name: user, value: jason})."
@@ -258,6 +262,7 @@ diff:
 """
 
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from ansible_collections.meshops.istio.plugins.module_utils import validation as val
 from ansible_collections.meshops.istio.plugins.module_utils.kube import (
     Cluster,
     KubeError,
@@ -300,6 +305,10 @@ def argspec():
 def validated(params):
     """The routing the user declared, checked before anything is read or written."""
     out = dict(weights=None, matches=[], mirror=None, timeout=rt.KEEP, retries=rt.KEEP)
+    try:
+        val.require_names(val.host_checks(params))
+    except val.InputError as e:
+        raise rt.RoutingError(str(e)) from None
     if params["state"] == "present":
         out["weights"] = rt.validate_weights(params["subsets"], "subsets")
         out["matches"] = [rt.normalize_match(dict((k, v) for k, v in m.items() if v is not None), i)

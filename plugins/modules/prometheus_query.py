@@ -170,6 +170,7 @@ value:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
+from ansible_collections.meshops.istio.plugins.module_utils import validation as val
 
 BUILT_IN = dict(
     success_rate=prom.success_rate_query,
@@ -218,6 +219,9 @@ def main():
     )
     params = module.params
     try:
+        problem = val.url_problem(params["url"], "url")
+        if problem:
+            raise ValueError(problem)
         query = build_query(params)
         client = prom.client_from(params)
         if params["start"]:

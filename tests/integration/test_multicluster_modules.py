@@ -166,7 +166,7 @@ def test_remote_secret_server_override_multi_primary_and_reader_removal(kubesim_
 @pytest.mark.parametrize("case, message", [
     ("no_namespace", "Target onprem: namespace istio-system does not exist there. Install Istio on it first"),
     ("unreachable", "Target gone: Cannot reach the Kubernetes API server at https://127.0.0.1:1"),
-    ("bad_name", "cluster 'Burst_1' is not a valid cluster name"),
+    ("bad_name", "cluster 'Burst_1' is not valid: it must be a DNS-1123 label"),
     ("bad_server", "server: 'burst.example.com' is not a URL"),
     ("no_auth", "targets[0] (targets[0]) gives no kubeconfig, context or host: say how to reach that cluster"),
     ("host_not_url", "Target onprem: host (the API server's URL, also K8S_AUTH_HOST) is 'onprem', which is not a URL"),

@@ -153,7 +153,8 @@ def test_constructed_groups_and_compose(tmp_path, two):
     assert hostvars(inv, "burst")["release_wave"] == "later"
 
 
-@pytest.mark.parametrize("config, message", [
+# Shared with the bad-input campaign (tests/reliability/test_bad_input.py).
+BROKEN_INVENTORIES = [
     ({"clusters": [{"name": "a", "kubeconfig": "missing.kubeconfig"}]},
      "kubeconfig {tmp}/missing.kubeconfig does not exist"),
     ({"clusters": [{"name": "a", "context": "nope"}]},
@@ -175,7 +176,10 @@ def test_constructed_groups_and_compose(tmp_path, two):
     ({"clusters": [{"name": "a", "context": "primary", "netwrok": "x"}]}, "clusters[0] has unknown key(s) netwrok"),
     ({"clusters": [{"context": "primary"}]}, "clusters[0] has no 'name'"),
     ({"contexts": "all", "context_defaults": {"name": "x"}}, "context_defaults cannot set 'name' with contexts: all"),
-])
+]
+
+
+@pytest.mark.parametrize("config, message", BROKEN_INVENTORIES)
 def test_broken_inventories_fail_with_a_message_naming_the_fix(tmp_path, two, config, message):
     config = dict(config)
     config.setdefault("kubeconfig", two)

@@ -18,7 +18,7 @@ def test_label_changes_never_leave_both_labels(mode, revision, expected):
 @pytest.mark.parametrize("mode,revision,message", [
     ("sometimes", None, "injection='sometimes' is not one of enabled, disabled, revision, absent"),
     ("revision", None, "injection=revision needs revision="),
-    ("revision", "Canary_1", "revision='Canary_1' is not a valid revision name"),
+    ("revision", "Canary_1", "revision 'Canary_1' is not valid: it must be a DNS-1123 label"),
     ("enabled", "canary", "revision='canary' is only used with injection=revision"),
 ])
 def test_validate_refuses_inconsistent_options(mode, revision, message):
