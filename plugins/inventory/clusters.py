@@ -339,8 +339,8 @@ def _check_group_clash(records):
             raise AnsibleParserError(
                 "cluster %r has the name of a group this inventory makes (%s); Ansible cannot have a host "
                 "and a group of the same name. Rename the cluster (its context can keep the name, "
-                "e.g. name: onprem, context: %s)." % (record["name"], ", ".join(sorted(groups)),
-                                                       record["context"] or record["name"]))
+                "e.g. name: onprem, context: %s)."
+                % (record["name"], ", ".join(sorted(groups)), record["context"] or record["name"]))
 
 
 def _path(value, base_dir):

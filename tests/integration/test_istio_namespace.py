@@ -159,7 +159,8 @@ def test_remove_namespaces(kubesim, run_playbook):
     ({"ns_name": "x", "ns_injection": "sometimes"},
      "value of injection must be one of: enabled, disabled, revision, absent, got: sometimes"),
     ({"ns_name": "x", "ns_injection": "revision"}, "injection is revision but all of the following are missing: revision"),
-    ({"ns_name": "x", "ns_injection": "revision", "ns_revision": "Bad_Rev"}, "revision 'Bad_Rev' is not valid: it must be a DNS-1123 label"),
+    ({"ns_name": "x", "ns_injection": "revision", "ns_revision": "Bad_Rev"},
+     "revision 'Bad_Rev' is not valid: it must be a DNS-1123 label"),
     ({"ns_name": "x", "ns_revision": "canary"}, "revision='canary' is only used with injection=revision"),
 ])
 def test_bad_input_is_refused_before_any_request(kubesim, run_playbook, extra, message):
