@@ -47,7 +47,7 @@ def test_without_a_release_the_stand_ins_are_used(tmp_path):
     for chart in ("base", "istiod", "gateway"):
         meta = yaml.safe_load((charts / chart / "Chart.yaml").read_text())
         assert (meta["version"], meta["appVersion"]) == (VERSION, VERSION)
-    assert (charts / "base" / "crds" / "crd-all.gen.yaml").read_text() == CRDS.read_text()
+    assert (charts / "base" / "files" / "crd-all.gen.yaml").read_text() == CRDS.read_text()
     assert demo.addons_source() == str(ADDONS)
 
 
