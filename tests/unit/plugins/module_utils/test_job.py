@@ -9,16 +9,18 @@ from ansible_collections.meshops.istio.plugins.module_utils import job
 
 # A process in a session of its own (as ansible's worker is) whose child runs a JobGuard and reports what it sees.
 PROBE = textwrap.dedent("""
-    import os, sys, time
+    import os, sys
     sys.path[:0] = %r
     from ansible_collections.meshops.istio.plugins.module_utils.job import JobGuard
-    if os.fork() == 0:
+    child = os.fork()
+    if child == 0:
         guard = JobGuard()
         print("ready", flush=True)
         why = guard.sleep(30)
         print("stopped:", why, flush=True)
         os._exit(0)
-    time.sleep(60)
+    # The worker lives as long as its child, so the test leaves no process behind.
+    os.waitpid(child, 0)
 """)
 
 
