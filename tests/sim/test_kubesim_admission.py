@@ -98,6 +98,7 @@ def test_secret_string_data_with_server_side_apply_and_the_python_client(kubesim
     stored = kubesim.get_object("v1", "Secret", "ssa", "default")
     assert "stringData" not in stored and stored["data"]["password"] == b64("s3cret")
     before = rv(kubesim, "v1", "Secret", "ssa")
+    time.sleep(1.1)    # into the next second of managedFields times: the re-apply must still write nothing
     apply(kubesim, ssa, "--server-side")
     assert rv(kubesim, "v1", "Secret", "ssa") == before
 
