@@ -13,6 +13,7 @@ import yaml
 
 from tests.charts.build import build_chart_set
 from tests.conftest import REPO, ansible_env, write_inventory
+from tests.standins import ADDONS, HAS_REFERENCE, istio_crds
 
 # Versions of the project's test charts (tests/charts) and of the packagings of Istio's real charts.
 OLD, NEW = "1.25.0", "1.26.0"
@@ -27,7 +28,9 @@ MWC = ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")
 VWC = ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration")
 CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
 HELM_RELEASE_TYPE = "helm.sh/release.v1"
-ADDONS_DIR = str(REPO.parent / "shared" / "reference" / "istio" / "samples" / "addons")
+# Istio's addon manifests where ../shared/reference is present (CI), else the project's stand-ins: the addons
+# role's behaviour is tested on both; tests/unit/test_standins.py keeps the two alike.
+ADDONS_DIR = str(REFERENCE / "istio" / "samples" / "addons" if HAS_REFERENCE else ADDONS)
 
 
 def reference(*parts):
@@ -69,9 +72,9 @@ def real_release_charts(dest, version):
 def build_charts(root, crds=None):
     """Test charts shaped like Istio's: {version: unpacked dir} for OLD and NEW, and "tgz": a directory
     holding <chart>-<version>.tgz of both versions (what `helm pull` leaves for air-gapped installs).
-    ``crds``: the CRD file of the base chart (default: Istio's, from the reference)."""
+    ``crds``: the CRD file of the base chart (default: Istio's from the reference, else the stand-ins)."""
     root = Path(root)
-    crds = crds or reference("istio", "crd-all.gen.yaml")
+    crds = crds or istio_crds()
     charts = {version: str(build_chart_set(root / version, version, crds)) for version in (OLD, NEW)}
     for version in (OLD, NEW):
         build_chart_set(root / "tgz", version, crds, package=True, helm=HELM)

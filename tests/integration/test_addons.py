@@ -1,5 +1,6 @@
-"""The addons role (Istio's samples/addons from the reference copy) by real ansible-playbook against kubesim,
-and the measured cost of install + addons next to `kubectl apply --server-side` of the same objects."""
+"""The addons role (Istio's samples/addons where ../shared/reference is present, else the project's
+stand-ins) by real ansible-playbook against kubesim, and the measured cost of install + addons next to
+`kubectl apply --server-side` of the same objects."""
 import json
 import subprocess
 
@@ -51,7 +52,7 @@ def test_all_four_addons_from_the_reference_files(cluster, run_playbook):
     for name in DEPLOYMENTS:
         deployment = sim.get_object("apps/v1", "Deployment", name, "istio-system")
         assert deployment["status"].get("readyReplicas") == 1, name  # waited for
-    # Exactly what the reference files hold (plus nothing of ours but Kiali's wiring).
+    # Exactly what the addon files hold (plus nothing of ours but Kiali's wiring).
     for name, spec in addons_utils.ADDONS:
         for doc in yaml.safe_load_all((s.Path(s.ADDONS_DIR) / spec["file"]).read_text()):
             if doc:

@@ -1,21 +1,21 @@
 """istio_traffic by real ansible-playbook against kubesim: the seed scenarios, lifecycle, safe order, bad input."""
 import pytest
-import yaml
 
-from tests.conftest import REFERENCE, REPO
+from tests.conftest import REPO
 from tests.sim.meshsim import bookinfo
 
 PLAYBOOK = str(REPO / "tests" / "integration" / "playbooks" / "istio_traffic.yml")
 TASK = "Declare the routing"
 NS = "bookinfo"
 API = "networking.istio.io/v1"
-NETWORKING = REFERENCE / "istio" / "samples" / "bookinfo" / "networking"
 LABELS = {"v1": {"version": "v1"}, "v2": {"version": "v2"}, "v3": {"version": "v3"}}
 
 
 def reference_spec(file_name, name="reviews"):
-    for doc in yaml.safe_load_all((NETWORKING / file_name).read_text()):
-        if doc and doc["metadata"]["name"] == name:
+    """The spec of ``name`` in Istio's samples/bookinfo/networking/<file_name>, as meshsim builds it
+    (tests/unit/test_standins.py checks those objects against the sample files)."""
+    for doc in bookinfo.objects("networking/" + file_name):
+        if doc["metadata"]["name"] == name:
             return doc["spec"]
     raise AssertionError(file_name)
 

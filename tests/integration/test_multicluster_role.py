@@ -11,20 +11,31 @@ import yaml
 from cryptography import x509
 
 from tests.charts.build import build_chart_set
-from tests.conftest import OUTPUT, REFERENCE, REPO
+from tests.conftest import OUTPUT, REFERENCE, REPO, needs_reference
 from tests.integration import burst_support as b
 from tests.integration import istio_support as s
 from tests.sim.prometheus_harness import wait_until
+from tests.standins import istio_crds
 
 VERSION = s.OLD
 HELM = str(REPO / ".tools" / "bin" / "helm")
 TOKEN_SECRET = "istio-reader-service-account-istio-remote-secret-token"
 WINDOW = "6s"
+# The cross-network Gateway of Istio's samples/multicluster/expose-services.yaml (checked against it below).
+CROSS_NETWORK_GATEWAY = {"selector": {"istio": "eastwestgateway"}, "servers": [
+    {"port": {"number": 15443, "name": "tls", "protocol": "TLS"}, "tls": {"mode": "AUTO_PASSTHROUGH"},
+     "hosts": ["*.local"]}]}
+
+
+@needs_reference("the cross-network Gateway against Istio's samples/multicluster/expose-services.yaml")
+def test_cross_network_gateway_is_the_one_istios_sample_applies():
+    sample = yaml.safe_load((REFERENCE / "istio" / "samples" / "multicluster" / "expose-services.yaml").read_text())
+    assert sample["spec"] == CROSS_NETWORK_GATEWAY
 
 
 @pytest.fixture(scope="module")
 def charts(tmp_path_factory):
-    return str(build_chart_set(tmp_path_factory.mktemp("charts") / VERSION, VERSION, s.reference("istio", "crd-all.gen.yaml")))
+    return str(build_chart_set(tmp_path_factory.mktemp("charts") / VERSION, VERSION, istio_crds()))
 
 
 def write_mesh_inventory(path, clusters):
@@ -253,8 +264,7 @@ def assert_primary_remote_mesh(onprem, burst, tmp_path):
         assert pod_labels["istio"] == "eastwestgateway"
         assert pod_labels["topology.istio.io/network"] == network
         # The cross-network Gateway is the one Istio's sample applies.
-        reference = yaml.safe_load((REFERENCE / "istio" / "samples" / "multicluster" / "expose-services.yaml").read_text())
-        assert spec_of(sim, "Gateway", "cross-network-gateway") == reference["spec"]
+        assert spec_of(sim, "Gateway", "cross-network-gateway") == CROSS_NETWORK_GATEWAY
     # istiod is exposed on the primary only.
     istiod_gateway = spec_of(onprem, "Gateway", "istiod-gateway")
     assert [(sv["port"]["number"], sv["tls"]["mode"]) for sv in istiod_gateway["servers"]] == [

@@ -1,8 +1,7 @@
-"""The reference Istio CRDs in kubesim: discovery, schema validation of Istio resources, printing."""
+"""Istio's CRDs in kubesim (the reference's, else the stand-ins): discovery, schema validation, printing."""
 import json
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -10,10 +9,11 @@ from kubernetes import config, dynamic
 from kubernetes.dynamic.exceptions import UnprocessibleEntityError
 
 from tests.sim.kubesim import KubeSim
+from tests.sim.meshsim import bookinfo
+from tests.standins import istio_crds
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "istio"
-CRDS = REFERENCE / "crd-all.gen.yaml"
+CRDS = istio_crds()
 
 VS = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
       "metadata": {"name": "reviews", "namespace": "default"},
@@ -76,18 +76,22 @@ def test_virtual_service_accepted_and_rejected(kubesim_istio_module):
 def test_kubectl_applies_bookinfo_routing_and_rejects_bad_weight(kubesim_istio_module, tmp_path):
     sim = kubesim_istio_module
     kubectl(sim, "apply", "-f", "-", input="apiVersion: v1\nkind: Namespace\nmetadata: {name: bookinfo}\n")
+    # Bookinfo's routing files as meshsim builds them (the same objects as Istio's samples, see test_standins).
+    files = {}
     for name in ("destination-rule-all.yaml", "virtual-service-reviews-90-10.yaml"):
-        out = kubectl(sim, "apply", "-n", "bookinfo", "-f", str(REFERENCE / "samples/bookinfo/networking" / name))
+        files[name] = tmp_path / name
+        docs = [dict(d, metadata={"name": d["metadata"]["name"]}) for d in bookinfo.objects("networking/" + name)]
+        files[name].write_text(yaml.safe_dump_all(docs))
+        out = kubectl(sim, "apply", "-n", "bookinfo", "-f", str(files[name]))
         assert "created" in out.stdout and out.stderr == ""
-    again = kubectl(sim, "apply", "-n", "bookinfo", "-f",
-                    str(REFERENCE / "samples/bookinfo/networking/virtual-service-reviews-90-10.yaml"))
+    again = kubectl(sim, "apply", "-n", "bookinfo", "-f", str(files["virtual-service-reviews-90-10.yaml"]))
     assert again.stdout.strip() == "virtualservice.networking.istio.io/reviews unchanged"
     table = kubectl(sim, "get", "virtualservices", "-n", "bookinfo").stdout.splitlines()
     assert table[0].split() == ["NAME", "GATEWAYS", "HOSTS", "AGE"]
     assert table[1].split()[:2] == ["reviews", '["reviews"]']
     short = kubectl(sim, "get", "dr", "-n", "bookinfo", "-o", "name").stdout.split()
     assert "destinationrule.networking.istio.io/reviews" in short
-    bad = yaml.safe_load((REFERENCE / "samples/bookinfo/networking/virtual-service-reviews-90-10.yaml").read_text())
+    bad = yaml.safe_load(files["virtual-service-reviews-90-10.yaml"].read_text())
     bad["metadata"] = {"name": "reviews-abc", "namespace": "bookinfo"}
     bad["spec"]["http"][0]["route"][0]["weight"] = "abc"
     out = kubectl(sim, "apply", "-f", "-", input=yaml.safe_dump(bad), check=False)

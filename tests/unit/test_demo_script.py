@@ -47,7 +47,9 @@ def test_without_a_release_the_stand_ins_are_used(tmp_path):
     for chart in ("base", "istiod", "gateway"):
         meta = yaml.safe_load((charts / chart / "Chart.yaml").read_text())
         assert (meta["version"], meta["appVersion"]) == (VERSION, VERSION)
+    # The base chart keeps its CRDs where Istio's does since 1.24: files/, rendered by templates/crds.yaml.
     assert (charts / "base" / "files" / "crd-all.gen.yaml").read_text() == CRDS.read_text()
+    assert not (charts / "base" / "crds").exists()
     assert demo.addons_source() == str(ADDONS)
 
 

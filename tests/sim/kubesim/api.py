@@ -443,6 +443,8 @@ class Api:
                                       req.subresource, ignored_fields=_ignored(rtype, req.subresource))
         meta = obj["metadata"]
         meta["resourceVersion"] = old_meta["resourceVersion"]
+        if managed_done:
+            _keep_apply_times(old, obj)
         if merge.unchanged(old, obj):
             return 200, self._present(rtype, old)
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and rtype.key != ("", "namespaces"):
@@ -607,6 +609,25 @@ class Api:
                 "spec": {"audiences": spec.get("audiences") or ["https://kubernetes.default.svc.cluster.local"],
                          "expirationSeconds": seconds, "boundObjectRef": spec.get("boundObjectRef")},
                 "status": {"token": token, "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}}
+
+
+def _keep_apply_times(old, obj):
+    """An apply whose content is unchanged once admission has run (a Secret's stringData merged into data
+    is the case) keeps the managedFields times it had, as the apiserver's no-op apply does: the apply merge
+    saw stringData as new and stamped the time, which would otherwise make a re-apply a write."""
+    def content(o):
+        return dict(o, metadata={k: v for k, v in o["metadata"].items() if k not in ("managedFields", "resourceVersion")})
+    if not merge.json_equal(content(old), content(obj)):
+        return
+
+    def identity(entry):
+        return {k: v for k, v in entry.items() if k != "time"}
+    times = [(identity(e), e.get("time")) for e in old["metadata"].get("managedFields") or []]
+    for entry in obj["metadata"].get("managedFields") or []:
+        for same, time in times:
+            if same == identity(entry):
+                entry["time"] = time
+                break
 
 
 def _spec_of(obj, rtype):

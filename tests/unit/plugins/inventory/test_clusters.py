@@ -322,7 +322,7 @@ def test_env_auth_refuses_clusters_it_would_silently_merge(tmp_path, env_auth, t
     with pytest.raises(AnsibleParserError, match="ignores kubeconfig and context, so the inventory can only be "
                                                  "that one cluster, not the 2 clusters listed"):
         parse(tmp_path, {"kubeconfig": two, "clusters": [{"name": "onprem", "context": "primary"},
-                                                          {"name": "burst", "role": "remote"}]})
+                                                         {"name": "burst", "role": "remote"}]})
     with pytest.raises(AnsibleParserError, match="remove context from the cluster, or unset the K8S_AUTH_"):
         parse(tmp_path, {"clusters": [{"name": "onprem", "context": "primary"}]})
 

@@ -1,12 +1,13 @@
-from pathlib import Path
-
 import pytest
 import yaml
 
 from ansible_collections.meshops.istio.plugins.module_utils import addons
+from tests.standins import ADDONS, HAS_REFERENCE
+from tests.standins import REFERENCE as REFERENCE_ROOT
 
-REPO = Path(__file__).resolve().parents[4]
-REFERENCE = REPO.parent / "shared" / "reference" / "istio" / "samples" / "addons"
+# Istio's addon manifests where ../shared/reference is present, else the project's stand-ins (same objects,
+# images and ports: tests/unit/test_standins.py).
+REFERENCE = REFERENCE_ROOT / "istio" / "samples" / "addons" if HAS_REFERENCE else ADDONS
 
 
 @pytest.fixture(scope="module")

@@ -339,7 +339,7 @@ def _crd(name, group, established=True):
 
 def test_istio_crds_are_found_by_api_group_not_by_label():
     assert [cp.is_istio_group(g) for g in ("istio.io", "networking.istio.io", "install.istio.io", "notistio.io",
-                                            "gateway.networking.k8s.io", "istio.io.example.com", "")] == [
+                                           "gateway.networking.k8s.io", "istio.io.example.com", "")] == [
         True, True, True, False, False, False, False]
     crds = [_crd("virtualservices.networking.istio.io", "networking.istio.io"),
             _crd("istiooperators.install.istio.io", "install.istio.io"),

@@ -2,18 +2,19 @@
 import copy
 
 import pytest
-import yaml
 
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
-from tests.conftest import REFERENCE
+from tests.sim.meshsim import bookinfo
 
-NETWORKING = REFERENCE / "istio" / "samples" / "bookinfo" / "networking"
 NS = "bookinfo"
 
 
 def reference(file_name, name="reviews"):
-    for doc in yaml.safe_load_all((NETWORKING / file_name).read_text()):
-        if doc and doc["metadata"]["name"] == name:
+    """``name`` in Istio's samples/bookinfo/networking/<file_name>, as meshsim builds it (without a namespace,
+    as in the file; tests/unit/test_standins.py checks meshsim's objects against the sample files)."""
+    for doc in bookinfo.objects("networking/" + file_name):
+        if doc["metadata"]["name"] == name:
+            doc["metadata"].pop("namespace")
             return doc
     raise AssertionError("%s has no %s" % (file_name, name))
 
