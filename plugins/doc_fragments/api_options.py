@@ -23,6 +23,6 @@ options:
     type: float
     default: 30
 notes:
-  - Prometheus queries have their own timeout, O(prometheus.timeout) where a module has it, and are tried again in
+  - Prometheus queries have their own timeout, C(prometheus.timeout) where a module has it, and are tried again in
     the same way.
 """

@@ -652,6 +652,7 @@ class Cluster:
             live = self.get(obj["apiVersion"], kind, name, namespace)
         if already_applied(obj, live, self.field_manager):
             return "unchanged", live, live
+
         def written():
             now = self.get(obj["apiVersion"], kind, name, namespace)
             return now if now is not None and is_subset(obj, now) else None

@@ -100,8 +100,8 @@ def re2_problem(pattern, what):
     refuses (\\pL, \\C), so only RE2 itself can tell."""
     if not HAS_RE2:
         return ("%s cannot be checked: the Python package %s (module re2) is missing on the controller. "
-                "Install it (pip install %s) in the Python that runs Ansible's modules." % (what, RE2_PACKAGE,
-                                                                                           RE2_PACKAGE))
+                "Install it (pip install %s) in the Python that runs Ansible's modules."
+                % (what, RE2_PACKAGE, RE2_PACKAGE))
     if not isinstance(pattern, str):
         return "%s %r is not a string: write the regular expression as a string." % (what, pattern)
     options = re2.Options()

@@ -27,7 +27,7 @@ description:
   - Only the weights of the service's default route change; match routes, mirrors and everything else of the
     VirtualService stay as they are. Declare the routing first with M(meshops.istio.istio_traffic).
   - When Prometheus cannot be reached during an analysis, the release is paused with its weights unchanged
-    and the task fails, with RV(analysis.status=error) and the reason; O(action=resume) continues it.
+    and the task fails, with C(analysis.status=error) and the reason; O(action=resume) continues it.
   - O(action=run) and O(action=step) stop at the next step boundary when the job that started them is gone
     (ansible-playbook killed, even with C(kill -9) of its process group) or when they receive SIGTERM or SIGINT;
     the state annotation is then as the last step wrote it, and running the task again continues the release.

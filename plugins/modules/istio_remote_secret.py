@@ -246,7 +246,6 @@ diff:
   type: dict
 """
 
-import os
 import time
 
 from ansible_collections.meshops.istio.plugins.module_utils import multicluster as mc
@@ -368,11 +367,11 @@ class RemoteSecretRun:
         a bad last target must not leave the reader account and the first targets' secrets behind."""
         connected = []
         for label, auth in self._targets():
-            kubeconfig = auth.get("kubeconfig")
-            if isinstance(kubeconfig, str) and not os.path.isfile(os.path.expanduser(kubeconfig)):
-                self.module.fail_json(msg="Target %s: the kubeconfig file %s does not exist. Fix the target's "
-                                          "kubeconfig path; nothing was changed on any cluster." % (label, kubeconfig))
-            target = self._target_cluster(label, auth)
+            try:
+                target = self._target_cluster(label, auth)
+            except KubeError as e:
+                self.module.fail_json(msg="%s; nothing was changed on any cluster." % e.message.rstrip("."),
+                                      error=e.as_dict())
             real_run = self.params["state"] == "present" and not self.module.check_mode
             if real_run and self._on_target(label, lambda t=target: t.get("v1", "Namespace", self.namespace)) is None:
                 self.module.fail_json(msg="Target %s: namespace %s does not exist there. Install Istio on it "

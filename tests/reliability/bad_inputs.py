@@ -5,6 +5,7 @@ A row is (id, target, input, words): ``target`` is a module name, ``role:<name>`
 ``words`` must all appear in the failure message (case-insensitive). Rows are built from ``ctx``,
 the campaign's files and cluster (see test_bad_input.py), so kubeconfig rows can point at real files.
 """
+import functools
 from collections import namedtuple
 
 Row = namedtuple("Row", "id target args words")
@@ -25,7 +26,7 @@ def header(regex):
 
 
 def traffic_rows(ctx):
-    t = lambda **a: traffic(ctx, **a)  # noqa: E731
+    t = functools.partial(traffic, ctx)
     return [
         # weights
         Row("T01", "istio_traffic", t(subsets={"v1": 90, "v2": 20}), ["add up to 110", "100"]),
@@ -128,7 +129,7 @@ def release(ctx, **args):
 
 
 def release_rows(ctx):
-    r = lambda **a: release(ctx, **a)  # noqa: E731
+    r = functools.partial(release, ctx)
     return [
         Row("R01", "istio_release", r(steps=[10, 50, 30]), ["step plan must increase", "30%"]),
         Row("R02", "istio_release", r(steps=[10, 150]), ["150"]),
@@ -152,8 +153,8 @@ def release_rows(ctx):
         Row("R20", "istio_release", r(analysis={"checks": [{"name": "errors", "query": "vector(1)"}]}),
             ["checks[0]", "min and/or max"]),
         Row("R21", "istio_release", r(analysis={"checks": [{"name": "errors"}]}), ["checks[0]", "query"]),
-        Row("R22", "istio_release", r(prometheus={"url": "ftp://prometheus:9090"}), ["prometheus.url", "ftp://prometheus:9090",
-                                                                                    "http://"]),
+        Row("R22", "istio_release", r(prometheus={"url": "ftp://prometheus:9090"}),
+            ["prometheus.url", "ftp://prometheus:9090", "http://"]),
         Row("R23", "istio_release", r(prometheus={"url": "prometheus:9090"}), ["prometheus.url", "prometheus:9090"]),
         Row("R24", "istio_release", r(prometheus={"url": "http://"}), ["prometheus.url 'http://'", "with a host"]),
         Row("R29", "istio_release", r(prometheus={"url": "http://prometheus:99999"}), ["prometheus.url", "port"]),
@@ -171,7 +172,7 @@ def burst(ctx, **args):
 
 
 def burst_rows(ctx):
-    b = lambda **a: burst(ctx, **a)  # noqa: E731
+    b = functools.partial(burst, ctx)
     return [
         Row("B01", "istio_burst", b(high=5, low=10), ["high (5.0) must be above low (10.0)"]),
         Row("B02", "istio_burst", b(low=-1), ["low (-1.0) must be 0 or more"]),

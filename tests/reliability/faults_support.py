@@ -254,11 +254,11 @@ def write_report(data):
     for name in sorted(data):
         t = data[name]
         lines.append("| %s | %d | %d | %d | %d |" % (name, t["scenarios"], t["faults_injected"],
-                                                      t["invariant_violations"], t["orphans"]))
+                                                     t["invariant_violations"], t["orphans"]))
         for key in totals:
             totals[key] += t[key]
     lines.append("| **total** | %d | %d | %d | %d |" % (totals["scenarios"], totals["faults_injected"],
-                                                          totals["invariant_violations"], totals["orphans"]))
+                                                        totals["invariant_violations"], totals["orphans"]))
     outcomes = {}
     for name in data:
         for row in data[name]["rows"]:
@@ -269,7 +269,7 @@ def write_report(data):
     lines += ["", "| path | fault | on requests | runs | outcomes |", "|---|---|---|---|---|"]
     for (path, fault), seen in sorted(outcomes.items()):
         lines.append("| %s | %s | %s | %d | %s |" % (path, fault, ", ".join(sorted(seen["requests"])), seen["runs"],
-                                                    ", ".join(sorted(seen["outcomes"]))))
+                                                     ", ".join(sorted(seen["outcomes"]))))
     lines += ["", "Invariant violations and orphan processes must be 0: the suite fails otherwise.", ""]
     section = "\n".join(lines)
     text = REPORT.read_text() if REPORT.exists() else "# Reliability\n\n"

@@ -104,11 +104,11 @@ def seed(sim):
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "worker-service", "namespace": "default"},
          "spec": {"selector": {"app": "worker"}, "ports": [{"name": "http", "port": 80}]}},
         {"apiVersion": api, "kind": "DestinationRule", "metadata": {"name": "worker-destination-rule",
-                                                                   "namespace": "default"},
+                                                                    "namespace": "default"},
          "spec": {"host": "worker-service", "subsets": [{"name": "primary", "labels": {"cluster-type": "primary"}},
                                                         {"name": "burst", "labels": {"cluster-type": "burst"}}]}},
         {"apiVersion": api, "kind": "VirtualService", "metadata": {"name": "worker-virtual-service",
-                                                                  "namespace": "default"},
+                                                                   "namespace": "default"},
          "spec": {"hosts": ["worker-service"], "http": [{"route": [
              {"destination": {"host": "worker-service", "subset": "primary"}, "weight": 100}]}]}},
     ])

@@ -310,7 +310,7 @@ TRAFFIC_KINDS = {
 
 
 @pytest.mark.parametrize("kind,fault", [(k, f) for k in TRAFFIC_KINDS for f in FAULTS
-                                         if f != "409" or k == "PATCH"])  # a 409 only answers a write
+                                        if f != "409" or k == "PATCH"])  # a 409 only answers a write
 def test_traffic_meets_api_faults(env, fault, kind):
     sim = env["sim"]
     settings, expected = FAULTS[fault]
