@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes.client import rest as kubernetes_rest
 
 from tests.standins import HAS_REFERENCE, REFERENCE  # noqa: F401  (tests import REFERENCE from here)
 
@@ -133,6 +134,16 @@ def write_inventory(path, clusters, host_vars=None):
         )
     Path(path).write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
     return str(path)
+
+
+@pytest.fixture(autouse=True)
+def request_timeout_stays_in_its_test():
+    """Module code driven in-process (tests/reliability) installs its request timeout on the kubernetes
+    client's REST layer for the whole process, as a module process should; a test must not pass a
+    one-second timeout on to the next test of the same worker (a two-second watch would time out)."""
+    request = kubernetes_rest.RESTClientObject.request
+    yield
+    kubernetes_rest.RESTClientObject.request = request
 
 
 @pytest.fixture
