@@ -87,11 +87,11 @@ def _quantize(weight, step):
     return int(max(0, min(100, round(weight / float(step)) * step)))
 
 
-def decide(rate, state, high, low, proportional=False, step=10, now=0.0):
+def decide(rate, state, high, low, proportional=False, step=10, now=0.0, service=None):
     """One decision: a dict with the rate that caused it, the action, the new state and why.
 
-    ``rate`` None means Prometheus had no sample: no traffic reached the worker, which counts as
-    0 requests per second (back to primary), never as "keep bursting"."""
+    ``rate`` None means Prometheus had no sample: no traffic reached ``service``, which counts as
+    0 requests per second (back to primary), never as "keep bursting". ``service`` is named in the reason."""
     validate(high, low, step)
     seen = 0.0 if rate is None else float(rate)
     was = int(state["burst_weight"])
@@ -125,7 +125,7 @@ def decide(rate, state, high, low, proportional=False, step=10, now=0.0):
             action, weight = "stay", was
             why = "%.2f req/s keeps the burst share at %d%%" % (seen, was)
     if rate is None:
-        why = "no sample (no traffic to the worker): " + why
+        why = "no sample (no traffic to %s): %s" % (service or "the service", why)
     new_in_burst = weight > 0
     since = state.get("since") if new_in_burst == in_burst else iso(now)
     return {"at": iso(now), "rate": None if rate is None else round(float(rate), 3), "action": action,

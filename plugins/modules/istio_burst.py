@@ -331,7 +331,7 @@ class BurstRun:
                             reason="PrometheusError") from None
         state = bu.read_state(routing.live_vs, self._burst_weight(routing))
         decision = bu.decide(rate, state, self.p["high"], self.p["low"], self.p["proportional"], self.p["step"],
-                             time.time())
+                             time.time(), self.p["service"])
         if state.get("note"):
             decision["reason"] += " (%s)" % state["note"]
         new_state = dict(in_burst=decision["in_burst"], burst_weight=decision["burst_weight"],

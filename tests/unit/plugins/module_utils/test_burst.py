@@ -8,12 +8,12 @@ from ansible_collections.meshops.istio.plugins.module_utils import burst as bu
 T0 = 1767225600.0  # 2026-01-01T00:00:00Z
 
 
-def run(rates, proportional=False, high=15, low=10, step=10, start=0):
+def run(rates, proportional=False, high=15, low=10, step=10, start=0, service="worker-service"):
     """Feed ``rates`` through decide() the way the module does; returns the decisions."""
     state = bu.initial_state(start)
     out = []
     for i, rate in enumerate(rates):
-        d = bu.decide(rate, state, high, low, proportional, step, now=T0 + 60 * i)
+        d = bu.decide(rate, state, high, low, proportional, step, now=T0 + 60 * i, service=service)
         state = {"in_burst": d["in_burst"], "burst_weight": d["burst_weight"], "since": d["since"]}
         out.append(d)
     return out
@@ -51,7 +51,13 @@ def test_hysteresis(rates, weights):
 def test_no_sample_counts_as_no_traffic():
     decisions = run([20, None])
     assert decisions[1]["action"] == "leave" and decisions[1]["rate"] is None
-    assert decisions[1]["reason"].startswith("no sample (no traffic to the worker): 0.00 req/s is below low")
+    assert decisions[1]["reason"].startswith("no sample (no traffic to worker-service): 0.00 req/s is below low")
+
+
+def test_no_sample_names_the_service_it_watched():
+    decisions = run([20, None], service="checkout.shop.svc.cluster.local")
+    assert decisions[1]["reason"].startswith("no sample (no traffic to checkout.shop.svc.cluster.local): ")
+    assert "worker" not in decisions[1]["reason"]
 
 
 def test_proportional_follows_the_load_in_steps():
