@@ -14,6 +14,7 @@ import datetime
 import http.client
 import json
 import math
+import os
 import re
 import string
 import time as _time
@@ -31,8 +32,9 @@ _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 class PrometheusError(Exception):
-    """A failed query; ``reason`` is unreachable, auth, bad_query, http or bad_response; ``status`` the
-    HTTP status, or for unreachable: timeout, dropped or refused."""
+    """A failed query; ``reason`` is unreachable, auth, bad_query, bad_tls (client TLS settings that cannot
+    work, found before any request), http or bad_response; ``status`` the HTTP status, or for unreachable:
+    timeout, dropped or refused."""
 
     def __init__(self, message, reason, status=None, retry_after=None):
         super(PrometheusError, self).__init__(message)
@@ -240,6 +242,9 @@ class Client:
         if not url or not re.match(r"^https?://", url):
             raise PrometheusError("Prometheus URL %r must start with http:// or https:// (for example "
                                   "http://prometheus.istio-system:9090)." % (url,), "bad_query")
+        problem = tls_problem(url, ca_path)
+        if problem:
+            raise PrometheusError(problem, "bad_tls")
         self.url = url.rstrip("/")
         self.bearer_token = bearer_token
         self.username = username
@@ -349,6 +354,24 @@ class Client:
             wait = None
         return PrometheusError("Prometheus at %s answered %d %s%s." % (self.url, e.code, e.reason, suffix), "http",
                                e.code, retry_after=wait)
+
+
+def tls_problem(url, ca_path):
+    """What is wrong with ``ca_path`` for ``url``, or None. Checked before any request: a missing file would
+    otherwise surface as "cannot reach Prometheus", and a CA for a plain-http URL verifies nothing."""
+    if not ca_path:
+        return None
+    problems = []
+    if not url.lower().startswith("https://"):
+        problems.append("ca_path is set but the URL %s is plain http://, so no certificate would be checked with it "
+                        "(and credentials would travel unencrypted): use the https:// URL of Prometheus, or drop "
+                        "ca_path." % url)
+    if not os.path.isfile(ca_path):
+        problems.append("ca_path %s does not exist or is not a file: give the PEM file of the certificate authority "
+                        "that signed the certificate of Prometheus (on the host the task runs on)." % ca_path)
+    elif not os.access(ca_path, os.R_OK):
+        problems.append("ca_path %s cannot be read by this user: fix its permissions." % ca_path)
+    return " ".join(problems) or None
 
 
 CLIENT_ARG_SPEC = dict(

@@ -85,7 +85,9 @@ options:
     type: str
     aliases: [url_password]
   ca_path:
-    description: PEM file of the certificate authority that signed Prometheus's certificate.
+    description:
+      - PEM file of the certificate authority that signed Prometheus's certificate.
+      - A missing file, or a plain V(http://) O(url), is refused before any request is sent.
     type: path
   validate_certs:
     description: Verify the TLS certificate of Prometheus. Only turn off for test setups.

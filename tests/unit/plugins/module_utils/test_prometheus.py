@@ -240,3 +240,40 @@ def test_unreachable_and_wrong_urls():
 def test_range_end_before_start_is_refused():
     with pytest.raises(prom.PrometheusError, match="ends .* before it starts"):
         prom.Client("http://127.0.0.1:9").query_range("up", 200, 100, 15)
+
+
+@pytest.fixture
+def plain_api():
+    """The same API over plain http; its requests land in _Api.seen too."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+
+
+def test_missing_ca_path_is_named_before_any_request(api, tmp_path):
+    missing = str(tmp_path / "no-such-ca.pem")
+    before = len(_Api.seen)
+    with pytest.raises(prom.PrometheusError) as err:
+        prom.Client(api["url"], bearer_token=_Api.token, ca_path=missing).query("up")
+    assert err.value.reason == "bad_tls"
+    assert "ca_path %s does not exist" % missing in err.value.message
+    assert "Cannot reach" not in err.value.message
+    assert len(_Api.seen) == before
+
+
+def test_ca_path_on_a_plain_http_url_is_refused(api, plain_api, tmp_path):
+    before = len(_Api.seen)
+    with pytest.raises(prom.PrometheusError) as err:
+        prom.Client(plain_api, bearer_token=_Api.token, ca_path=api["ca"]).query("up")
+    assert err.value.reason == "bad_tls"
+    assert err.value.message.startswith("ca_path is set but the URL %s is plain http://" % plain_api)
+    # Both problems at once are both named.
+    with pytest.raises(prom.PrometheusError) as err:
+        prom.Client(plain_api, ca_path=str(tmp_path / "gone.pem"))
+    assert "plain http://" in err.value.message and "gone.pem does not exist" in err.value.message
+    assert len(_Api.seen) == before, "nothing was sent"
+    # Without ca_path the same plain-http URL is used as before.
+    assert prom.Client(plain_api, bearer_token=_Api.token).value("up") == 42.0
+    assert len(_Api.seen) == before + 1
