@@ -144,16 +144,20 @@ def istiod_name(revision):
 
 
 # -- chart sources and values -----------------------------------------------------------------
-def chart_source(source, chart, version, exists=None, isdir=None):
+def chart_source(source, chart, version, exists=None, isdir=None, listdir=None, read=None):
     """Where helm finds ``chart`` at ``version``: {chart_ref, chart_repo_url, chart_version, local}.
 
     ``source`` is a Helm repository URL (Istio's by default), an oci:// registry, or a local
     directory holding ``<chart>-<version>.tgz`` or an unpacked ``<chart>/`` (air-gapped installs).
-    ``exists``/``isdir`` are injected so this stays testable without touching the disk."""
-    import os.path
+    A local directory that holds the chart only at other versions is refused, naming them: helm would
+    otherwise install the version it found and the run would fail only at verify.
+    ``exists``/``isdir``/``listdir``/``read`` are injected so this stays testable without touching the disk."""
+    import os
 
     exists = exists or os.path.exists
     isdir = isdir or os.path.isdir
+    listdir = listdir or os.listdir
+    read = read or _read_text
     source = str(source or ISTIO_CHART_REPO).rstrip("/")
     if source.startswith(("http://", "https://")):
         return dict(chart_ref=chart, chart_repo_url=source, chart_version=version, local=False)
@@ -162,15 +166,30 @@ def chart_source(source, chart, version, exists=None, isdir=None):
     tarball = os.path.join(source, "%s-%s.tgz" % (chart, version))
     if exists(tarball):
         return dict(chart_ref=tarball, chart_repo_url=None, chart_version=None, local=True)
+    found = []
     # <chart>/ as `helm pull --untar` leaves it, or the layout of an Istio release's manifests/charts.
-    for unpacked in (os.path.join(source, chart), os.path.join(source, RELEASE_CHART_DIRS.get(chart, chart))):
-        if isdir(unpacked) and exists(os.path.join(unpacked, "Chart.yaml")):
-            return dict(chart_ref=unpacked, chart_repo_url=None, chart_version=None, local=True)
+    for sub in dict.fromkeys((chart, RELEASE_CHART_DIRS.get(chart, chart))):
+        unpacked = os.path.join(source, sub)
+        chart_yaml = os.path.join(unpacked, "Chart.yaml")
+        if isdir(unpacked) and exists(chart_yaml):
+            have = chart_yaml_version(read(chart_yaml))
+            # A Chart.yaml without a version cannot be told apart: helm is left to judge it.
+            if have is None or have == str(version):
+                return dict(chart_ref=unpacked, chart_repo_url=None, chart_version=None, local=True)
+            found.append("%s (%s/Chart.yaml)" % (have, sub))
     if not isdir(source):
         raise ControlPlaneError(
             "Chart source %r is neither a Helm repository URL (https://..., oci://...) nor a directory on "
             "the controller. Set it to Istio's repository %s or to a directory holding the charts."
             % (source, ISTIO_CHART_REPO))
+    packaged = re.compile(r"^%s-(\d[^/]*)\.tgz$" % re.escape(chart))
+    found.extend("%s (%s)" % (m.group(1), m.group(0)) for m in sorted(
+        filter(None, (packaged.match(name) for name in listdir(source))), key=lambda m: m.group(0)))
+    if found:
+        raise ControlPlaneError(
+            "Istio %s was asked for, but the chart directory %s holds the %s chart only at %s. Put the %s charts "
+            "there (for example with: helm pull istio/%s --version %s), or ask for a version the directory holds."
+            % (version, source, chart, ", ".join(found), version, chart, version))
     release_dir = RELEASE_CHART_DIRS.get(chart)
     raise ControlPlaneError(
         "The chart directory %s holds neither %s nor %s/Chart.yaml%s. Put the Istio %s charts there (for "
@@ -178,6 +197,23 @@ def chart_source(source, chart, version, exists=None, isdir=None):
         "(the manifests/charts directory of an unpacked Istio release works too)."
         % (source, os.path.basename(tarball), chart,
            " (nor %s/Chart.yaml, as in an Istio release)" % release_dir if release_dir else "", version, chart, version))
+
+
+def _read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def chart_yaml_version(text):
+    """The version a Chart.yaml declares, or None when it declares none (or is not YAML)."""
+    import yaml
+
+    try:
+        meta = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    version = meta.get("version") if isinstance(meta, dict) else None
+    return None if version is None else str(version)
 
 
 # -- CRDs ----------------------------------------------------------------------------------------

@@ -432,3 +432,24 @@ def test_ambient_chart_values():
         "tag": "1.28.0", "logLevel": "debug"}
     with pytest.raises(cp.ControlPlaneError, match="expected base, istiod, gateway, cni or ztunnel"):
         cp.chart_values("egress", settings)
+
+
+def test_chart_source_refuses_a_directory_holding_other_versions(tmp_path):
+    """upgrade.yml -e control_plane_version=1.28.1 against charts of 1.28.0 only: refused, naming both."""
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "Chart.yaml").write_text("name: base\nversion: 1.28.0\n")
+    assert cp.chart_source(str(tmp_path), "base", "1.28.0")["chart_ref"] == str(tmp_path / "base")
+    with pytest.raises(cp.ControlPlaneError) as err:
+        cp.chart_source(str(tmp_path), "base", "1.28.1")
+    assert str(err.value).startswith("Istio 1.28.1 was asked for, but the chart directory %s holds the base chart "
+                                     "only at 1.28.0 (base/Chart.yaml)." % tmp_path)
+    # Packaged charts of other versions are named too; the unpacked istiod of an Istio release as well.
+    (tmp_path / "istiod-1.27.0.tgz").write_bytes(b"")
+    (tmp_path / "istiod-1.28.0.tgz").write_bytes(b"")
+    (tmp_path / "istio-control" / "istio-discovery").mkdir(parents=True)
+    (tmp_path / "istio-control" / "istio-discovery" / "Chart.yaml").write_text("version: 1.0.0\n")
+    with pytest.raises(cp.ControlPlaneError, match=r"holds the istiod chart only at 1\.0\.0 \(istio-control/istio-"
+                                                   r"discovery/Chart\.yaml\), 1\.27\.0 \(istiod-1\.27\.0\.tgz\), "
+                                                   r"1\.28\.0 \(istiod-1\.28\.0\.tgz\)\. Put the 1\.28\.1 charts"):
+        cp.chart_source(str(tmp_path), "istiod", "1.28.1")
+    assert cp.chart_source(str(tmp_path), "istiod", "1.28.0")["chart_ref"] == str(tmp_path / "istiod-1.28.0.tgz")

@@ -1,0 +1,102 @@
+"""Regression tests of documented paths that broke when followed literally (issue 15): each test runs the
+path as a user would, against kubesim or a local HTTP server, and asserts what the user sees and what
+was (not) written. The release paths (Bookinfo -> release, rollback after a finished release) are in
+test_release_role.py, beside the release role's other tests."""
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration import istio_support as s
+from tests.integration.istio_support import build_chart_set
+from tests.standins import istio_crds
+
+
+# -- upgrade.yml to a version the chart directory does not hold (docs/control-plane.md) ---------------
+
+def test_upgrade_to_a_version_the_chart_directory_lacks_is_refused_before_any_write(kubesim, run_playbook,
+                                                                                     tmp_path):
+    sim = kubesim
+    charts = str(build_chart_set(tmp_path / "charts", "1.28.0", istio_crds()))
+    install = run_playbook("install.yml", sim, {"control_plane_version": "1.28.0", "control_plane_charts": charts})
+    assert install.rc == 0, install
+    before = s.helm_releases(sim)    # {release: revision}
+    assert set(before) >= {"istio-base", "istiod"}, before
+
+    start = len(sim.request_log)
+    upgrade = run_playbook("upgrade.yml", sim, {"control_plane_version": "1.28.1", "control_plane_charts": charts})
+    assert upgrade.rc != 0
+    (msg,) = upgrade.failed_msgs
+    assert ("Istio 1.28.1 was asked for, but the chart directory %s holds the base chart only at 1.28.0 "
+            "(base/Chart.yaml)" % charts) in msg, msg
+    assert s.writes_since(sim, start) == []
+    # Refused in the preflight, where the charts are looked for: no later task ran.
+    failed = [task for task, _host, result in upgrade.tasks if result.get("failed")]
+    assert failed == ["meshops.istio.control_plane : Find the Istio charts"] == [upgrade.tasks[-1][0]]
+    assert s.helm_releases(sim) == before
+
+
+# -- prometheus_query with ca_path --------------------------------------------------------------------
+
+class _Counting(BaseHTTPRequestHandler):
+    """Answers every query with an empty vector and counts what reached it."""
+    requests = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        self.requests.append(self.path)
+        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def counting_prometheus():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Counting.requests = []
+    yield "127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def _query_play(tmp_path, url, ca_path):
+    play = [{"name": "Query Prometheus as the module's documentation shows", "hosts": "all", "gather_facts": False,
+             "tasks": [{"name": "Query", "meshops.istio.prometheus_query": {
+                 "url": url, "ca_path": ca_path, "bearer_token": "tok-SECRET-1",
+                 "query": "sum(rate(istio_requests_total[1m]))"}}]}]
+    path = Path(tmp_path) / "query.yml"
+    path.write_text(yaml.safe_dump(play, sort_keys=False))
+    return str(path)
+
+
+def test_prometheus_query_names_a_missing_ca_path(kubesim, run_playbook, tmp_path, counting_prometheus):
+    missing = str(tmp_path / "pki" / "prometheus-ca.pem")
+    run = run_playbook(_query_play(tmp_path, "https://" + counting_prometheus, missing), kubesim)
+    assert run.rc != 0
+    (msg,) = run.failed_msgs
+    assert msg.startswith("ca_path %s does not exist or is not a file" % missing), msg
+    assert "Cannot reach" not in msg and "tok-SECRET-1" not in run.stdout
+    (res,) = run.results("Query")
+    assert res["reason"] == "bad_tls"
+    assert _Counting.requests == []
+
+
+def test_prometheus_query_refuses_a_ca_path_on_plain_http(kubesim, run_playbook, tmp_path, counting_prometheus):
+    ca = tmp_path / "prometheus-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    url = "http://" + counting_prometheus
+    run = run_playbook(_query_play(tmp_path, url, str(ca)), kubesim)
+    assert run.rc != 0
+    (msg,) = run.failed_msgs
+    assert msg.startswith("ca_path is set but the URL %s is plain http://" % url), msg
+    assert "use the https:// URL of Prometheus, or drop ca_path" in msg
+    assert _Counting.requests == [], "a refused query sends nothing (no token over plain http)"
