@@ -354,6 +354,15 @@ class Stopped(Failed):
     """The job that started the task is gone (or asked it to stop): stopped between two steps."""
 
 
+class MissingRouting(KubeError):
+    """The VirtualService of the service is not where it was looked for; ``found_in`` says where it is."""
+
+    def __init__(self, message, found_in=(), namespace_exists=None, **where):
+        super(MissingRouting, self).__init__(message, **where)
+        self.found_in = list(found_in)
+        self.namespace_exists = namespace_exists
+
+
 class Release:
     def __init__(self, module, cluster):
         self.module = module
@@ -381,12 +390,29 @@ class Release:
         self.routing.read()
         vs = self.routing.live_vs
         if vs is None:
-            raise rl.ReleaseError("VirtualService %s/%s does not exist. Declare the routing of %s first "
-                                  "(meshops.istio.istio_traffic), then release."
-                                  % (self.p["namespace"], self.routing.vs_name, self.p["service"]))
+            raise self.missing_routing()
         self.state = rl.load((vs.get("metadata") or {}).get("annotations"))
         self.before = dict(weights=self.split(), phase=self.state["phase"] if self.state else None)
         return self.state
+
+    def missing_routing(self):
+        """The error for a VirtualService that is not there: where it was looked for, and where it is."""
+        namespace, name, cluster = self.p["namespace"], self.routing.vs_name, self.routing.cluster
+        try:
+            found_in = sorted(vs["metadata"]["namespace"] for vs in cluster.list(self.p["api_version"], rt.VS_KIND)
+                              if vs["metadata"]["name"] == name and vs["metadata"]["namespace"] != namespace)
+            namespace_exists = cluster.get("v1", "Namespace", namespace) is not None
+        except KubeError:
+            # Reading other namespaces may be forbidden; the message then goes without the hint.
+            found_in, namespace_exists = [], None
+        where = "namespace %s%s" % (namespace, " (which does not exist)" if namespace_exists is False else "")
+        hint = (" VirtualService %s is in namespace %s." % (name, ", ".join(found_in))) if found_in else ""
+        return MissingRouting(
+            "There is no VirtualService %s in %s.%s Deploy the application and its routing into namespace %s first "
+            "(Bookinfo: the meshops.istio.bookinfo role), or set namespace to where it runs; for a service of your "
+            "own, declare its routing first (meshops.istio.istio_traffic)." % (name, where, hint, namespace),
+            kind=rt.VS_KIND, name=name, namespace=namespace, reason="NotFound",
+            found_in=found_in, namespace_exists=namespace_exists)
 
     def split(self):
         return rt.current_split(self.routing.live_vs, self.p["service"], self.p["namespace"])
@@ -617,6 +643,15 @@ class Release:
             if action == "promote" and mine["phase"] != rl.SUCCEEDED:
                 raise rl.ReleaseError("Release %s was %s; it cannot be promoted. Start a new release instead."
                                       % (mine["name"], mine["phase"]))
+            if action == "abort" and mine["phase"] == rl.SUCCEEDED:
+                # Nothing is left to abort: going back is a release of its own, gated like any other.
+                raise rl.ReleaseError(
+                    "Release %s already finished: it succeeded%s, and %s is now the stable version with 100%% of the "
+                    "traffic, so there is nothing to abort. To send the traffic back to %s, release %s as a new "
+                    "release: action=run with canary=%s (with the release role: playbooks/release.yml -e "
+                    "release_canary_version=%s; release_steps=100 moves it in one analysed step)."
+                    % (mine["name"], " at %s" % mine["promoted"] if mine.get("promoted") else "", mine["canary"],
+                       mine["stable"], mine["stable"], mine["stable"], mine["stable"]))
             self.outcomes.append("unchanged")
         elif action == "pause":
             if mine["phase"] == rl.PAUSED:
@@ -688,6 +723,9 @@ def main():
             raise KubeError(str(e), reason="InvalidPrometheus") from None
         try:
             worker.execute()
+        except MissingRouting as e:
+            # Where the routing is, for the caller (the release role) to name its own variables.
+            module.fail_json(msg=e.message, error=e.as_dict(), found_in=e.found_in, namespace_exists=e.namespace_exists)
         except Failed as e:
             module.fail_json(msg="%s\n%s" % (e, rl.summary(worker.state, time.time())), **worker.output())
         except (rl.ReleaseError, rt.RoutingError, prom.PrometheusError) as e:

@@ -129,3 +129,60 @@ def test_canary_after_the_bookinfo_role(env, run_playbook):
     again = run_playbook("bookinfo.yml", env.sim, extra_vars={"bookinfo_namespace": "shop"})
     assert again.rc == 0 and split(env, "shop") == {"v2": 100}, again
     env.mesh.remove_service("shop/reviews")
+
+
+def test_bookinfo_then_release_with_the_default_namespace(env, run_playbook):
+    """The documented path with the defaults: bookinfo.yml deploys where release.yml looks (issue 15, item 1)."""
+    install_minimal_istio(env.sim)
+    deployed = run_playbook("bookinfo.yml", env.sim)
+    assert deployed.rc == 0, deployed
+    assert split(env, "default") == {"v1": 100}
+    env.mesh.add_service("reviews", "default", rate=100, versions=["v1", "v2", "v3"], source_workload="productpage-v1")
+    # Only what has no usable default here: where Prometheus is, and a short interval for the test.
+    run = run_playbook("release.yml", env.sim, extra_vars={
+        "release_prometheus_url": env.prometheus.url, "release_interval": 3, "release_window": "3s",
+        "release_steps": "50,100", "release_min_requests": 5})
+    assert run.rc == 0, run
+    (res,) = run.results(ACT)
+    assert res["outcomes"] == ["started", "advanced", "promoted"] and split(env, "default") == {"v2": 100}
+    env.mesh.remove_service("default/reviews")
+
+    # A namespace without the application: the message names it, the variable that chose it, and where it is.
+    env.sim.clear_request_log()
+    missing = run_playbook("release.yml", env.sim, extra_vars=survey(env, "bookinfo"))
+    assert missing.rc != 0
+    msg = missing.failed_msgs[-1]
+    assert msg.startswith("There is no VirtualService reviews in namespace bookinfo, the namespace release_namespace "
+                          "chose (it does not exist). VirtualService reviews is in namespace "), msg
+    assert "default" in msg.split(" is in namespace ")[1].split(".")[0].split(", ")
+    assert ("Deploy the application into bookinfo first (Bookinfo: playbooks/bookinfo.yml -e bookinfo_namespace="
+            "bookinfo), or point release_namespace at the namespace where it runs") in msg
+    assert "istio_traffic" not in msg
+    assert env.sim.writes() == []
+
+
+def test_rollback_after_a_finished_release_says_what_to_do(env, run_playbook):
+    """rollback.yml once the release succeeded: nothing to abort, and the advice given works (issue 15, item 2)."""
+    ns = env.namespace(rate=100)
+    done = run_playbook("release.yml", env.sim, extra_vars=survey(env, ns))
+    assert done.rc == 0 and split(env, ns) == {"v2": 100}, done
+    promoted = rl.load(env.vs(ns)["metadata"]["annotations"])["promoted"]
+
+    env.sim.clear_request_log()
+    back = run_playbook("rollback.yml", env.sim, extra_vars={"release_namespace": ns})
+    assert back.rc != 0
+    assert back.failed_msgs[-1] == (
+        "Release reviews-v2 already finished: it succeeded at %s, and v2 is now the stable version with 100%% of the "
+        "traffic, so there is nothing to abort. To send the traffic back to v1, release v1 as a new release: "
+        "action=run with canary=v1 (with the release role: playbooks/release.yml -e release_canary_version=v1; "
+        "release_steps=100 moves it in one analysed step)." % promoted)
+    assert env.sim.writes() == [] and split(env, ns) == {"v2": 100}
+
+    # The advice, followed.
+    again = run_playbook("release.yml", env.sim, extra_vars=survey(env, ns, release_canary_version="v1",
+                                                                  release_steps="100"))
+    assert again.rc == 0, again
+    assert split(env, ns) == {"v1": 100}
+    state = rl.load(env.vs(ns)["metadata"]["annotations"])
+    assert (state["name"], state["stable"], state["phase"]) == ("reviews-v1", "v2", "succeeded")
+    env.done(ns)
