@@ -7,6 +7,9 @@ TOOLS := .tools
 COLLECTIONS := $(TOOLS)/collections
 export PATH := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
+# Ansible's state stays in the checkout, never ~/.ansible (as scripts/isolate.sh sets it for scripts/test.sh).
+export ANSIBLE_HOME := $(CURDIR)/$(TOOLS)/ansible-home
+export ANSIBLE_REMOTE_TEMP := $(CURDIR)/$(TOOLS)/ansible-home/tmp
 
 .PHONY: setup demo demo-keep test test-python lint sanity molecule clean
 

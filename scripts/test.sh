@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.." || exit 1
 root=$PWD
 export PATH="$root/.tools/bin:$root/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$root/.tools/collections"
+# Nothing written outside the checkout: Ansible's home (collections, roles, tmp) under .tools/.
+# shellcheck source=scripts/isolate.sh
+source "$root/scripts/isolate.sh"
 mkdir -p tests/output
 failed=()
 step() {

@@ -3,6 +3,9 @@ path as a user would, against kubesim or a local HTTP server, and asserts what t
 was (not) written. The release paths (Bookinfo -> release, rollback after a finished release) are in
 test_release_role.py, beside the release role's other tests."""
 import json
+import os
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -10,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import REPO
 from tests.integration import istio_support as s
 from tests.integration.istio_support import build_chart_set
 from tests.standins import istio_crds
@@ -100,3 +104,53 @@ def test_prometheus_query_refuses_a_ca_path_on_plain_http(kubesim, run_playbook,
     assert msg.startswith("ca_path is set but the URL %s is plain http://" % url), msg
     assert "use the https:// URL of Prometheus, or drop ca_path" in msg
     assert _Counting.requests == [], "a refused query sends nothing (no token over plain http)"
+
+
+# -- make test keeps Ansible's state inside the checkout -------------------------------------------------
+
+# What molecule's prerun does (and ansible-lint when not offline): ansible-compat builds this collection
+# and installs the copy into its cache directory, which is ANSIBLE_HOME (default ~/.ansible).
+PRERUN = ("from pathlib import Path; from ansible_compat.runtime import Runtime; "
+          "Runtime(project_dir=Path('.'), isolated=False).prepare_environment(install_local=True)")
+
+
+def _with_home(home, isolated):
+    """The environment of a step of scripts/test.sh for a user whose home is ``home``: with or without
+    the block it sources (scripts/isolate.sh)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_") or k == "ANSIBLE_COLLECTIONS_PATH"}
+    base.update(HOME=str(home), PATH="%s:%s:%s" % (REPO / ".tools" / "bin", Path(sys.executable).parent, base["PATH"]),
+                ANSIBLE_COLLECTIONS_PATH=str(REPO / ".tools" / "collections"))
+    if not isolated:
+        return base
+    out = subprocess.run(["bash", "-c", 'root="$1"; source "$1/scripts/isolate.sh" && env -0', "-", str(REPO)],
+                         env=base, capture_output=True, text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.split("\0") if "=" in line)
+
+
+def _ansible_steps(env):
+    """ansible-compat's install path, then a task on localhost (which uses Ansible's temporary folders)."""
+    prerun = subprocess.run([sys.executable, "-c", PRERUN], cwd=REPO, env=env, capture_output=True, text=True)
+    assert prerun.returncode == 0, prerun.stderr[-2000:]
+    ping = subprocess.run(["ansible", "localhost", "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable,
+                           "-m", "ansible.builtin.ping"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+
+
+def test_make_test_leaves_the_users_ansible_home_alone(tmp_path):
+    # Without the isolation a user's ~/.ansible gets a built copy of meshops.istio, which then shadows the real
+    # collection (ansible-galaxy collection install says "Nothing to do"): the steps really write there.
+    exposed = tmp_path / "exposed-home"
+    exposed.mkdir()
+    _ansible_steps(_with_home(exposed, isolated=False))
+    assert (exposed / ".ansible" / "collections" / "ansible_collections" / "meshops" / "istio" / "MANIFEST.json").is_file()
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = _with_home(home, isolated=True)
+    assert env["ANSIBLE_HOME"] == str(REPO / ".tools" / "ansible-home")
+    _ansible_steps(env)
+    assert list(home.iterdir()) == [], "nothing is written to the user's home"
+    assert (REPO / ".tools" / "ansible-home" / "collections" / "ansible_collections" / "meshops" / "istio" /
+            "MANIFEST.json").is_file()
+    # make test runs its steps with that block.
+    assert 'source "$root/scripts/isolate.sh"' in (REPO / "scripts" / "test.sh").read_text()
