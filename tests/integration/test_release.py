@@ -253,7 +253,9 @@ def test_bad_input_is_refused_and_nothing_changes(env, run_playbook):
         (dict(canary="v2", stable="v2", steps=[10, 100]), "stable and canary are both v2"),
         (dict(service="ratings", canary="v3", steps=[10, 100]),
          "The VirtualService of ratings is owned by another release, 'ratings-v2' (progressing, canary v2 at 10%"),
-        (dict(service="nothere", canary="v2", steps=[10, 100]), "VirtualService %s/nothere does not exist" % ns),
+        (dict(service="nothere", canary="v2", steps=[10, 100]),
+         "There is no VirtualService nothere in namespace %s. Deploy the application and its routing into namespace "
+         "%s first" % (ns, ns)),
     ]
     runs = []
     for kwargs, _message in cases:
