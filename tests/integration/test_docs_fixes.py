@@ -25,22 +25,28 @@ def test_upgrade_to_a_version_the_chart_directory_lacks_is_refused_before_any_wr
                                                                                      tmp_path):
     sim = kubesim
     charts = str(build_chart_set(tmp_path / "charts", "1.28.0", istio_crds()))
-    install = run_playbook("install.yml", sim, {"control_plane_version": "1.28.0", "control_plane_charts": charts})
-    assert install.rc == 0, install
-    before = s.helm_releases(sim)    # {release: revision}
-    assert set(before) >= {"istio-base", "istiod"}, before
+    # Istio 1.28.0 runs (seeded: the precheck reads only istiod's Deployment), the directory holds its charts.
+    sim.create_objects([
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "istiod", "namespace": "istio-system",
+                      "labels": {"app": "istiod", "app.kubernetes.io/version": "1.28.0"}},
+         "spec": {"selector": {"matchLabels": {"app": "istiod"}}, "template": {
+             "metadata": {"labels": {"app": "istiod"}},
+             "spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.28.0"}]}}}}])
 
     start = len(sim.request_log)
     upgrade = run_playbook("upgrade.yml", sim, {"control_plane_version": "1.28.1", "control_plane_charts": charts})
     assert upgrade.rc != 0
     (msg,) = upgrade.failed_msgs
     assert ("Istio 1.28.1 was asked for, but the chart directory %s holds the base chart only at 1.28.0 "
-            "(base/Chart.yaml)" % charts) in msg, msg
+            "(base/Chart.yaml). Put the 1.28.1 charts there" % charts) in msg, msg
     assert s.writes_since(sim, start) == []
-    # Refused in the preflight, where the charts are looked for: no later task ran.
+    # Refused in the preflight, where the charts are looked for, after the precheck took it for an upgrade.
     failed = [task for task, _host, result in upgrade.tasks if result.get("failed")]
     assert failed == ["meshops.istio.control_plane : Find the Istio charts"] == [upgrade.tasks[-1][0]]
-    assert s.helm_releases(sim) == before
+    (precheck,) = upgrade.results("meshops.istio.control_plane : Check that Istio can be installed here")
+    assert precheck["from_version"] == "1.28.0", precheck
 
 
 # -- prometheus_query with ca_path --------------------------------------------------------------------
