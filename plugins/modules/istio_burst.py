@@ -143,7 +143,7 @@ seealso:
 
 EXAMPLES = r"""
 # test needs: worker
-# test expects: VirtualService default/worker-virtual-service: spec.http[0].route[?destination.subset=='burst'].weight | [0] == 100
+# test expects: VirtualService default/worker-virtual-service: spec.http[0].route[*].destination.subset == [burst]
 # test expects: result: in_burst == true
 - name: Check the worker load once (an AWX schedule every minute)
   meshops.istio.istio_burst:
@@ -165,7 +165,7 @@ EXAMPLES = r"""
       bearer_token: "{{ prometheus_token }}"
 
 # test needs: checkout
-# test expects: VirtualService shop/checkout: spec.http[0].route[?destination.subset=='onprem'].weight | [0] == 100
+# test expects: VirtualService shop/checkout: spec.http[0].route[*].destination.subset == [onprem]
 - name: Another app and query
   meshops.istio.istio_burst:
     service: checkout

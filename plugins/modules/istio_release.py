@@ -189,7 +189,7 @@ EXAMPLES = r"""
 # test needs: bookinfo, reviews traffic
 # test runs with: analysis.interval=5s
 # test expects: result: outcomes == [started, advanced, advanced, advanced, promoted]
-# test expects: VirtualService bookinfo/reviews: spec.http[0].route[?destination.subset=='v2'].weight | [0] == 100
+# test expects: VirtualService bookinfo/reviews: spec.http[0].route[*].destination.subset == [v2]
 # test expects: file ~/reports/reviews-v2.md
 - name: Release reviews v2 in four steps, one minute each
   meshops.istio.istio_release:
@@ -252,7 +252,7 @@ EXAMPLES = r"""
       bearer_token: "{{ prometheus_token }}"
 
 # test expects: result: phase == aborted
-# test expects: VirtualService bookinfo/reviews: spec.http[0].route[?destination.subset=='v2'].weight | [0] == 100
+# test expects: VirtualService bookinfo/reviews: spec.http[0].route[*].destination.subset == [v2]
 - name: Roll back now
   meshops.istio.istio_release:
     action: abort

@@ -159,7 +159,7 @@ seealso:
 
 EXAMPLES = r"""
 # test needs: bookinfo
-# test expects: VirtualService bookinfo/reviews: spec.http[0].route == [{destination: {host: reviews, subset: v1}, weight: 100}]
+# test expects: VirtualService bookinfo/reviews: spec.http[0].route == [{destination: {host: reviews, subset: v1}}]
 # test expects: DestinationRule bookinfo/reviews: spec.subsets[*].name == [v1, v2, v3]
 - name: Send all reviews traffic to v1
   meshops.istio.istio_traffic:

@@ -121,7 +121,7 @@ EXAMPLES = r"""
     msg: "reviews v2 success rate is {{ __v2_success.value }}%"
   when: not __v2_success.empty and __v2_success.value is not none and __v2_success.value < 99
 
-# test cannot run: needs a Prometheus served over HTTPS whose CA is in /etc/pki/prometheus-ca.pem (the simulated Prometheus serves plain HTTP)
+# test cannot run: needs a Prometheus served over HTTPS with its CA in /etc/pki/prometheus-ca.pem; the simulated one is plain HTTP
 - name: Requests per second to the worker service over the last 15 seconds
   meshops.istio.prometheus_query:
     url: https://prometheus.example.com
