@@ -198,3 +198,18 @@ def test_the_readme_runs_the_demo_with_the_venv():
     assert "make demo-keep" in text
     # Every python the README tells a user to run is the venv's: the system one lacks the packages.
     assert re.findall(r"(?<![\w/.])python3? -m", text) == []
+
+
+def test_inventories_local_runs_modules(kubesim, tmp_path):
+    """The README's `-i inventories/local` (contexts: current): its host's interpreter is the plugin's
+    template, rendered, not kept as text like the names read from the kubeconfig."""
+    home = tmp_path / "home"
+    (home / ".kube").mkdir(parents=True)
+    kubesim.write_kubeconfig(home / ".kube" / "config", context="sim")
+    env = dict((k, v) for k, v in os.environ.items() if not k.startswith("K8S_AUTH_") and k != "KUBECONFIG")
+    env.update(HOME=str(home), ANSIBLE_COLLECTIONS_PATH=str(REPO / ".tools" / "collections"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible"), "-i", "inventories/local", "local", "-m",
+                           "meshops.istio.istio_info", "-a", "crds=false"], cwd=REPO, env=env, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert '"installed": false' in proc.stdout
