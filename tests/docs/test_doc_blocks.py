@@ -3,8 +3,9 @@ a user would run them (tests/docs/blocks.py has the markers; docs/DEVELOPING.md 
 
 One user: a HOME of their own, a copy of the checkout as their clone (commands run in it, so what they
 write stays there), no ANSIBLE_COLLECTIONS_PATH (the README's own install puts the collection in
-~/.ansible/collections). Their ~/.kube/config names the simulated cluster ("sim", the current context) or,
-for `<!-- run: kubesim, clusters primary and burst -->`, two clusters with contexts primary and burst.
+~/.ansible/collections). Their KUBECONFIG names the simulated cluster ("sim", the current context) or,
+for `<!-- run: kubesim, clusters primary and burst -->`, two clusters with contexts primary and burst
+(the README's first block runs first, then the two kinds side by side, each in page order).
 What differs from a real cluster is given in one more inventory source the test adds after every
 `-i inventories/...` of a command: charts from a local directory (the project's stand-ins, packaged for
 every version a block names), the stand-in addon manifests, and the simulated Prometheus - on a real
@@ -16,6 +17,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -53,12 +56,13 @@ class User:
         self.sims, self.servers = [], []
         self.charts = None
 
-    def env(self):
+    def env(self, kubeconfig):
         env = dict((k, v) for k, v in os.environ.items()
                    if not k.startswith(("ANSIBLE_", "K8S_AUTH_")) and k not in ("KUBECONFIG",))
         tmp = self.dir / "tmp"
         tmp.mkdir(exist_ok=True)
-        env.update(HOME=str(self.home), TMPDIR=str(tmp), ANSIBLE_NOCOLOR="1",
+        # KUBECONFIG as a user exports it: the two environments run side by side, so not ~/.kube/config.
+        env.update(HOME=str(self.home), TMPDIR=str(tmp), ANSIBLE_NOCOLOR="1", KUBECONFIG=str(kubeconfig),
                    PATH="%s:%s:%s" % (REPO / ".tools" / "bin", Path(sys.executable).parent, env.get("PATH", "")))
         return env
 
@@ -73,13 +77,10 @@ class User:
         return self.charts
 
     def use(self, environment):
-        """Point ~/.kube/config at the simulated cluster(s) of ``environment``; the extra inventory file."""
+        """(kubeconfig, extra inventory file) of the simulated cluster(s) of ``environment``."""
         if environment not in self.simulated:
             self.simulated[environment] = self.start_one() if environment == "one" else self.start_two()
-        kubeconfig, extra = self.simulated[environment]
-        shutil.copyfile(kubeconfig, self.home / ".kube" / "config")
-        (self.home / ".kube" / "config").chmod(0o600)
-        return extra
+        return self.simulated[environment]
 
     def _vars(self, name, **more):
         from tests.standins import ADDONS
@@ -115,11 +116,11 @@ class User:
         path.write_text(yaml.safe_dump(config))
         return path, self._vars("two")
 
-    def run(self, block, extra_inventory):
+    def run(self, block, kubeconfig, extra_inventory):
         results = []
         for command, expected in block.commands():
             command = bl.with_simulated_inventory(command, extra_inventory)
-            proc = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=self.clone, env=self.env(),
+            proc = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=self.clone, env=self.env(kubeconfig),
                                   capture_output=True, text=True, timeout=1800, check=False)
             problem = None
             if proc.returncode != 0:
@@ -141,19 +142,38 @@ class User:
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
+    """Every run block, in page order within its environment; the environments (one cluster, two clusters)
+    run side by side. A failed block ends its environment's sequence: what follows builds on it."""
     user = User(tmp_path_factory.mktemp("docs-user"))
-    report, failed = {}, None
-    try:
-        for block in RUN:
+    report = {}
+
+    def sequence(environment, blocks):
+        failed = None
+        for block in blocks:
             if failed:
                 report[block.id] = dict(status="not reached", why="%s failed before it" % failed)
                 continue
-            extra = user.use(block.environment)
-            results = user.run(block, extra)
+            with lock:
+                kubeconfig, extra = user.use(environment)
+            results = user.run(block, kubeconfig, extra)
             problems = [r for r in results if r["problem"]]
             report[block.id] = dict(status="failed" if problems else "ran", commands=results)
             if problems:
                 failed = block.id
+        return failed
+
+    lock = threading.Lock()
+    try:
+        # The README's first block installs the collection that every later block uses.
+        first = sequence(RUN[0].environment, RUN[:1])
+        environments = sorted(set(b.environment for b in RUN))
+        with ThreadPoolExecutor(max_workers=len(environments)) as pool:
+            futures = [pool.submit(sequence, e, [b for b in RUN[1:] if b.environment == e] if not first else [])
+                       for e in environments]
+            for future in futures:
+                future.result()
+        for block in RUN:
+            report.setdefault(block.id, dict(status="not reached", why="%s failed before it" % first))
         OUTPUT.mkdir(parents=True, exist_ok=True)
         summary = dict(ran=[b.id for b in RUN if report[b.id]["status"] == "ran"],
                        not_run={b.id: b.note for b in BLOCKS if b.kind == "norun"}, blocks=report)
