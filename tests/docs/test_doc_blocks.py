@@ -213,11 +213,11 @@ def test_the_readme_builds_the_tarball_it_installs():
     assert build < install
 
 
-def test_the_readme_runs_the_demo_with_the_venv():
-    text = (REPO / "README.md").read_text()
-    assert "make demo-keep" in text
-    # Every python the README tells a user to run is the venv's: the system one lacks the packages.
-    assert re.findall(r"(?<![\w/.])python3? -m", text) == []
+def test_the_docs_run_the_demo_with_the_venv():
+    assert "make demo-keep" in (REPO / "README.md").read_text()
+    # Every python the docs tell a user to run is the venv's: the system one lacks the packages.
+    for page in bl.PAGES:
+        assert re.findall(r"(?<![\w/.])python3? -m", (REPO / page).read_text()) == [], page
 
 
 def test_inventories_local_runs_modules(kubesim, tmp_path):
