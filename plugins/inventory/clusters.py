@@ -488,8 +488,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.inventory.add_child(network_group, name)
             hostvars = host_vars(record)
             for key, value in hostvars.items():
-                # Names and URLs read from kubeconfig files are data, never templates.
-                if record["from_kubeconfig"] or key in ("kubeconfig", "context", "istio_api_server"):
+                # Names and URLs read from kubeconfig files are data, never templates; the interpreter is
+                # the plugin's own template, which must be rendered (else no module can start).
+                if key != "ansible_python_interpreter" and (
+                        record["from_kubeconfig"] or key in ("kubeconfig", "context", "istio_api_server")):
                     value = make_unsafe(value)
                 self.inventory.set_variable(name, key, value)
             self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)

@@ -142,11 +142,17 @@ seealso:
 """
 
 EXAMPLES = r"""
+# test needs: worker
+# test expects: VirtualService default/worker-virtual-service: spec.http[0].route[*].destination.subset == [burst]
+# test expects: result: in_burst == true
 - name: Check the worker load once (an AWX schedule every minute)
   meshops.istio.istio_burst:
     prometheus:
       url: http://prometheus.istio-system:9090
 
+# test needs: worker
+# test runs with: interval=1, max_checks=2
+# test expects: result: length(decisions) == 2
 - name: Watch for ten minutes, checking every 15 seconds, with proportional weights
   meshops.istio.istio_burst:
     mode: watch
@@ -158,6 +164,8 @@ EXAMPLES = r"""
       url: https://prometheus.example.com
       bearer_token: "{{ prometheus_token }}"
 
+# test needs: checkout
+# test expects: VirtualService shop/checkout: spec.http[0].route[*].destination.subset == [onprem]
 - name: Another app and query
   meshops.istio.istio_burst:
     service: checkout

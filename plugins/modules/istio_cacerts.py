@@ -100,23 +100,33 @@ seealso:
 """
 
 EXAMPLES = r"""
+# test needs: clusters inventory, istio-system on both clusters
+# test expects: Secret istio-system/cacerts in primary: length(data) == 4
+# test expects: Secret istio-system/cacerts in burst: sort(keys(data)) == [ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem]
 - name: Give each cluster of the inventory an intermediate CA of the mesh root
   meshops.istio.istio_cacerts:
     cluster: "{{ istio_cluster_name }}"
     root_dir: "{{ playbook_dir }}/../certs"
 
-- name: Use a root made elsewhere (root-cert.pem and root-key.pem copied into /secure/mesh-ca)
+# test needs: mesh root in ~/mesh-ca, istio-system on both clusters
+# test expects: result: secret_action == updated
+# test expects: result: root.subject == 'CN=Mesh Root CA,O=Example'
+- name: >-
+    Move the burst cluster to a root made elsewhere (root-cert.pem and root-key.pem copied into ~/mesh-ca);
+    force replaces the CA of the old root: restart istiod and workloads afterwards
   meshops.istio.istio_cacerts:
     context: burst
     cluster: burst
-    root_dir: /secure/mesh-ca
+    root_dir: ~/mesh-ca
     key_type: ec
-
-- name: Replace the cluster's CA from an old root (restart istiod and workloads afterwards)
-  meshops.istio.istio_cacerts:
-    cluster: burst
-    root_dir: /secure/mesh-ca
     force: true
+
+# test expects: Secret istio-system/cacerts in burst absent
+- name: Take the CA away (istiod falls back to its self-signed CA on its next start)
+  meshops.istio.istio_cacerts:
+    context: burst
+    cluster: burst
+    state: absent
 """
 
 RETURN = r"""

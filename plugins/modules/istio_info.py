@@ -49,14 +49,18 @@ seealso:
 """
 
 EXAMPLES = r"""
+# test needs: istiod 1.27.3
+# test expects: result: version == '1.27.3'
 - name: Read the installed control planes
   meshops.istio.istio_info:
   register: istio
 
+# test expects: result: starts_with(msg, 'Istio 1.27.3 (revision default) on Kubernetes ') == true
 - name: Show the installed version
   ansible.builtin.debug:
     msg: "Istio {{ istio.version }} (revision {{ istio.default_revision }}) on Kubernetes {{ istio.kubernetes_version }}"
 
+# test expects: result: installed == true
 - name: Count the sidecars still on the old revision
   meshops.istio.istio_info:
     proxies: true

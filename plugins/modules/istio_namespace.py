@@ -91,17 +91,23 @@ seealso:
 """
 
 EXAMPLES = r"""
+# test expects: Namespace bookinfo: metadata.labels."istio-injection" == enabled
 - name: Enable sidecar injection for the Bookinfo namespace
   meshops.istio.istio_namespace:
     name: bookinfo
 
+# test needs: workloads in frontend and backend
+# test expects: Namespace frontend: metadata.labels."istio.io/rev" == 1-28-0
+# test expects: Deployment backend/api: spec.template.metadata.annotations."kubectl.kubernetes.io/restartedAt" != null
 - name: Move two namespaces to the canary revision and restart their workloads
   meshops.istio.istio_namespace:
     name: [frontend, backend]
     injection: revision
-    revision: 1-24-0
+    revision: 1-28-0
     restart_workloads: true
 
+# test expects: Namespace legacy: metadata.labels."istio-injection" == disabled
+# test expects: Namespace legacy: metadata.labels.team == payments
 - name: Turn injection off and label the namespace for the team
   meshops.istio.istio_namespace:
     name: legacy
@@ -109,6 +115,8 @@ EXAMPLES = r"""
     labels:
       team: payments
 
+# test needs: namespace scratch with a ConfigMap
+# test expects: Namespace scratch absent
 - name: Remove a namespace and everything in it
   meshops.istio.istio_namespace:
     name: scratch

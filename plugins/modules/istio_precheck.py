@@ -72,15 +72,20 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Check that Istio 1.24.0 can go on this cluster
+# test needs: istiod 1.27.3
+# test expects: result: action == upgrade
+# test expects: result: from_version == '1.27.3'
+- name: Check that Istio 1.28.0 can go on this cluster
   meshops.istio.istio_precheck:
-    version: 1.24.0
+    version: 1.28.0
   register: precheck
 
+# test needs: istiod 1.27.3
+# test expects: result: action == canary
 - name: Check a canary upgrade to a new revision
   meshops.istio.istio_precheck:
-    version: 1.24.0
-    revision: 1-24-0
+    version: 1.28.0
+    revision: 1-28-0
     mode: canary
 """
 

@@ -125,11 +125,30 @@ options:
         type: int
       checks:
         description:
-          - Custom checks, each C(name), C(query) (PromQL answering one number) and C(min) and/or C(max).
-          - "The query may use C($namespace), C($service), C($canary), C($stable), C($canary_version) and
-            C($window)."
+          - Custom checks, each judged on the one number its query answers.
+          - A check without a number - the query answers no series, several series, or NaN (nothing counted,
+            as in C(0/0)) - fails, like the built-in checks, so no traffic is never healthy. Where "no series"
+            means "none happened", say so in the query, for example C(sum(rate(...{response_code=~"5.."}[$window]))
+            or vector(0)).
         type: list
         elements: dict
+        suboptions:
+          name:
+            description:
+              - Name of the check in the analysis, the summary and the report; unique in the release. Required.
+            type: str
+          query:
+            description:
+              - PromQL answering one number. Required.
+              - "C($namespace), C($service), C($canary), C($stable), C($canary_version), C($window) and
+                C($interval) are filled in."
+            type: str
+          min:
+            description: The lowest value that passes. At least one of O(analysis.checks[].min) and O(analysis.checks[].max).
+            type: float
+          max:
+            description: The highest value that passes.
+            type: float
   metrics_labels:
     description:
       - Label matchers that select the canary's metrics besides service and namespace. Defaults to
@@ -167,6 +186,11 @@ seealso:
 """
 
 EXAMPLES = r"""
+# test needs: bookinfo, reviews traffic
+# test runs with: analysis.interval=5s
+# test expects: result: outcomes == [started, advanced, advanced, advanced, promoted]
+# test expects: VirtualService bookinfo/reviews: spec.http[0].route[*].destination.subset == [v2]
+# test expects: file ~/reports/reviews-v2.md
 - name: Release reviews v2 in four steps, one minute each
   meshops.istio.istio_release:
     action: run
@@ -185,6 +209,7 @@ EXAMPLES = r"""
       url: http://prometheus.istio-system:9090
     report: "{{ lookup('env', 'HOME') }}/reports/reviews-v2.md"
 
+# test expects: VirtualService bookinfo/reviews: spec.http[0].route[?destination.subset=='v3'].weight | [0] == 20
 - name: Start a release now, let later jobs step it
   meshops.istio.istio_release:
     action: start
@@ -196,6 +221,11 @@ EXAMPLES = r"""
     prometheus:
       url: http://prometheus.istio-system:9090
 
+# The custom check passes on a healthy canary: "or vector(0)" reads "no 5xx series" as 0 errors, while a
+# canary without requests still has no value (the division has nothing to divide by) and fails the check.
+# test runs with: analysis.interval=5s
+# test expects: result: outcome == advanced
+# test expects: result: analysis.checks[?name=='error_budget_burn'].value | [0] == 0.0
 - name: Advance one step if the analysis passes
   meshops.istio.istio_release:
     action: step
@@ -206,13 +236,23 @@ EXAMPLES = r"""
       interval: 5m
       success_rate: 99.5
       checks:
+        # Share of 5xx responses over the 0.1% error budget of a 99.9% SLO: above 1 the canary spends
+        # the budget faster than it is earned.
         - name: error_budget_burn
-          query: sum(rate(istio_requests_total{destination_version="$canary_version",response_code=~"5.."}[$window]))
-          max: 0.5
+          query: >-
+            (sum(rate(istio_requests_total{reporter="destination",destination_service_namespace="$namespace",
+            destination_service_name="$service",destination_version="$canary_version",response_code=~"5.."}[$window]))
+            or vector(0))
+            / sum(rate(istio_requests_total{reporter="destination",destination_service_namespace="$namespace",
+            destination_service_name="$service",destination_version="$canary_version"}[$window]))
+            / 0.001
+          max: 1
     prometheus:
       url: https://prometheus.example.com
       bearer_token: "{{ prometheus_token }}"
 
+# test expects: result: phase == aborted
+# test expects: VirtualService bookinfo/reviews: spec.http[0].route[*].destination.subset == [v2]
 - name: Roll back now
   meshops.istio.istio_release:
     action: abort
@@ -335,7 +375,13 @@ def argspec():
             latency_p99=dict(type="float"),
             min_requests=dict(type="int"),
             threshold=dict(type="int"),
-            checks=dict(type="list", elements="dict"),
+            checks=dict(type="list", elements="dict", options=dict(
+                # Not required here: the module's own message names the check and what it lacks.
+                name=dict(type="str"),
+                query=dict(type="str"),
+                min=dict(type="float"),
+                max=dict(type="float"),
+            )),
         )),
         metrics_labels=dict(type="dict"),
         prometheus=dict(type="dict", options=prometheus),

@@ -161,6 +161,9 @@ seealso:
 """
 
 EXAMPLES = r"""
+# test needs: clusters primary and burst in ~/.kube/config
+# test expects: Secret istio-system/istio-remote-secret-burst in primary: metadata.labels."istio/multiCluster" == 'true'
+# test expects: Secret istio-system/istio-remote-secret-burst in primary: kubeconfig(data.burst).clusters[0].cluster.server == 'https://burst.k8s.example.com:6443'
 - name: Let the primary's istiod read the burst cluster
   meshops.istio.istio_remote_secret:
     kubeconfig: ~/.kube/config
@@ -172,6 +175,9 @@ EXAMPLES = r"""
         kubeconfig: ~/.kube/config
         context: primary
 
+# test needs: clusters inventory
+# test expects: Secret istio-system/istio-remote-secret-onprem in burst: kubeconfig(data.onprem).clusters[0].cluster.server == 'https://onprem.k8s.example.com:6443'
+# test expects: Secret istio-system/istio-remote-secret-burst in primary: kubeconfig(data.burst).clusters[0].cluster.server == 'https://burst.k8s.example.com:6443'
 - name: Multi-primary, from the meshops.istio.clusters inventory - each cluster to the other primaries
   meshops.istio.istio_remote_secret:
     kubeconfig: "{{ kubeconfig }}"
@@ -184,14 +190,18 @@ EXAMPLES = r"""
         context: "{{ hostvars[item].context }}"
   loop: "{{ groups['primary'] | difference([inventory_hostname]) }}"
 
-- name: Issue a new token and update the primaries
+# test expects: result: rotated == true
+# test expects: Secret istio-system/istio-remote-secret-burst in primary: kubeconfig(data.burst).clusters[0].cluster.server == 'https://burst.k8s.example.com:6443'
+- name: Issue a new token and update the primaries (give the server again, or the kubeconfig's is written)
   meshops.istio.istio_remote_secret:
     context: burst
     cluster: burst
+    server: https://burst.k8s.example.com:6443
     rotate: true
     targets:
       - context: primary
 
+# test expects: Secret istio-system/istio-remote-secret-burst in primary absent
 - name: The burst cluster left the mesh; remove its secret from the primary
   meshops.istio.istio_remote_secret:
     cluster: burst

@@ -158,6 +158,9 @@ seealso:
 """
 
 EXAMPLES = r"""
+# test needs: bookinfo
+# test expects: VirtualService bookinfo/reviews: spec.http[0].route == [{destination: {host: reviews, subset: v1}}]
+# test expects: DestinationRule bookinfo/reviews: spec.subsets[*].name == [v1, v2, v3]
 - name: Send all reviews traffic to v1
   meshops.istio.istio_traffic:
     service: reviews
@@ -168,12 +171,15 @@ EXAMPLES = r"""
       v2: {version: v2}
       v3: {version: v3}
 
+# test expects: VirtualService bookinfo/reviews: spec.http[0].route[*].weight == [90, 10]
 - name: Try v2 with 10% of the traffic
   meshops.istio.istio_traffic:
     service: reviews
     namespace: bookinfo
     subsets: {v1: 90, v2: 10}
 
+# test expects: VirtualService bookinfo/reviews: spec.http[0].match[0].headers."end-user".exact == jason
+# test expects: VirtualService bookinfo/reviews: spec.http[1].route[0].destination.subset == v3
 - name: Send jason to v2 and everyone else to v3
   meshops.istio.istio_traffic:
     service: reviews
@@ -184,6 +190,8 @@ EXAMPLES = r"""
         headers:
           end-user: {exact: jason}
 
+# test expects: VirtualService bookinfo/reviews: spec.http[0].mirror.subset == v2
+# test expects: DestinationRule bookinfo/reviews: spec.subsets[*].name == [v1, v2]
 - name: Keep v1 serving, copy its requests to v2, and drop subsets nothing routes to
   meshops.istio.istio_traffic:
     service: reviews

@@ -105,6 +105,8 @@ seealso:
 """
 
 EXAMPLES = r"""
+# test needs: reviews traffic
+# test expects: result: empty == false
 - name: Read the success rate of reviews v2 over the last minute
   meshops.istio.prometheus_query:
     url: http://prometheus.istio-system:9090
@@ -115,11 +117,13 @@ EXAMPLES = r"""
     window: 1m
   register: __v2_success
 
+# test expects: result: skipped == true
 - name: Stop when v2 had traffic and served less than 99% of it
   ansible.builtin.fail:
     msg: "reviews v2 success rate is {{ __v2_success.value }}%"
   when: not __v2_success.empty and __v2_success.value is not none and __v2_success.value < 99
 
+# test cannot run: needs a Prometheus served over HTTPS with its CA in /etc/pki/prometheus-ca.pem; the simulated one is plain HTTP
 - name: Requests per second to the worker service over the last 15 seconds
   meshops.istio.prometheus_query:
     url: https://prometheus.example.com
@@ -129,6 +133,8 @@ EXAMPLES = r"""
       sum(rate(istio_requests_total{reporter="destination",
       destination_service="worker-service.default.svc.cluster.local"}[15s]))
 
+# test needs: reviews traffic
+# test expects: result: result_type == matrix
 - name: Request rate of the last ten minutes, one point a minute
   meshops.istio.prometheus_query:
     url: http://localhost:9090
