@@ -8,8 +8,10 @@ without that mark fails in a clone, which is how a missing mark shows up.
 """
 import json
 import os
+import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,109 @@ def pytest_configure(config):
     # Say why a test was not run in the summary, also for a plain `pytest FILE`.
     if "s" not in config.option.reportchars and "a" not in config.option.reportchars.lower():
         config.option.reportchars += "s"
+
+
+# Where the suite's time goes. Nearly all of it is ansible-playbook runs (each pays Ansible's start-up, then
+# a process per module task), so every run through run_playbook / run_cases / run_ansible_playbook is counted
+# with the tasks it ran and the CPU its processes used. Each test report carries its share; the controller
+# (also under xdist) writes the totals per file to tests/output/test_profile.json and prints the heaviest.
+FILE_WEIGHTS = Path(__file__).with_name("file_weights.json")
+PROFILE = OUTPUT / "test_profile.json"
+_PLAYBOOKS = {"runs": 0, "cpu": 0.0, "tasks": 0}
+_REPORTED = dict(_PLAYBOOKS)
+
+
+def _task_runs(stdout):
+    """Task executions (per host, skipped ones left out) in the json callback's output."""
+    try:
+        data = json.loads(stdout[stdout.index("{"):])
+    except (TypeError, ValueError):
+        return 0
+    return sum(1 for play in data.get("plays", []) for task in play.get("tasks", [])
+               for result in task.get("hosts", {}).values() if not result.get("skipped"))
+
+
+def run_ansible_playbook(cmd, **kwargs):
+    """subprocess.run of an ansible-playbook command line, counted in the suite's profile."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = None
+    try:
+        proc = subprocess.run(cmd, **kwargs)
+        return proc
+    finally:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        _PLAYBOOKS["runs"] += 1
+        _PLAYBOOKS["cpu"] += (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        _PLAYBOOKS["tasks"] += _task_runs(proc.stdout) if proc is not None and isinstance(proc.stdout, str) else 0
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    delta = [_PLAYBOOKS[key] - _REPORTED[key] for key in ("runs", "cpu", "tasks")]
+    _REPORTED.update(_PLAYBOOKS)
+    report.user_properties.append(("ansible_playbook", [delta[0], round(delta[1], 2), delta[2]]))
+
+
+class _Profile:
+    def __init__(self):
+        self.files = {}
+
+    def pytest_runtest_logreport(self, report):
+        entry = self.files.setdefault(report.nodeid.split("::")[0], {
+            "tests": 0, "seconds": 0.0, "playbook_runs": 0, "playbook_cpu": 0.0, "playbook_tasks": 0})
+        entry["seconds"] += report.duration
+        entry["tests"] += report.when == "call"
+        for key, value in report.user_properties:
+            if key == "ansible_playbook":
+                entry["playbook_runs"] += value[0]
+                entry["playbook_cpu"] += value[1]
+                entry["playbook_tasks"] += value[2]
+
+    def pytest_terminal_summary(self, terminalreporter, config):
+        if getattr(config, "workerinput", None) is not None or not self.files:
+            return
+        files = {name: {k: round(v, 1) if isinstance(v, float) else v for k, v in entry.items()}
+                 for name, entry in sorted(self.files.items(), key=lambda kv: -kv[1]["seconds"])}
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        PROFILE.write_text(json.dumps({"written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                       "load": os.getloadavg(), "cpus": os.cpu_count(), "files": files}, indent=1))
+        terminalreporter.write_sep("=", "heaviest test files (seconds; ansible-playbook runs, their tasks and CPU)")
+        for name, entry in list(files.items())[:15]:
+            terminalreporter.write_line("%8.1fs %4d tests %4d playbook runs %5d tasks %7.1fs CPU  %s" % (
+                entry["seconds"], entry["tests"], entry["playbook_runs"], entry["playbook_tasks"],
+                entry["playbook_cpu"], name))
+        terminalreporter.write_line("full table: %s" % PROFILE.relative_to(REPO))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session):
+    session.config.pluginmanager.register(_Profile(), "meshops-profile")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own grouping of tests by fixture
+def pytest_collection_modifyitems(session, config, items):
+    """Heaviest files first, each file's tests kept together and in their order (module fixtures are built
+    once). With `-n 2 --dist loadfile` (scripts/test.sh) a worker takes a whole file at a time, so the long
+    files start at once and the short ones fill in at the end instead of one long file running alone last.
+    tests/file_weights.json is a copy of the tests/output/test_profile.json of a full run (copy it again when
+    files grow or shrink); a file not in it yet is placed by its directory."""
+    files = json.loads(FILE_WEIGHTS.read_text())["files"] if FILE_WEIGHTS.exists() else {}
+    weights = {path: entry["seconds"] for path, entry in files.items()}
+    defaults = {"integration": 60.0, "reliability": 30.0, "awx": 30.0, "docs": 10.0}
+
+    def weight(item):
+        path = item.nodeid.split("::")[0]
+        if path in weights:
+            return weights[path]
+        parts = path.split("/")
+        return defaults.get(parts[1] if len(parts) > 2 else "", 1.0)
+
+    first_seen = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(item.nodeid.split("::")[0], index)
+    items.sort(key=lambda item: (-weight(item), first_seen[item.nodeid.split("::")[0]]))
 
 
 def ansible_env(**extra):
@@ -106,8 +211,14 @@ class PlaybookResult:
 
     @property
     def failed_msgs(self):
+        return self.failed_msgs_of(None)
+
+    def failed_msgs_of(self, host):
+        """The failure messages of one host (all hosts: None)."""
         msgs = []
-        for _task, _host, result in self.tasks:
+        for _task, name, result in self.tasks:
+            if host is not None and name != host:
+                continue
             if result.get("failed") or result.get("unreachable"):
                 msgs.append(str(result.get("msg", "")))
             for item in result.get("results", []) if isinstance(result.get("results"), list) else []:
@@ -136,6 +247,38 @@ def write_inventory(path, clusters, host_vars=None):
     return str(path)
 
 
+def playbook_command(playbook, inventory, extra_vars=None):
+    playbook_path = Path(playbook)
+    if not playbook_path.is_absolute():
+        playbook_path = REPO / "playbooks" / playbook
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook_path)]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    return cmd
+
+
+def run_cases(directory, playbook, sim, cases, extra_vars=None, env=None):
+    """Run ``playbook`` once for many cases: each case is an inventory host of its own (same cluster, same
+    kubeconfig, the case's variables as host variables), so N cases pay Ansible's start-up once instead of N
+    times and fail or pass independently. For cases that each end the play for their host (bad input).
+
+    ``cases``: {case name (a valid host name): {variable: value}}. Returns a PlaybookResult; read a case's
+    outcome with ``.stats[name]`` and ``.failed_msgs_of(name)``."""
+    directory = Path(directory)
+    (directory / "tmp").mkdir(parents=True, exist_ok=True)
+    kubeconfig = directory / f"{sim.name}.kubeconfig"
+    sim.write_kubeconfig(str(kubeconfig), context=sim.name)
+    hosts = {name: dict(ansible_connection="local", ansible_python_interpreter=sys.executable,
+                        kubeconfig=str(kubeconfig), context=sim.name, **variables)
+             for name, variables in cases.items()}
+    inventory = directory / "cases.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    run_env = dict({"TMPDIR": str(directory / "tmp")}, **(env or {}))
+    proc = run_ansible_playbook(playbook_command(playbook, inventory, extra_vars), capture_output=True, text=True,
+                                env=ansible_env(**run_env), cwd=REPO, timeout=900, check=False)
+    return PlaybookResult(proc)
+
+
 @pytest.fixture(autouse=True)
 def request_timeout_stays_in_its_test():
     """Module code driven in-process (tests/reliability) installs its request timeout on the kubernetes
@@ -156,15 +299,10 @@ def run_playbook(tmp_path):
 
     def run(playbook, kubesim=None, extra_vars=None, check=False, diff=False, inventory=None,
             limit=None, verbosity=0, host_vars=None, env=None, timeout=900):
-        playbook_path = Path(playbook)
-        if not playbook_path.is_absolute():
-            playbook_path = REPO / "playbooks" / playbook
         if inventory is None:
             clusters = kubesim if isinstance(kubesim, (list, tuple)) else [kubesim]
             inventory = write_inventory(tmp_path / "inventory.yml", clusters, host_vars)
-        cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook_path)]
-        if extra_vars:
-            cmd += ["-e", json.dumps(extra_vars)]
+        cmd = playbook_command(playbook, inventory, extra_vars)
         if check:
             cmd.append("--check")
         if diff:
@@ -178,8 +316,8 @@ def run_playbook(tmp_path):
         tmpdir = tmp_path / "tmp"
         tmpdir.mkdir(exist_ok=True)
         env = dict({"TMPDIR": str(tmpdir)}, **(env or {}))
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(**env),
-                              cwd=REPO, timeout=timeout, check=False)
+        proc = run_ansible_playbook(cmd, capture_output=True, text=True, env=ansible_env(**env),
+                                    cwd=REPO, timeout=timeout, check=False)
         return PlaybookResult(proc)
 
     return run

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.charts.build import build_chart_set
-from tests.conftest import REPO, ansible_env, write_inventory
+from tests.conftest import REPO, ansible_env, run_ansible_playbook, write_inventory
 from tests.standins import ADDONS, HAS_REFERENCE, istio_crds
 
 # Versions of the project's test charts (tests/charts) and of the packagings of Istio's real charts.
@@ -203,8 +203,8 @@ def run_once(sim, tmp, playbook, extra_vars):
     inventory = write_inventory(tmp / "inventory.yml", [sim])
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", inventory, str(playbook),
            "-e", json.dumps(extra_vars)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(TMPDIR=str(tmp / "tmp")),
-                          cwd=REPO, check=False)
+    proc = run_ansible_playbook(cmd, capture_output=True, text=True, env=ansible_env(TMPDIR=str(tmp / "tmp")),
+                                cwd=REPO, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:]
     return proc
 

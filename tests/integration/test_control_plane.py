@@ -9,6 +9,7 @@ import subprocess
 import pytest
 import yaml
 
+from tests.conftest import run_cases
 from tests.integration import istio_support as s
 from tests.integration.istio_support import CRD, MWC, NEW, OLD, REAL_NEW, REAL_OLD, VWC, build_chart_set
 from tests.standins import istio_crds as istio_crd_file
@@ -350,7 +351,7 @@ def test_canary_upgrade_by_revision_phase_by_phase(kubesim, run_playbook, real):
     assert again.changed == 0, s.changed_tasks(again)
 
 
-@pytest.mark.parametrize("playbook,params,message", [
+PRECHECKS = [
     ("install.yml", dict(control_plane_version="1.23.0"),
      "Istio 1.23.0 cannot be installed here: Istio 1.23 supports Kubernetes 1.27 to 1.30, but this cluster runs "
      "Kubernetes 1.32, which that release was not tested on. Choose a newer Istio version, or set "
@@ -370,24 +371,39 @@ def test_canary_upgrade_by_revision_phase_by_phase(kubesim, run_playbook, real):
      "Istio 1.25.0 is installed (revision stable) and 1.27.0 is 2 minor versions away; an in-place upgrade may only "
      "move one minor version at a time. Upgrade to 1.26.x first, or use playbooks/canary_upgrade.yml with a new "
      "revision."),
-])
-def test_precheck_refusals(kubesim_module, run_playbook, real, playbook, params, message):
+]
+
+
+@pytest.fixture(scope="module")
+def precheck_runs(kubesim_module, real, tmp_path_factory):
+    """PRECHECKS with one run per playbook, each case a host of its own on the same cluster, where a
+    revisioned control plane of 1.25.0 is already running (seeded: only its Deployment matters here).
+    Returns {playbook: run} and the writes of all the runs."""
     sim = kubesim_module
-    # A revisioned control plane of 1.25.0 is already running (seeded: only its Deployment matters here).
-    if sim.get_object("apps/v1", "Deployment", "istiod-stable", "istio-system") is None:
-        sim.create_objects([
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}},
-            {"apiVersion": "apps/v1", "kind": "Deployment",
-             "metadata": {"name": "istiod-stable", "namespace": "istio-system",
-                          "labels": {"app": "istiod", "istio.io/rev": "stable", "app.kubernetes.io/version": OLD}},
-             "spec": {"selector": {"matchLabels": {"app": "istiod"}}, "template": {
-                 "metadata": {"labels": {"app": "istiod"}},
-                 "spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.25.0"}]}}}}])
+    sim.create_objects([
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "istiod-stable", "namespace": "istio-system",
+                      "labels": {"app": "istiod", "istio.io/rev": "stable", "app.kubernetes.io/version": OLD}},
+         "spec": {"selector": {"matchLabels": {"app": "istiod"}}, "template": {
+             "metadata": {"labels": {"app": "istiod"}},
+             "spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.25.0"}]}}}}])
     start = len(sim.request_log)
-    run = run_playbook(playbook, sim, dict(params, control_plane_charts=real))
-    assert run.rc != 0
-    assert any(message in m for m in run.failed_msgs), run.failed_msgs
-    assert s.writes_since(sim, start) == []
+    runs = {}
+    for playbook in dict.fromkeys(playbook for playbook, _params, _message in PRECHECKS):
+        cases = {"case%d" % i: dict(params, control_plane_charts=real)
+                 for i, (book, params, _message) in enumerate(PRECHECKS) if book == playbook}
+        runs[playbook] = run_cases(tmp_path_factory.mktemp("precheck"), playbook, sim, cases)
+    return runs, s.writes_since(sim, start)
+
+
+@pytest.mark.parametrize("playbook,params,message", PRECHECKS)
+def test_precheck_refusals(precheck_runs, playbook, params, message):
+    runs, written = precheck_runs
+    run, case = runs[playbook], "case%d" % PRECHECKS.index((playbook, params, message))
+    assert run.rc != 0 and run.stats[case]["failures"] == 1, run
+    assert any(message in m for m in run.failed_msgs_of(case)), run.failed_msgs_of(case)
+    assert written == []
 
 
 def test_istioctl_method_builds_the_operator_file_and_arguments(kubesim, run_playbook, tmp_path):

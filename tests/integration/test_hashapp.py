@@ -4,6 +4,7 @@ import subprocess
 import pytest
 import yaml
 
+from tests.conftest import run_cases
 from tests.integration.apps_support import (
     ISTIO_API,
     has_sidecar,
@@ -112,7 +113,7 @@ def test_primary_and_burst_clusters_from_one_inventory(kubesim_factory, run_play
     assert again.rc == 0 and again.changed == 0, again
 
 
-@pytest.mark.parametrize("extra, words", [
+BAD_INPUT = [
     ({"hashapp_worker_weights": {"primary": 60, "burst": 30}}, "must be whole numbers from 0 to 100 that add up to 100"),
     ({"hashapp_worker_weights": {"primary": 100, "canary": 0}},
      "hashapp_worker_weights names canary, but the worker has only the subsets primary and burst"),
@@ -121,15 +122,28 @@ def test_primary_and_burst_clusters_from_one_inventory(kubesim_factory, run_play
      "hashapp_redis_image=\"Redis:alpine\" cannot be used: repository paths must be lower case"),
     ({"hashapp_image_registry": "gcr.io/istio-burst-workshop/"}, "cannot be used: it ends with '/'"),
     ({"hashapp_cluster_role": "edge"}, "value of hashapp_cluster_role must be one of: primary, burst"),
-])
-def test_bad_input_fails_clearly_before_any_change(kubesim_istio_module, run_playbook, extra, words):
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_run(kubesim_istio_module, tmp_path_factory):
+    """All of BAD_INPUT in one hashapp.yml run, each case a host of its own on the same cluster; the writes
+    of the whole run."""
     sim = kubesim_istio_module
     sim.clear_request_log()
-    run = run_playbook("hashapp.yml", sim, extra_vars=extra)
-    assert run.rc != 0
-    assert any(words in msg for msg in run.failed_msgs), run.failed_msgs
-    assert writes(sim) == []
-    assert objects_in(sim, "default", "hashapp") == {}
+    run = run_cases(tmp_path_factory.mktemp("bad-input"), "hashapp.yml", sim,
+                    {"case%d" % i: extra for i, (extra, _words) in enumerate(BAD_INPUT)})
+    return run, writes(sim)
+
+
+@pytest.mark.parametrize("extra, words", BAD_INPUT)
+def test_bad_input_fails_clearly_before_any_change(kubesim_istio_module, bad_input_run, extra, words):
+    run, written = bad_input_run
+    case = "case%d" % BAD_INPUT.index((extra, words))
+    assert run.rc != 0 and run.stats[case]["failures"] == 1, run
+    assert any(words in msg for msg in run.failed_msgs_of(case)), run.failed_msgs_of(case)
+    assert written == []
+    assert objects_in(kubesim_istio_module, "default", "hashapp") == {}
 
 
 def test_burst_cluster_without_istio_is_refused(kubesim, run_playbook):

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.conftest import OUTPUT, REPO
+from tests.conftest import OUTPUT, REPO, run_cases
 from tests.integration.apps_support import INJECTOR, wait_for
 from tests.sim.webhook_support import istiod
 
@@ -155,20 +155,33 @@ def test_remove_namespaces(kubesim, run_playbook):
     assert again.changed == 0
 
 
-@pytest.mark.parametrize("extra,message", [
+BAD_INPUT = [
     ({"ns_name": "x", "ns_injection": "sometimes"},
      "value of injection must be one of: enabled, disabled, revision, absent, got: sometimes"),
     ({"ns_name": "x", "ns_injection": "revision"}, "injection is revision but all of the following are missing: revision"),
     ({"ns_name": "x", "ns_injection": "revision", "ns_revision": "Bad_Rev"},
      "revision 'Bad_Rev' is not valid: it must be a DNS-1123 label"),
     ({"ns_name": "x", "ns_revision": "canary"}, "revision='canary' is only used with injection=revision"),
-])
-def test_bad_input_is_refused_before_any_request(kubesim, run_playbook, extra, message):
-    kubesim.clear_request_log()
-    run = run_playbook(PLAYBOOK, kubesim, extra_vars=extra)
-    assert run.rc != 0
-    assert any(message in m for m in run.failed_msgs), run.failed_msgs
-    assert kubesim.request_log == []
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_run(kubesim_module, tmp_path_factory):
+    """All of BAD_INPUT in one run, each case a host of its own on the same cluster; the requests of the
+    whole run."""
+    kubesim_module.clear_request_log()
+    run = run_cases(tmp_path_factory.mktemp("bad-input"), PLAYBOOK, kubesim_module,
+                    {"case%d" % i: extra for i, (extra, _message) in enumerate(BAD_INPUT)})
+    return run, list(kubesim_module.request_log)
+
+
+@pytest.mark.parametrize("extra,message", BAD_INPUT)
+def test_bad_input_is_refused_before_any_request(bad_input_run, extra, message):
+    run, requests = bad_input_run
+    case = "case%d" % BAD_INPUT.index((extra, message))
+    assert run.rc != 0 and run.stats[case]["failures"] == 1, run
+    assert any(message in m for m in run.failed_msgs_of(case)), run.failed_msgs_of(case)
+    assert requests == []
 
 
 def test_unreachable_cluster(kubesim, run_playbook, tmp_path):
