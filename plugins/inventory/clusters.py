@@ -48,8 +48,10 @@ options:
     type: str
     default: ~/.kube/config
     env:
-      - name: K8S_AUTH_KUBECONFIG
+      # The last variable set wins: K8S_AUTH_KUBECONFIG (an AWX kubeconfig credential) over KUBECONFIG, as in
+      # kubernetes.core.
       - name: KUBECONFIG
+      - name: K8S_AUTH_KUBECONFIG
   mesh_id:
     description: Mesh ID (Istio's C(global.meshID)) of clusters that do not set one.
     type: str
@@ -488,8 +490,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.inventory.add_child(network_group, name)
             hostvars = host_vars(record)
             for key, value in hostvars.items():
-                # Names and URLs read from kubeconfig files are data, never templates.
-                if record["from_kubeconfig"] or key in ("kubeconfig", "context", "istio_api_server"):
+                # Names and URLs read from kubeconfig files are data, never templates; the interpreter is the
+                # plugin's own template (left unsafe, a job would look for a binary named "{{ ... }}").
+                if key != "ansible_python_interpreter" and (
+                        record["from_kubeconfig"] or key in ("kubeconfig", "context", "istio_api_server")):
                     value = make_unsafe(value)
                 self.inventory.set_variable(name, key, value)
             self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)
