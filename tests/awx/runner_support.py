@@ -12,6 +12,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import ansible_runner
@@ -87,6 +88,8 @@ class AWX:
         for folder in ("playbooks", "inventories", "collections"):
             shutil.copytree(REPO / folder, self.project / folder)
         self.inventories = {}
+        # (template, credential, seconds) of every job, in order.
+        self.log = []
 
     def base_env(self, kind, env_dir):
         home = self.root / "home"
@@ -131,8 +134,10 @@ class AWX:
         variables = extravars(template_id, **(answers or {}))
         variables.update(extra_vars or {})
         variables.update(awx_job_id=self.count, awx_job_template_name=TEMPLATES[template_id]["name"])
+        start = time.monotonic()
         runner = ansible_runner.run(private_data_dir=str(pdd), playbook=TEMPLATES[template_id]["playbook"],
                                     inventory=str(script), extravars=variables, quiet=True,
                                     envvars=self.base_env(credential, pdd / "env"),
                                     settings={"suppress_env_files": True})
+        self.log.append((template_id, credential, time.monotonic() - start))
         return Job(runner)
