@@ -16,7 +16,7 @@ from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar
 
 from tests.awx.awx_support import AWX, TEMPLATES, WORKFLOW, survey
-from tests.conftest import ansible_env
+from tests.conftest import COLLECTIONS, ansible_env
 
 BIN = Path(sys.executable).parent
 PLAYBOOK = AWX / "configure.yml"
@@ -51,7 +51,7 @@ def awx_module(name):
 
 def rendered_calls():
     """[(module name, rendered arguments)] for every awx.awx task, once per loop item."""
-    init_plugin_loader()  # lookups and filters, as ansible-playbook finds them
+    init_plugin_loader([str(COLLECTIONS)])  # lookups and filters, as ansible-playbook finds them
     loader = DataLoader()
     loader.set_basedir(str(AWX))
     (play,) = loader.load_from_file(str(PLAYBOOK), trusted_as_template=True)
