@@ -71,8 +71,8 @@ class Job:
         return [e["event_data"]["res"].get("msg") for e in self.events if e.get("event") == "runner_on_failed"]
 
     def __repr__(self):
-        return "Job(status=%s, rc=%s, failed=%s, tail=%r)" % (self.status, self.rc, self.failed_msgs(),
-                                                           self.stdout[-3000:])
+        return "Job(status=%s, rc=%s, failed=%s, tail=%r)" % (
+            self.status, self.rc, self.failed_msgs(), self.stdout[-3000:])
 
 
 class AWX:
