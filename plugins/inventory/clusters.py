@@ -48,8 +48,10 @@ options:
     type: str
     default: ~/.kube/config
     env:
-      - name: K8S_AUTH_KUBECONFIG
+      # The last variable set wins: K8S_AUTH_KUBECONFIG (an AWX kubeconfig credential) over KUBECONFIG, as in
+      # kubernetes.core.
       - name: KUBECONFIG
+      - name: K8S_AUTH_KUBECONFIG
   mesh_id:
     description: Mesh ID (Istio's C(global.meshID)) of clusters that do not set one.
     type: str
@@ -472,6 +474,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if records is None:
             spec = dict((key, self.get_option(key)) for key in (
                 "kubeconfig", "mesh_id", "default_network", "contexts", "context_defaults", "clusters"))
+            # An empty K8S_AUTH_KUBECONFIG (set to clear it) leaves the choice to KUBECONFIG, as in kubernetes.core.
+            spec["kubeconfig"] = spec["kubeconfig"] or os.environ.get("KUBECONFIG") or "~/.kube/config"
             records = resolve_clusters(spec, os.path.dirname(os.path.abspath(path)), KubeconfigReader(), env_server)
             if self.get_option("cache") and not env_server:
                 self._cache[cache_key] = records
