@@ -265,9 +265,9 @@ def test_addons_meet_faults_on_every_kind_of_request(kubesim_istio, run_playbook
     # Check mode first (the namespace exists): a dry run of Kiali's ConfigMap meets 503 twice; nothing is written.
     chain.run("503 x2", "dry-run PATCH", "preview addons", expect="either", why=WHY[503], what=r"kiali|the addons", check=True,
               inject=dict(method="PATCH", path=kiali, status=503, times=2, dry_run_only=True))
-    # The LIST of nodes (for the addresses of the exposed addons) dropped once.
-    chain.run("dropped connection", "LIST", "find nodes", expect="either", why=WHY["drop"], what=r"Node|node", inject=dict(
-        method="GET", path=r"^/api/v1/nodes$", status=None, drop=True, times=1))
+    # The LIST of Deployments that finds the installed Istio (its version picks the addon files) dropped once.
+    chain.run("dropped connection", "LIST", "find istio", expect="either", why=WHY["drop"], what=r"Deployment",
+              inject=dict(method="GET", path=r"^/apis/apps/v1/deployments$", status=None, drop=True, times=1))
     # The apply of Kiali's ConfigMap answers 500 for good.
     chain.run("500 lasting", "PATCH", "apply kiali", expect="failed", why=WHY[500], what=r"kiali|the addons", inject=dict(
         method="PATCH", path=kiali, status=500, times=None))
