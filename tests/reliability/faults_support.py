@@ -200,6 +200,34 @@ def wait_served(sim, latency):
         time.sleep(max(0.0, max(held) + latency + 0.3 - time.time()))
 
 
+def request_kinds(item, collection=None, kinds=("GET", "PATCH", "dry-run PATCH")):
+    """Where a fault lands for each kind of request a path sends about one object: a GET, PATCH or dry-run PATCH of
+    the object (path regex ``item``), a LIST of its collection (``collection``)."""
+    where = {"GET": dict(method="GET", path=item), "LIST": dict(method="GET", path=collection),
+             "PATCH": dict(method="PATCH", path=item), "dry-run PATCH": dict(method="PATCH", path=item, dry_run_only=True)}
+    return dict((kind, where[kind]) for kind in kinds)
+
+
+_COLLECTION = re.compile(r"^/api/v1/(namespaces/[^/]+/)?[a-z]+$|^/apis/[^/]+/[^/]+/(namespaces/[^/]+/)?[a-z]+$")
+
+
+def lists(records):
+    """The LIST requests among ``records`` (a GET of a collection, not of one object, not discovery)."""
+    return [r for r in records if r.method == "GET" and _COLLECTION.match(r.path)]
+
+
+def faulted(sim, where, settings, action):
+    """``action()`` with the fault ``settings`` on the requests ``where`` matches; returns (the fault, what
+    ``action`` returned). When it returns, the fault is cleared and the requests it held have been served."""
+    injected = sim.inject_fault(**dict(where, **settings))
+    try:
+        result = action()
+    finally:
+        sim.clear_faults()
+    wait_served(sim, settings.get("latency", 0))
+    return injected, result
+
+
 # -- counts ---------------------------------------------------------------------------------------
 
 class Tally:

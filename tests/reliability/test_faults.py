@@ -24,7 +24,10 @@ from tests.reliability.faults_support import (
     ModuleFailed,
     PrometheusFaults,
     Tally,
+    faulted,
+    lists,
     prometheus_params,
+    request_kinds,
     violations,
     wait_served,
 )
@@ -113,11 +116,7 @@ def release_state(sim, ns):
     return rl.load(vs["metadata"].get("annotations")), dict((k, v) for k, v in split.items() if v)
 
 
-KINDS = {
-    "GET": dict(method="GET", path=r"/virtualservices/reviews$"),
-    "PATCH": dict(method="PATCH", path=r"/virtualservices/reviews$"),
-    "dry-run PATCH": dict(method="PATCH", path=r"/virtualservices/reviews$", dry_run_only=True),
-}
+KINDS = request_kinds(r"/virtualservices/reviews$")
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
@@ -132,10 +131,8 @@ def test_release_meets_api_faults_at_every_step(env, fault, kind):
         before = release_state(sim, ns)
         since = len(sim.request_log)
         writes_before = len(sim.writes())
-        injected = sim.inject_fault(**dict(where, **settings))
-        outcome, result = release(sim, ns, action, url, check=dry)
-        sim.clear_faults()
-        wait_served(sim, settings.get("latency", 0))
+        injected, (outcome, result) = faulted(sim, where, settings,
+                                              lambda action=action: release(sim, ns, action, url, check=dry))
         found = violations(sim, ns)
         TALLY.add("release", fault, kind, index, outcome, injected.hits, found)
         assert found == []
@@ -290,23 +287,19 @@ def test_a_write_that_never_happened_is_reported_as_not_made(env):
 
 # -- traffic and burst (server-side apply) ----------------------------------------------------------
 
-def traffic(sim, ns, subsets, check=False):
+def traffic(sim, ns, subsets, check=False, backoff=None):
     params = dict(service="reviews", namespace=ns, virtual_service=None, destination_rule=None, api_version=API,
                   validate_service=False, state="present", subsets=subsets, match=None, mirror=None, timeout=None,
                   retries=None, subset_labels=None, prune_subsets=True)
     module = DirectModule(sim, check_mode=check, **params)
     try:
-        return "ok", istio_traffic.declare(module, Cluster(module), istio_traffic.validated(params))
+        return "ok", istio_traffic.declare(module, Cluster(module, backoff=backoff), istio_traffic.validated(params))
     except (KubeError, rt.RoutingError) as e:
-        return "failed", dict(msg=str(e))
+        return "failed", dict(msg=getattr(e, "message", None) or str(e))
 
 
-TRAFFIC_KINDS = {
-    "GET": dict(method="GET", path=r"/virtualservices/reviews$"),
-    "LIST": dict(method="GET", path=r"/virtualservices$"),
-    "PATCH": dict(method="PATCH", path=r"/virtualservices/reviews$"),
-    "dry-run PATCH": dict(method="PATCH", path=r"/virtualservices/reviews$", dry_run_only=True),
-}
+TRAFFIC_KINDS = request_kinds(r"/virtualservices/reviews$", r"/virtualservices$",
+                              kinds=("GET", "LIST", "PATCH", "dry-run PATCH"))
 
 
 @pytest.mark.parametrize("kind,fault", [(k, f) for k in TRAFFIC_KINDS for f in FAULTS
@@ -319,10 +312,7 @@ def test_traffic_meets_api_faults(env, fault, kind):
     dry = where.get("dry_run_only", False)
     want = {"v1": 50, "v3": 50}
     writes_before = len(sim.writes())
-    injected = sim.inject_fault(**dict(where, **settings))
-    outcome, result = traffic(sim, ns, want, check=dry)
-    sim.clear_faults()
-    wait_served(sim, settings.get("latency", 0))
+    injected, (outcome, result) = faulted(sim, where, settings, lambda: traffic(sim, ns, want, check=dry))
     found = violations(sim, ns)
     TALLY.add("traffic", fault, kind, 0, outcome, injected.hits, found)
     assert found == [] and injected.hits >= 1
@@ -332,6 +322,64 @@ def test_traffic_meets_api_faults(env, fault, kind):
     outcome, result = traffic(sim, ns, want)
     assert outcome == "ok" and result["split"] == want, result
     assert violations(sim, ns) == []
+
+
+# name: (kubesim fault settings, requests sent, waits asked for)
+RETRY_AFTER = {
+    "429 x2 with Retry-After": (dict(status=429, times=2, retry_after=3), 3, [3.0, 3.0]),
+    # A Retry-After longer than the bound is cut to it, and the tries stay bounded.
+    "429 lasting with Retry-After: 3600": (dict(status=429, times=None, retry_after=3600), 5,
+                                           [kube.RETRY_AFTER_LIMIT] * 4),
+}
+
+
+@pytest.mark.parametrize("fault", list(RETRY_AFTER))
+def test_retry_after_from_the_api_server_is_honoured_and_bounded(env, fault):
+    """kubesim answers 429 with a Retry-After header, as kube-apiserver's priority and fairness does: Backoff waits
+    what it says (up to RETRY_AFTER_LIMIT) instead of its own doubling. Counted: requests sent, waits asked for
+    (recorded, not slept)."""
+    sim = env["sim"]
+    settings, sent, asked = RETRY_AFTER[fault]
+    ns = new_namespace(sim, "fretry")
+    where = dict(method="GET", path=r"/namespaces/%s/virtualservices/reviews$" % ns)
+    waits = []
+    since = len(sim.request_log)
+    injected, (outcome, result) = faulted(sim, where, settings, lambda: traffic(
+        sim, ns, {"v1": 50, "v3": 50}, backoff=kube.Backoff(sleep=waits.append)))
+    found = violations(sim, ns)
+    TALLY.add("traffic", fault, "GET", 0, outcome, injected.hits, found)
+    assert found == []
+    assert len(requests_matching(sim, "GET", where["path"], since)) == sent and waits == asked, waits
+    if settings["times"] is None:
+        assert outcome == "failed" and "(tried 5 times)" in result["msg"], result
+    else:
+        assert outcome == "ok" and result["split"] == {"v1": 50, "v3": 50}, result
+    outcome, result = traffic(sim, ns, {"v1": 50, "v3": 50})
+    assert outcome == "ok" and violations(sim, ns) == []
+
+
+def test_the_release_and_burst_paths_send_no_list(env):
+    """The release and the burst read their VirtualService and DestinationRule by name: there is no LIST for a fault
+    to meet (the traffic path lists VirtualServices, and its matrix has LIST rows). Should either start to list,
+    this fails, and its matrix needs LIST rows."""
+    sim, url = env["sim"], env["prometheus"].url
+    ns = new_namespace(sim, "fnolist")
+    since = len(sim.request_log)
+    for action in ("start", "step", "step"):
+        assert release(sim, ns, action, url)[0] == "ok"
+    assert lists(list(sim.request_log)[since:]) == []
+    # The same check sees the traffic path's LIST.
+    since = len(sim.request_log)
+    assert traffic(sim, ns, {"v1": 50, "v3": 50})[0] == "ok"
+    assert [r.path for r in lists(list(sim.request_log)[since:])] == [
+        "/apis/%s/namespaces/%s/virtualservices" % (API, ns)]
+    ns = "fburst-%d" % next(_namespaces)
+    seed_worker(sim, ns)
+    since = len(sim.request_log)
+    for rate in (20, 5):
+        assert burst(sim, ns, url, rate)[0] == "ok"
+    records = list(sim.request_log)[since:]
+    assert lists(records) == [] and len(records) > 0
 
 
 def seed_worker(sim, ns):
@@ -360,11 +408,7 @@ def burst(sim, ns, url, rate, check=False):
         return "failed", dict(msg=str(e))
 
 
-BURST_KINDS = {
-    "GET": dict(method="GET", path=r"/virtualservices/worker-virtual-service$"),
-    "PATCH": dict(method="PATCH", path=r"/virtualservices/worker-virtual-service$"),
-    "dry-run PATCH": dict(method="PATCH", path=r"/virtualservices/worker-virtual-service$", dry_run_only=True),
-}
+BURST_KINDS = request_kinds(r"/virtualservices/worker-virtual-service$")
 
 
 @pytest.mark.parametrize("fault", ["503 x2", "429 x2", "dropped connection", "held past the timeout", "500 lasting"])
@@ -376,10 +420,7 @@ def test_burst_meets_api_faults(env, fault, kind):
     seed_worker(sim, ns)
     where = dict(BURST_KINDS[kind], path="/namespaces/%s%s" % (ns, BURST_KINDS[kind]["path"]))
     dry = where.get("dry_run_only", False)
-    injected = sim.inject_fault(**dict(where, **settings))
-    outcome, result = burst(sim, ns, url, 20, check=dry)
-    sim.clear_faults()
-    wait_served(sim, settings.get("latency", 0))
+    injected, (outcome, result) = faulted(sim, where, settings, lambda: burst(sim, ns, url, 20, check=dry))
     found = violations(sim, ns)
     TALLY.add("burst", fault, kind, 0, outcome, injected.hits, found)
     assert found == [] and injected.hits >= 1
@@ -398,14 +439,10 @@ def namespaces(sim, names, check=False):
     try:
         return "ok", istio_namespace.NamespaceRun(module, Cluster(module)).execute()
     except KubeError as e:
-        return "failed", dict(msg=str(e))
+        return "failed", dict(msg=e.message)
 
 
-INSTALL_KINDS = {
-    "LIST": dict(method="GET", path=r"^/api/v1/namespaces$"),
-    "PATCH": dict(method="PATCH", path=r"^/api/v1/namespaces/fns-"),
-    "dry-run PATCH": dict(method="PATCH", path=r"^/api/v1/namespaces/fns-", dry_run_only=True),
-}
+INSTALL_KINDS = request_kinds(r"^/api/v1/namespaces/fns-", r"^/api/v1/namespaces$", kinds=("LIST", "PATCH", "dry-run PATCH"))
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
@@ -418,10 +455,7 @@ def test_namespace_install_meets_api_faults(env, fault, kind):
     where = dict(INSTALL_KINDS[kind])
     dry = where.get("dry_run_only", False)
     writes_before = len(sim.writes())
-    injected = sim.inject_fault(**dict(where, **settings))
-    outcome, result = namespaces(sim, names, check=dry)
-    sim.clear_faults()
-    wait_served(sim, settings.get("latency", 0))
+    injected, (outcome, result) = faulted(sim, where, settings, lambda: namespaces(sim, names, check=dry))
     TALLY.add("install/namespaces", fault, kind, 0, outcome, injected.hits, [])
     assert injected.hits >= 1
     if dry:

@@ -40,11 +40,12 @@ class RequestRecord:
 
 
 class Fault:
-    def __init__(self, method, path, status, latency, drop, times, dry_run_only, message):
+    def __init__(self, method, path, status, latency, drop, times, dry_run_only, message, retry_after=None):
         self.method = method.upper() if method else None
         self.path = re.compile(path) if path else None
         self.status, self.latency, self.drop = status, latency, drop
         self.remaining, self.dry_run_only, self.message = times, dry_run_only, message
+        self.retry_after = retry_after
         self.hits = 0
 
     def matches(self, method, path, dry_run):
@@ -133,6 +134,7 @@ class Handler(BaseHTTPRequestHandler):
                                self.headers.get("Content-Type", ""))
         self._record = record
         self._warnings = []
+        self._headers = {}
         started = time.monotonic()
         try:
             length = int(self.headers.get("Content-Length") or 0)
@@ -150,6 +152,8 @@ class Handler(BaseHTTPRequestHandler):
                 if fault.drop:
                     raise _DropConnection()
                 if fault.status:
+                    if fault.retry_after is not None:
+                        self._headers = {"Retry-After": str(fault.retry_after)}
                     raise errors.ApiError(fault.status, fault.message or _fault_message(fault.status))
             user = self._authenticate(path)
             record.user = user
@@ -198,6 +202,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Audit-Id", str(uuid.uuid4()))
         for warning in self._warnings:
             self.send_header("Warning", f'299 - "{warning}"')
+        for name, value in self._headers.items():
+            self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)

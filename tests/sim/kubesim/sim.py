@@ -230,12 +230,14 @@ class KubeSim:
                                              "/tokenreviews"))]
 
     def inject_fault(self, method=None, path=r".*", status=500, latency=0.0, drop=False, times=1,
-                     dry_run_only=False, message=None):
+                     dry_run_only=False, message=None, retry_after=None):
         """Make the next `times` matching requests fail (times=None: every one until cleared).
 
-        status=None with latency>0 delays the request and then serves it normally.
+        status=None with latency>0 delays the request and then serves it normally. retry_after (seconds)
+        sends a Retry-After header with the failure, as kube-apiserver does with 429 (and 503 from its
+        priority-and-fairness layer).
         """
-        fault = Fault(method, path, status, latency, drop, times, dry_run_only, message)
+        fault = Fault(method, path, status, latency, drop, times, dry_run_only, message, retry_after)
         with self._faults_lock:
             self._faults.append(fault)
         return fault
