@@ -19,7 +19,7 @@ mkdir -p "$work/meshops/istio" "$work/kubernetes"
 "$venv/bin/ansible-galaxy" collection build --force --output-path "$build/dist" "$root" >/dev/null
 tarball=$(basename "$(ls "$build"/dist/meshops-istio-*.tar.gz)")
 tar -xzf "$build/dist/$tarball" -C "$work/meshops/istio"
-k8s_core=$("$python" -c 'import ansible_collections.kubernetes.core as m, os; print(os.path.dirname(m.__file__))' 2>/dev/null \
+k8s_core=$("$python" -c 'import ansible_collections.kubernetes.core as m, os; print(list(m.__path__)[0])' 2>/dev/null \
   || echo "$root/.venv/lib/python3.11/site-packages/ansible_collections/kubernetes/core")
 cp -r "$k8s_core" "$work/kubernetes/core"
 # ansible-test bootstraps pip in the venvs it creates from a host we cannot reach; hand it our offline stand-in

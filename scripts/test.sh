@@ -18,6 +18,10 @@ step ruff ruff check plugins tests scripts
 step yamllint yamllint -s .
 step ansible-lint ansible-lint --profile production
 step sanity scripts/sanity.sh
+# Galaxy quality: the import Galaxy runs on an upload, the docs linter of the Ansible docsite, the changelog.
+step galaxy-importer scripts/galaxy-importer.sh
+step antsibull-docs scripts/docs-lint.sh
+step antsibull-changelog antsibull-changelog lint
 step molecule molecule test --all
 step pytest pytest -n 2 -p no:cacheprovider -rs --durations=20 tests
 if [ ${#failed[@]} -gt 0 ]; then echo "FAILED: ${failed[*]}"; exit 1; fi
