@@ -3,15 +3,14 @@ module, plugin, filter and role is either in a release of changelogs/changelog.y
 version after the last release (where `antsibull-changelog release` finds it)."""
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import yaml
 from ansible.module_utils.compat.version import LooseVersion
 
 from tests.conftest import REPO
 
-BIN = Path(sys.executable).parent
+# The project's changelog tool, also when `make matrix` runs the unit tests under another venv's Python.
+BIN = REPO / ".venv" / "bin"
 CHANGELOG = yaml.safe_load((REPO / "changelogs" / "changelog.yaml").read_text())
 LAST_RELEASE = max(CHANGELOG["releases"], key=LooseVersion)
 
