@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+export PATH="$root/.venv/bin:$PATH"
 mkdir -p "$root/.tools" && rm -rf "$root"/.tools/.docs-lint.*
 work=$(mktemp -d "$root/.tools/.docs-lint.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -14,6 +15,6 @@ mkdir -p "$collection" "$work/ansible_collections/kubernetes"
 "$root/.venv/bin/ansible-galaxy" collection build --force --output-path "$work" "$root" >/dev/null
 tar -xzf "$work"/meshops-istio-*.tar.gz -C "$collection"
 k8s_core=$("$root/.venv/bin/python" -c 'import ansible_collections.kubernetes.core as m; print(list(m.__path__)[0])')
-ln -s "$k8s_core" "$work/ansible_collections/kubernetes/core"
+cp -r "$k8s_core" "$work/ansible_collections/kubernetes/core"
 ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=False ANSIBLE_COLLECTIONS_PATH="$work" \
   "$root/.venv/bin/antsibull-docs" lint-collection-docs --plugin-docs "$collection"

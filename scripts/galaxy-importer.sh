@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+export PATH="$root/.venv/bin:$PATH"
 mkdir -p "$root/.tools" && rm -rf "$root"/.tools/.importer.*
 work=$(mktemp -d "$root/.tools/.importer.XXXXXX")
 trap 'rm -rf "$work"' EXIT
