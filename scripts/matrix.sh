@@ -49,7 +49,7 @@ for entry in "${matrix[@]}"; do
   label="core $core/py ${python_version%.*}"
   step "$label: venv" venv_for "$core" "$python_version" || true
   if [ ! -f "$venv/.installed" ]; then continue; fi
-  "$venv/bin/ansible" --version | head -1
+  "$venv/bin/ansible" --version | sed -n 1p
   step "$label: sanity" env SANITY_VENV="$venv" SANITY_DIR="$venv/sanity" scripts/sanity.sh \
     --test compile --test import --test validate-modules --test ansible-doc --test runtime-metadata
   step "$label: unit" "$venv/bin/python" -m pytest -p no:cacheprovider -q -n 2 tests/unit

@@ -36,5 +36,5 @@ cp "$root/scripts/get_pip_offline.py" ~/.ansible/test/cache/get_pip_"${pip_versi
 git -C "$work/meshops/istio" init -q . && git -C "$work/meshops/istio" add -A >/dev/null 2>&1
 rm -rf "$dest" && mv "$build" "$dest"
 cd "$dest/ansible_collections/meshops/istio"
-echo "sanity with $("$venv/bin/ansible" --version | head -1) on Python $py_version, on the content of $tarball ($(git ls-files | wc -l) files)"
+echo "sanity with $("$venv/bin/ansible" --version | sed -n 1p) on Python $py_version, on the content of $tarball ($(git ls-files | wc -l) files)"
 PATH="$venv/bin:$PATH" ansible-test sanity --python "$py_version" --local --color no "$@"
