@@ -11,7 +11,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export ANSIBLE_HOME := $(CURDIR)/$(TOOLS)/ansible-home
 export ANSIBLE_REMOTE_TEMP := $(CURDIR)/$(TOOLS)/ansible-home/tmp
 
-.PHONY: setup demo demo-keep test test-python lint sanity molecule clean
+.PHONY: setup demo demo-keep test test-python lint sanity molecule clean matrix
 
 setup: $(VENV)/.installed $(TOOLS)/bin/helm $(TOOLS)/.prometheus $(COLLECTIONS)/ansible_collections/meshops/istio
 
@@ -47,6 +47,11 @@ demo-keep: setup
 
 test: setup
 	scripts/test.sh
+
+# The support matrix: ansible-core 2.16, the pinned 2.19 and 2.21, each in its own venv under .tools/matrix
+# (sanity of the tarball's plugins, the unit tests, one playbook on kubesim; see README "Support matrix").
+matrix: setup
+	scripts/matrix.sh
 
 clean:
 	rm -rf $(VENV) $(TOOLS) tests/output

@@ -41,6 +41,10 @@ beside sanity scripts/sanity.sh
 step ansible-lint ansible-lint --profile production
 step molecule molecule test --all
 collect sanity
+# Galaxy quality: the import Galaxy runs on an upload, the docs linter of the Ansible docsite, the changelog.
+step galaxy-importer scripts/galaxy-importer.sh
+step antsibull-docs scripts/docs-lint.sh
+step antsibull-changelog antsibull-changelog lint
 # Whole files per worker (module-scoped clusters and installs are built once), heaviest files first
 # (tests/conftest.py orders them by tests/file_weights.json); the per-file profile is printed at the end
 # and kept in tests/output/test_profile.json. One worker more than there are cores: the release, burst and
