@@ -8,7 +8,7 @@ COLLECTIONS := $(TOOLS)/collections
 export PATH := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 
-.PHONY: setup demo demo-keep test test-python lint sanity molecule clean
+.PHONY: setup demo demo-keep test test-python lint sanity molecule clean bench bench-quick
 
 setup: $(VENV)/.installed $(TOOLS)/bin/helm $(TOOLS)/.prometheus $(COLLECTIONS)/ansible_collections/meshops/istio
 
@@ -44,6 +44,14 @@ demo-keep: setup
 
 test: setup
 	scripts/test.sh
+
+# What a run costs next to kubectl, side by side on simulated clusters; writes docs/bench.md and docs/bench.json.
+# BENCH_ARGS passes options (e.g. BENCH_ARGS="--rows bookinfo --reps 5"); bench-quick is one repetition at 0 ms.
+bench: setup
+	$(VENV)/bin/python -m scripts.bench $(BENCH_ARGS)
+
+bench-quick: setup
+	$(VENV)/bin/python -m scripts.bench --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) tests/output
