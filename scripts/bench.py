@@ -152,13 +152,20 @@ def written_objects(sim):
     api_versions = {}
     for rtype in sim.registry.all():   # the stored object may carry another served version
         api_versions.setdefault(rtype.key, rtype.api_version)
-    found = []
+    found, namespaces = [], {}
     with sim.store.lock:
         for key in sim.store.kinds():
             for obj in sim.store.scan(key):
                 managers = {entry.get("manager") for entry in obj["metadata"].get("managedFields") or []}
+                if obj["kind"] == "Namespace" and SEED_MANAGER not in managers:
+                    namespaces[obj["metadata"]["name"]] = dict(applicable(obj), apiVersion="v1")
                 if managers - {SEED_MANAGER}:
                     found.append(dict(applicable(obj), apiVersion=api_versions[key]))
+    # A namespace that a client made without a field manager (helm's --create-namespace sends protobuf) is
+    # still one of the objects: kubectl must create it before what it holds.
+    named = {o["metadata"]["name"] for o in found if o["kind"] == "Namespace"}
+    used = {o["metadata"].get("namespace") for o in found}
+    found += [ns for name, ns in namespaces.items() if name in used and name not in named]
     return found
 
 
@@ -219,6 +226,9 @@ class Row:
 
     def objects(self):
         return None
+
+    def b_objects(self):
+        return self.objects()
 
 
 class PlaybookRow(Row):
@@ -366,6 +376,9 @@ class ScaleRow(Row):
 
     def objects(self):
         return self.n * len(NAMESPACES_FOR_SCALE)
+
+    def b_objects(self):
+        return len(NAMESPACES_FOR_SCALE)
 
 
 class ReleaseRow(Row):
@@ -532,33 +545,29 @@ def summary(values):
 
 
 def measure(bench, rows, deadline):
-    """{(row index, phase, latency, accelerated): {"a": [...], "b": [...]}} over interleaved repetitions."""
+    """{(row index, phase, latency, accelerated): {"a": [...], "b": [...]}} over interleaved repetitions.
+
+    Order: repetition, then setting (0 ms first, without Mitogen first), then row; each row's B right after its A.
+    Past the deadline no further run starts: what is cut is the last settings of the last repetition."""
     results = {}
+    settings = [(latency, accelerated) for latency in bench.latencies for accelerated in bench.accelerators]
     for rep in range(bench.reps):
         bench.rep = rep
-        for index, row in enumerate(rows):
-            for latency in bench.latencies:
-                b_done = {}
-                for accelerated in bench.accelerators:
-                    if rep and time.monotonic() > deadline:
-                        # Every line has its first repetition; further ones only while the budget lasts.
-                        print(f"bench: time budget spent; stopping in repetition {rep + 1}", flush=True)
-                        return results
-                    label = f"[{rep + 1}/{bench.reps}] {row.name} vs {row.b_label}, {latency} ms" + \
-                            (", mitogen" if accelerated else "")
-                    print(label, flush=True)
-                    a = row.a(latency, accelerated)
-                    # B after A (A/B/A/B); a playbook B side follows A's accelerator, kubectl is measured once.
-                    key_b = accelerated if isinstance(row, (NaiveRow, DebugRow, ScaleRow)) else None
-                    if key_b not in b_done:
-                        bench.b_accelerated = accelerated
-                        b_done[key_b] = row.b(latency)
-                    b = b_done[key_b]
-                    for phase in row.phases:
-                        slot = results.setdefault((index, phase, latency, accelerated), {"a": [], "b": []})
-                        slot["a"].append(a[phase])
-                        slot["b"].append(b[phase])
-                    bench.clusters.close()
+        for latency, accelerated in settings:
+            for index, row in enumerate(rows):
+                if time.monotonic() > deadline:
+                    print(f"bench: time budget spent; stopped in repetition {rep + 1}", flush=True)
+                    return results
+                print(f"[{rep + 1}/{bench.reps}] {row.name} vs {row.b_label}, {latency} ms"
+                      + (", mitogen" if accelerated else ""), flush=True)
+                a = row.a(latency, accelerated)
+                bench.b_accelerated = accelerated   # a playbook on the B side runs as the A side does
+                b = row.b(latency)
+                for phase in row.phases:
+                    slot = results.setdefault((index, phase, latency, accelerated), {"a": [], "b": []})
+                    slot["a"].append(a[phase])
+                    slot["b"].append(b[phase])
+                bench.clusters.close()
     return results
 
 
@@ -579,7 +588,7 @@ def table(rows, results):
                   "changed": [m.get("changed") for m in a if "changed" in m]},
             "b": {"seconds": wall_b, "requests": statistics.median(m["requests"] for m in b),
                   "writes": statistics.median(m["writes"] for m in b),
-                  "requests_per_object": round(statistics.median(m["requests"] for m in b) / objects, 2)},
+                  "requests_per_object": round(statistics.median(m["requests"] for m in b) / (row.b_objects() or 1), 2)},
             "ratio": {"min": wall_a["min"] / wall_b["min"], "median": wall_a["median"] / wall_b["median"]},
         }
         if getattr(row, "note", ""):
@@ -588,7 +597,7 @@ def table(rows, results):
     return lines
 
 
-def markdown(lines, machine, elapsed, argv, kubesim=None):
+def markdown(lines, machine, elapsed, argv, kubesim=None, missing=()):
     out = ["# Benchmark: meshops.istio next to kubectl", "",
            "Written by `make bench` (`python -m scripts.bench" + (" " + " ".join(argv) if argv else "") + "`); "
            "see scripts/bench.py for what each row runs and how the kubectl side gets its objects.", "",
@@ -617,10 +626,11 @@ def markdown(lines, machine, elapsed, argv, kubesim=None):
     out += [f"- {note}" for note in notes]
     if changed:
         out.append(f"- Re-runs that reported changes: {', '.join(changed)}.")
-    reps = sorted({line["repetitions"] for line in lines})
-    out.append(f"- Repetitions per line: {' to '.join(str(r) for r in (reps[0], reps[-1]) if r) if reps else 0} "
-               "(A/B interleaved; later repetitions run while the time budget lasts; a fresh kubesim for every run "
-               "except the release row, which takes a fresh namespace).")
+    out.append("- Repetitions: the reps column (A/B interleaved; no run starts after the time budget, so the last "
+               "settings may have fewer; a fresh kubesim for every run except the release row, which takes a fresh "
+               "namespace).")
+    if missing:
+        out.append("- Not measured (time budget spent): " + "; ".join(missing) + ".")
     if kubesim:
         out += ["", "## kubesim itself", "", "What the API server's share of the rows above costs (one client, one "
                 "keep-alive connection, in the bench's process).", "", "| figure | value |", "|---|---|"]
@@ -646,8 +656,8 @@ def main(argv=None):
     parser.add_argument("--mitogen", choices=["both", "on", "off"], default="both",
                         help="run the Ansible sides with and/or without Mitogen (default both, when installed)")
     parser.add_argument("--budget", type=float, default=540,
-                        help="seconds after which no further repetition starts (every line gets one; default 540, "
-                             "0 = no limit); the table says how many each line got")
+                        help="seconds after which no further run starts (default 540, 0 = no limit); the table says "
+                             "how many repetitions each line got and which were not measured")
     parser.add_argument("--out", help="where bench.md and bench.json go (default: docs/ for the full table, "
                                       "tests/output/bench/ for a partial one, so the committed table stays whole)")
     args = parser.parse_args(argv)
@@ -681,13 +691,16 @@ def main(argv=None):
     elapsed = time.monotonic() - started
     machine["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = table(rows, results)
-    text = markdown(lines, machine, elapsed, argv, kubesim)
+    missing = [f"{row.name}, {latency} ms" + (", Mitogen" if accelerated else "")
+               for latency in latencies for accelerated in accelerators for index, row in enumerate(rows)
+               if (index, row.phases[0], latency, accelerated) not in results]
+    text = markdown(lines, machine, elapsed, argv, kubesim, missing)
     partial = args.quick or args.rows or args.reps or args.latency or args.mitogen != "both"
     out = Path(args.out or (REPO / "tests" / "output" / "bench" if partial else REPO / "docs"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.md").write_text(text)
-    (out / "bench.json").write_text(json.dumps({"machine": machine, "seconds": elapsed, "argv": argv,
-                                                "rows": lines, "kubesim": kubesim}, indent=2) + "\n")
+    (out / "bench.json").write_text(json.dumps({"machine": machine, "seconds": elapsed, "argv": argv, "rows": lines,
+                                                "not_measured": missing, "kubesim": kubesim}, indent=2) + "\n")
     print("\n" + text)
     print(f"bench: wrote {out / 'bench.md'} and {out / 'bench.json'}")
     return 0
