@@ -508,7 +508,7 @@ class Bench:
         self.reps, self.latencies, self.accelerators = reps, latencies, accelerators
         self.clusters = Clusters(self.work)
         self.recorded = Recorded()
-        self.rep, self.a_runs = 0, {}
+        self.rep, self.a_runs, self.errors = 0, {}, []
         self.on_close = []
         # The non-collection side of a row that is itself a playbook (naive, debug, one cluster) runs with the
         # same accelerator as the collection's side it is compared with.
@@ -560,9 +560,16 @@ def measure(bench, rows, deadline):
                     return results
                 print(f"[{rep + 1}/{bench.reps}] {row.name} vs {row.b_label}, {latency} ms"
                       + (", mitogen" if accelerated else ""), flush=True)
-                a = row.a(latency, accelerated)
-                bench.b_accelerated = accelerated   # a playbook on the B side runs as the A side does
-                b = row.b(latency)
+                try:
+                    a = row.a(latency, accelerated)
+                    bench.b_accelerated = accelerated   # a playbook on the B side runs as the A side does
+                    b = row.b(latency)
+                except (SystemExit, Exception) as failed:   # one failed run costs its line, not the table
+                    print(failed, flush=True)
+                    bench.errors.append(f"{row.name}, {latency} ms{', Mitogen' if accelerated else ''}, repetition "
+                                        f"{rep + 1}: {str(failed).splitlines()[0]}")
+                    bench.clusters.close()
+                    continue
                 for phase in row.phases:
                     slot = results.setdefault((index, phase, latency, accelerated), {"a": [], "b": []})
                     slot["a"].append(a[phase])
@@ -597,7 +604,7 @@ def table(rows, results):
     return lines
 
 
-def markdown(lines, machine, elapsed, argv, kubesim=None, missing=()):
+def markdown(lines, machine, elapsed, argv, kubesim=None, missing=(), errors=()):
     out = ["# Benchmark: meshops.istio next to kubectl", "",
            "Written by `make bench` (`python -m scripts.bench" + (" " + " ".join(argv) if argv else "") + "`); "
            "see scripts/bench.py for what each row runs and how the kubectl side gets its objects.", "",
@@ -631,6 +638,7 @@ def markdown(lines, machine, elapsed, argv, kubesim=None, missing=()):
                "namespace).")
     if missing:
         out.append("- Not measured (time budget spent): " + "; ".join(missing) + ".")
+    out += [f"- Failed: {error}" for error in errors]
     if kubesim:
         out += ["", "## kubesim itself", "", "What the API server's share of the rows above costs (one client, one "
                 "keep-alive connection, in the bench's process).", "", "| figure | value |", "|---|---|"]
@@ -694,16 +702,17 @@ def main(argv=None):
     missing = [f"{row.name}, {latency} ms" + (", Mitogen" if accelerated else "")
                for latency in latencies for accelerated in accelerators for index, row in enumerate(rows)
                if (index, row.phases[0], latency, accelerated) not in results]
-    text = markdown(lines, machine, elapsed, argv, kubesim, missing)
+    text = markdown(lines, machine, elapsed, argv, kubesim, missing, bench.errors)
     partial = args.quick or args.rows or args.reps or args.latency or args.mitogen != "both"
     out = Path(args.out or (REPO / "tests" / "output" / "bench" if partial else REPO / "docs"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.md").write_text(text)
     (out / "bench.json").write_text(json.dumps({"machine": machine, "seconds": elapsed, "argv": argv, "rows": lines,
-                                                "not_measured": missing, "kubesim": kubesim}, indent=2) + "\n")
+                                                "not_measured": missing, "failed": bench.errors,
+                                                "kubesim": kubesim}, indent=2) + "\n")
     print("\n" + text)
     print(f"bench: wrote {out / 'bench.md'} and {out / 'bench.json'}")
-    return 0
+    return 1 if bench.errors else 0
 
 
 if __name__ == "__main__":
