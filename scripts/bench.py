@@ -549,8 +549,9 @@ def measure(bench, rows, deadline):
     """{(row index, phase, latency, accelerated): {"a": [...], "b": [...]}} over interleaved repetitions.
 
     Order: repetition, then setting (0 ms first, without Mitogen first), then row; each row's B right after its A.
-    Past the deadline no further run starts: what is cut is the last settings of the last repetition."""
-    results = {}
+    No run starts past the deadline, nor one that would end past it by its row's last duration: what is cut is
+    the last settings of the last repetition."""
+    results, took = {}, {}
     settings = [(latency, accelerated) for latency in bench.latencies for accelerated in bench.accelerators]
     for rep in range(bench.reps):
         bench.rep = rep
@@ -559,6 +560,9 @@ def measure(bench, rows, deadline):
                 if time.monotonic() > deadline:
                     print(f"bench: time budget spent; stopped in repetition {rep + 1}", flush=True)
                     return results
+                if time.monotonic() + took.get(index, 0) > deadline:
+                    continue   # this row's last run says it would end past the budget; a cheaper one may fit
+                started = time.monotonic()
                 print(f"[{rep + 1}/{bench.reps}] {row.name} vs {row.b_label}, {latency} ms"
                       + (", mitogen" if accelerated else ""), flush=True)
                 try:
@@ -571,6 +575,7 @@ def measure(bench, rows, deadline):
                                         f"{rep + 1}: {str(failed).splitlines()[0]}")
                     bench.clusters.close()
                     continue
+                took[index] = time.monotonic() - started
                 for phase in row.phases:
                     slot = results.setdefault((index, phase, latency, accelerated), {"a": [], "b": []})
                     slot["a"].append(a[phase])
