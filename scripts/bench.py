@@ -106,10 +106,9 @@ def run(cmd, env, what):
     return proc
 
 
-def write_inventory(path, sims, forks_vars=None):
-    hosts = {sim.name: dict({"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-                             "kubeconfig": str(sim.kubeconfig_path), "context": sim.name},
-                            **((forks_vars or {}).get(sim.name, {})))
+def write_inventory(path, sims):
+    hosts = {sim.name: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                        "kubeconfig": str(sim.kubeconfig_path), "context": sim.name}
              for sim in sims}
     Path(path).write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
     return str(path)
@@ -127,9 +126,9 @@ def ansible_env(sims, accelerated):
     return env
 
 
-def playbook(path, sims, accelerated, extra_vars=None, forks=None, host_vars=None, skip_tags=None):
+def playbook(path, sims, accelerated, extra_vars=None, forks=None, skip_tags=None):
     """Run ansible-playbook on ``sims``; the number of changed tasks."""
-    inventory = write_inventory(Path(sims[0].tmpdir).parent / "inventory.yml", sims, host_vars)
+    inventory = write_inventory(Path(sims[0].tmpdir).parent / "inventory.yml", sims)
     cmd = [str(BIN / "ansible-playbook"), "-i", inventory, str(path)]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
@@ -213,8 +212,8 @@ def kubectl_apply(sim, objects, directory):
 
 # --- rows -------------------------------------------------------------------------------------------------
 class Row:
-    """One comparison. measure(rep, latency, accelerated) -> {phase: {"a": {...}, "b": {...}}}; the B side
-    (no Ansible) is measured once per repetition and latency and shared by both accelerator settings."""
+    """One comparison: a(latency, accelerated) and b(latency) each return {phase: {seconds, requests, writes}};
+    a B side that is itself a playbook runs with the accelerator of the A side just measured."""
 
     name = ""
     a_label = "meshops.istio"
@@ -238,7 +237,6 @@ class PlaybookRow(Row):
         super().__init__(bench)
         self.name, self.path, self.prepare = name, path, prepare
         self.extra_vars, self.skip_tags, self.note = extra_vars or {}, skip_tags, note
-        self._b_cache = {}
 
     def cluster(self, latency):
         sim = self.bench.clusters.new(self.name.split(".")[0], istio_crds=self.prepare != "bare", latency=0)
@@ -368,7 +366,6 @@ class ScaleRow(Row):
         return out
 
     def a(self, latency, accelerated):
-        self.accelerated = accelerated
         return self.run(self.n, latency, accelerated)
 
     def b(self, latency):
