@@ -1,7 +1,8 @@
 """`make bench`: what a meshops.istio run costs next to doing the same with kubectl, measured side by side.
 
-    python -m scripts.bench                      the full table (every row, 0 and 30 ms, with and without Mitogen)
-    python -m scripts.bench --quick              one repetition, 0 ms only: a first look in a couple of minutes
+    python -m scripts.bench                      the full table (every row, 0 and 30 ms, with and without Mitogen,
+                                                 3 repetitions; no run starts after --budget seconds, default 540)
+    python -m scripts.bench --quick              one repetition, 0 ms only: a first look
     python -m scripts.bench --rows bookinfo,ns10 only the rows whose name contains one of these words
     python -m scripts.bench --reps 5 --latency 0,30,100 --mitogen off
 
