@@ -584,7 +584,11 @@ def measure(bench, rows, deadline):
 
 def table(rows, results):
     lines = []
-    for (index, phase, latency, accelerated), sides in sorted(results.items(), key=lambda kv: kv[0]):
+    def order(item):
+        index, phase, latency, accelerated = item[0]
+        return index, latency, accelerated, rows[index].phases.index(phase)
+
+    for (index, phase, latency, accelerated), sides in sorted(results.items(), key=order):
         row = rows[index]
         a, b = sides["a"], sides["b"]
         wall_a = summary([m["seconds"] for m in a])
