@@ -11,7 +11,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export ANSIBLE_HOME := $(CURDIR)/$(TOOLS)/ansible-home
 export ANSIBLE_REMOTE_TEMP := $(CURDIR)/$(TOOLS)/ansible-home/tmp
 
-.PHONY: setup demo demo-keep test test-python lint sanity molecule clean matrix
+.PHONY: setup demo demo-keep test test-python lint sanity molecule clean matrix bench bench-quick
 
 setup: $(VENV)/.installed $(TOOLS)/bin/helm $(TOOLS)/.prometheus $(COLLECTIONS)/ansible_collections/meshops/istio
 
@@ -52,6 +52,14 @@ test: setup
 # (sanity of the tarball's plugins, the unit tests, one playbook on kubesim; see README "Support matrix").
 matrix: setup
 	scripts/matrix.sh
+
+# What a run costs next to kubectl, side by side on simulated clusters; writes docs/bench.md and docs/bench.json.
+# BENCH_ARGS passes options (e.g. BENCH_ARGS="--rows bookinfo --reps 5"); bench-quick is one repetition at 0 ms.
+bench: setup
+	$(VENV)/bin/python -m scripts.bench $(BENCH_ARGS)
+
+bench-quick: setup
+	$(VENV)/bin/python -m scripts.bench --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) tests/output

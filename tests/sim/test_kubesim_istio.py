@@ -1,7 +1,6 @@
 """Istio's CRDs in kubesim (the reference's, else the stand-ins): discovery, schema validation, printing."""
 import json
 import subprocess
-import time
 
 import pytest
 import yaml
@@ -30,16 +29,13 @@ def kubectl(sim, *args, input=None, check=True):
     return proc
 
 
-def test_loading_the_crds_is_fast_and_complete():
-    started = time.monotonic()
+def test_loading_the_crds_is_complete():
     sim = KubeSim(crd_files=[CRDS]).start()
-    elapsed = time.monotonic() - started
     try:
         names = {c["metadata"]["name"] for c in sim.list_objects("apiextensions.k8s.io/v1", "CustomResourceDefinition")}
         expected = {d["metadata"]["name"] for d in yaml.load_all(CRDS.read_text(), Loader=LOADER)
                     if d and d.get("kind") == "CustomResourceDefinition"}
         assert names == expected and "virtualservices.networking.istio.io" in names
-        assert elapsed < 10.0, f"start with the Istio CRDs took {elapsed:.2f}s"   # budget: test_kubesim_perf
         served = {(t.group, t.version) for t in sim.registry.all() if t.crd}
         assert {("networking.istio.io", "v1"), ("networking.istio.io", "v1beta1"),
                 ("networking.istio.io", "v1alpha3"), ("security.istio.io", "v1")} <= served

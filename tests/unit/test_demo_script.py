@@ -1,6 +1,7 @@
 """scripts/demo.py's preparation of Istio material: from an Istio release directory or the stand-ins,
 always renamed into place whole."""
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -63,3 +64,16 @@ def test_a_release_directory_gives_its_real_charts_packaged_at_the_inventory_ver
     meta = yaml.safe_load(shown)
     assert (meta["name"], meta["version"], meta["appVersion"]) == ("istiod", VERSION, VERSION)
     assert demo.addons_source(release) == str(REFERENCE.resolve() / "istio" / "samples" / "addons")
+
+
+def test_mitogen_strategy_is_found_in_the_venv():
+    env = demo.mitogen_env()
+    assert env["ANSIBLE_STRATEGY"] == "mitogen_linear"
+    assert (Path(env["ANSIBLE_STRATEGY_PLUGINS"]) / "mitogen_linear.py").is_file()
+
+
+def test_the_demo_runs_with_mitogen_unless_a_strategy_is_chosen(monkeypatch):
+    monkeypatch.delenv("ANSIBLE_STRATEGY", raising=False)
+    assert demo.demo_accelerator() == demo.mitogen_env()
+    monkeypatch.setenv("ANSIBLE_STRATEGY", "linear")
+    assert demo.demo_accelerator() == {}

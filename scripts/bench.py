@@ -1,0 +1,729 @@
+"""`make bench`: what a meshops.istio run costs next to doing the same with kubectl, measured side by side.
+
+    python -m scripts.bench                      the full table (every row, 0 and 30 ms, with and without Mitogen,
+                                                 3 repetitions; no run starts after --budget seconds, default 540)
+    python -m scripts.bench --quick              one repetition, 0 ms only: a first look
+    python -m scripts.bench --rows bookinfo,ns10 only the rows whose name contains one of these words
+    python -m scripts.bench --reps 5 --latency 0,30,100 --mitogen off
+
+Every row compares two sides (A: the collection, B: what a person would do by hand) on simulated clusters
+(kubesim, in this process; a fresh cluster for every repetition where the row needs one), repeated
+A/B/A/B so that a change in the machine's load hits both sides alike. Wall time is that of the whole
+command (ansible-playbook start-up included); requests come from kubesim's request log. The machine is
+usually shared: read the ratios (min and median over the repetitions), not the seconds.
+
+The objects of the kubectl side are the ones the playbook made: after the collection's first run of a
+repetition, every object in the cluster that a client other than kubesim's seeding wrote (a manager in
+its managedFields) is recorded, stripped of what the server fills in, and applied with
+`kubectl apply --server-side` (CRDs and Namespaces first, then the rest, as kubectl needs the kinds mapped).
+Only the project's stand-ins (tests/standins, the chart builder) are used, as `make demo` does.
+Writes docs/bench.md and docs/bench.json (the full table; a partial run writes tests/output/bench/, or --out DIR).
+"""
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from scripts.demo import BIN, REPO, build_charts, mitogen_env, tool_env
+from tests.integration.apps_support import INJECTOR, ingress_gateway, install_minimal_istio
+from tests.sim.kubesim import KubeSim
+from tests.sim.webhook_support import istiod_objects
+from tests.standins import ADDONS, CRDS
+
+CONTROL_PLANE_VERSION = yaml.safe_load((REPO / "inventories" / "sim" / "group_vars" / "all.yml").read_text())[
+    "control_plane_version"]
+SEED_MANAGER = "kubesim-seed"
+# Filled in by the server: never part of what a client applies.
+SERVER_METADATA = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink",
+                   "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences")
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+NAMESPACES_FOR_SCALE = [f"team-{i}" for i in range(5)]
+RELEASE_STEPS = [20, 40, 60, 80, 100]
+MESHSIM_AGENT = "meshsim-bench"
+
+
+# --- measuring --------------------------------------------------------------------------------------------
+class Clusters:
+    """Fresh simulated clusters in one work directory; every one made is stopped by close()."""
+
+    def __init__(self, work):
+        self.work = Path(work)
+        self.started = []
+
+    def new(self, name, istio_crds=False, latency=0.0):
+        sim = KubeSim(name=name, crd_files=[CRDS] if istio_crds else []).start()
+        directory = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.work))
+        sim.kubeconfig_path = sim.write_kubeconfig(directory / "kubeconfig", context=name)
+        sim.tmpdir = directory / "tmp"   # kubernetes.core's discovery cache: per cluster, kept across its runs
+        sim.tmpdir.mkdir()
+        if latency:
+            # Every request waits this long before it is served: a round trip to a real API server.
+            sim.inject_fault(status=None, latency=latency / 1000.0, times=None)
+        self.started.append(sim)
+        return sim
+
+    def close(self):
+        for sim in self.started:
+            sim.stop()
+        self.started.clear()
+
+
+def requests_in(sims, marks):
+    """(requests, writes) of every cluster since its mark (an index into its request log), meshsim's reads aside."""
+    total = writes = 0
+    for sim in sims:
+        log = [r for r in sim.request_log[marks[sim.name]:] if r.user_agent != MESHSIM_AGENT]
+        total += len(log)
+        writes += sum(1 for r in log if r.method in WRITES and not r.dry_run
+                      and not r.path.endswith(("/selfsubjectaccessreviews", "/subjectaccessreviews", "/tokenreviews")))
+    return total, writes
+
+
+@contextlib.contextmanager
+def measured(sims, into):
+    """Time the block and count the requests it sent to ``sims``; store {seconds, requests, writes} in ``into``."""
+    marks = {sim.name: len(sim.request_log) for sim in sims}
+    started = time.monotonic()
+    yield
+    into["seconds"] = time.monotonic() - started
+    into["requests"], into["writes"] = requests_in(sims, marks)
+
+
+def run(cmd, env, what):
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {what} failed (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+    return proc
+
+
+def write_inventory(path, sims):
+    hosts = {sim.name: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                        "kubeconfig": str(sim.kubeconfig_path), "context": sim.name}
+             for sim in sims}
+    Path(path).write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    return str(path)
+
+
+def ansible_env(sims, accelerated):
+    env = tool_env()
+    env.update(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOCALHOST_WARNING="False",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_RETRY_FILES_ENABLED="False", ANSIBLE_NOCOLOR="1",
+               TMPDIR=str(sims[0].tmpdir))
+    env.pop("ANSIBLE_STRATEGY", None)
+    env.pop("ANSIBLE_STRATEGY_PLUGINS", None)
+    if accelerated:
+        env.update(mitogen_env())
+    return env
+
+
+def playbook(path, sims, accelerated, extra_vars=None, forks=None, skip_tags=None):
+    """Run ansible-playbook on ``sims``; the number of changed tasks."""
+    inventory = write_inventory(Path(sims[0].tmpdir).parent / "inventory.yml", sims)
+    cmd = [str(BIN / "ansible-playbook"), "-i", inventory, str(path)]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if forks:
+        cmd += ["--forks", str(forks)]
+    if skip_tags:
+        cmd += ["--skip-tags", skip_tags]
+    proc = run(cmd, ansible_env(sims, accelerated), f"ansible-playbook {Path(path).name}")
+    stats = json.loads(proc.stdout[proc.stdout.index("{"):]).get("stats", {})
+    return sum(host.get("changed", 0) for host in stats.values())
+
+
+def kubectl(sim, *args):
+    return run(["kubectl", "--kubeconfig", str(sim.kubeconfig_path), *args], tool_env(), "kubectl " + args[0])
+
+
+# --- the objects a playbook made --------------------------------------------------------------------------
+def written_objects(sim):
+    """Every object a client other than kubesim's seeding wrote, as a client would apply it."""
+    api_versions = {}
+    for rtype in sim.registry.all():   # the stored object may carry another served version
+        api_versions.setdefault(rtype.key, rtype.api_version)
+    found, namespaces = [], {}
+    with sim.store.lock:
+        for key in sim.store.kinds():
+            for obj in sim.store.scan(key):
+                managers = {entry.get("manager") for entry in obj["metadata"].get("managedFields") or []}
+                if obj["kind"] == "Namespace" and SEED_MANAGER not in managers:
+                    namespaces[obj["metadata"]["name"]] = dict(applicable(obj), apiVersion="v1")
+                if managers - {SEED_MANAGER}:
+                    found.append(dict(applicable(obj), apiVersion=api_versions[key]))
+    # A namespace that a client made without a field manager (helm's --create-namespace sends protobuf) is
+    # still one of the objects: kubectl must create it before what it holds.
+    named = {o["metadata"]["name"] for o in found if o["kind"] == "Namespace"}
+    used = {o["metadata"].get("namespace") for o in found}
+    found += [ns for name, ns in namespaces.items() if name in used and name not in named]
+    return found
+
+
+def applicable(obj):
+    clean = {k: v for k, v in json.loads(json.dumps(obj)).items() if k != "status"}
+    clean["metadata"] = {k: v for k, v in clean["metadata"].items() if k not in SERVER_METADATA}
+    if obj.get("kind") == "Service":   # allocated by the server, not asked for
+        spec = clean.get("spec") or {}
+        spec.pop("clusterIP", None)
+        spec.pop("clusterIPs", None)
+        for port in spec.get("ports") or []:
+            port.pop("nodePort", None)
+    annotations = clean["metadata"].get("annotations") or {}
+    annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    if not annotations:
+        clean["metadata"].pop("annotations", None)
+    return clean
+
+
+class Recorded:
+    """The objects of each playbook, recorded from the collection's first run (once per bench run)."""
+
+    def __init__(self):
+        self.objects = {}
+
+    def record(self, name, sim):
+        if name not in self.objects:
+            self.objects[name] = written_objects(sim)
+        return self.objects[name]
+
+
+def kubectl_apply(sim, objects, directory):
+    """`kubectl apply --server-side` of ``objects``: CRDs and Namespaces first (kubectl maps every kind before
+    it applies), then the rest. --validate=false: kubesim validates on the server, as a real API server does."""
+    first = [o for o in objects if o["kind"] in ("CustomResourceDefinition", "Namespace")]
+    rest = [o for o in objects if o not in first]
+    for part, docs in (("first", first), ("rest", rest)):
+        if not docs:
+            continue
+        manifest = Path(directory) / f"{part}.yaml"
+        manifest.write_text(yaml.safe_dump_all(docs))
+        kubectl(sim, "apply", "--server-side", "--force-conflicts", "--validate=false",
+                "--field-manager", "kubectl-bench", "-f", str(manifest))
+
+
+# --- rows -------------------------------------------------------------------------------------------------
+class Row:
+    """One comparison: a(latency, accelerated) and b(latency) each return {phase: {seconds, requests, writes}};
+    a B side that is itself a playbook runs with the accelerator of the A side just measured."""
+
+    name = ""
+    a_label = "meshops.istio"
+    b_label = ""
+    phases = ("first run", "converged re-run")
+
+    def __init__(self, bench):
+        self.bench = bench
+
+    def objects(self):
+        return None
+
+    def b_objects(self):
+        return self.objects()
+
+
+class PlaybookRow(Row):
+    b_label = "`kubectl apply --server-side` of the same objects"
+
+    def __init__(self, bench, name, path, prepare, extra_vars=None, skip_tags=None, note=""):
+        super().__init__(bench)
+        self.name, self.path, self.prepare = name, path, prepare
+        self.extra_vars, self.skip_tags, self.note = extra_vars or {}, skip_tags, note
+
+    def cluster(self, latency):
+        sim = self.bench.clusters.new(self.name.split(".")[0], istio_crds=self.prepare != "bare", latency=0)
+        if self.prepare == "apps":
+            install_minimal_istio(sim)
+        elif self.prepare == "istio":
+            seed_istio(sim)
+        if latency:
+            sim.inject_fault(status=None, latency=latency / 1000.0, times=None)
+        return sim
+
+    def a(self, latency, accelerated):
+        # The naive row compares the same playbook: its A side is the run just measured for this repetition.
+        key = (self.name, self.bench.rep, latency, accelerated)
+        if key in self.bench.a_runs:
+            return self.bench.a_runs[key]
+        sim = self.cluster(latency)
+        out = {}
+        for phase in self.phases:
+            out[phase] = {}
+            with measured([sim], out[phase]):
+                out[phase]["changed"] = playbook(self.path, [sim], accelerated, self.extra_vars, skip_tags=self.skip_tags)
+            if phase == "first run":
+                self.bench.recorded.record(self.name, sim)
+        if out["converged re-run"]["changed"]:
+            print(f"  note: {self.name} re-run reported changed={out['converged re-run']['changed']}", flush=True)
+        self.bench.a_runs[key] = out
+        return out
+
+    def b(self, latency):
+        sim = self.cluster(latency)
+        objects = self.bench.recorded.objects[self.name]
+        out = {}
+        for phase in self.phases:
+            out[phase] = {}
+            with measured([sim], out[phase]):
+                kubectl_apply(sim, objects, sim.tmpdir)
+        return out
+
+    def objects(self):
+        return len(self.bench.recorded.objects.get(self.name, ()))
+
+
+class NaiveRow(PlaybookRow):
+    """bookinfo.yml against what people write today: one kubernetes.core.k8s task per object."""
+
+    b_label = "naive playbook: one `kubernetes.core.k8s` task per object"
+
+    def b(self, latency):
+        sim = self.cluster(latency)
+        path = self.bench.work / "naive-bookinfo.yml"
+        if not path.exists():
+            tasks = [{"name": f"Apply {o['kind']} {o['metadata']['name']}",
+                      "kubernetes.core.k8s": {"kubeconfig": "{{ kubeconfig }}", "context": "{{ context }}",
+                                              "state": "present", "definition": o}}
+                     for o in self.bench.recorded.objects[self.name]]
+            path.write_text(yaml.safe_dump([{"name": "Apply Bookinfo object by object", "hosts": "all",
+                                              "gather_facts": False, "tasks": tasks}], sort_keys=False))
+        out = {}
+        for phase in self.phases:
+            out[phase] = {}
+            with measured([sim], out[phase]):
+                playbook(path, [sim], self.bench.b_accelerated)
+        return out
+
+
+class DebugRow(Row):
+    """A playbook of 10 istio_namespace tasks against one of 10 debug tasks (the floor of Ansible itself)."""
+
+    name = "10 istio_namespace tasks"
+    b_label = "10 `ansible.builtin.debug` tasks"
+    phases = ("first run",)
+
+    def files(self):
+        module = self.bench.work / "ns10.yml"
+        debug = self.bench.work / "debug10.yml"
+        if not module.exists():
+            defaults = {"meshops.istio.istio_namespace": {"kubeconfig": "{{ kubeconfig }}", "context": "{{ context }}"}}
+            module.write_text(yaml.safe_dump([{
+                "name": "Ten namespaces, one task each", "hosts": "all", "gather_facts": False,
+                "module_defaults": defaults,
+                "tasks": [{"name": f"Label namespace ns-{i}", "meshops.istio.istio_namespace": {
+                    "name": f"ns-{i}", "state": "present", "injection": "enabled"}} for i in range(10)]}], sort_keys=False))
+            debug.write_text(yaml.safe_dump([{
+                "name": "Ten debug tasks", "hosts": "all", "gather_facts": False,
+                "tasks": [{"name": f"Say {i}", "ansible.builtin.debug": {"msg": f"task {i}"}} for i in range(10)]}],
+                sort_keys=False))
+        return module, debug
+
+    def a(self, latency, accelerated):
+        module, _ = self.files()
+        sim = self.bench.clusters.new("ns10", latency=latency)
+        out = {"first run": {}}
+        with measured([sim], out["first run"]):
+            playbook(module, [sim], accelerated)
+        return out
+
+    def b(self, latency):
+        _, debug = self.files()
+        sim = self.bench.clusters.new("debug10", latency=latency)
+        out = {"first run": {}}
+        with measured([sim], out["first run"]):
+            playbook(debug, [sim], self.bench.b_accelerated)
+        return out
+
+    def objects(self):
+        return 10
+
+
+class ScaleRow(Row):
+    """namespaces.yml (five mesh namespaces) on N clusters with forks N, against the same on one cluster."""
+
+    phases = ("first run",)
+
+    def __init__(self, bench, clusters):
+        super().__init__(bench)
+        self.n = clusters
+        self.name = f"namespaces.yml on {clusters} clusters, forks {clusters}"
+        self.b_label = "namespaces.yml on 1 cluster"
+
+    def run(self, n, latency, accelerated):
+        sims = [self.bench.clusters.new(f"c{i}", latency=latency) for i in range(n)]
+        out = {"first run": {}}
+        with measured(sims, out["first run"]):
+            playbook(REPO / "playbooks" / "namespaces.yml", sims, accelerated, forks=n,
+                     extra_vars={"mesh_namespace_list": [{"name": ns} for ns in NAMESPACES_FOR_SCALE]})
+        return out
+
+    def a(self, latency, accelerated):
+        return self.run(self.n, latency, accelerated)
+
+    def b(self, latency):
+        return self.run(1, latency, self.bench.b_accelerated)
+
+    def objects(self):
+        return self.n * len(NAMESPACES_FOR_SCALE)
+
+    def b_objects(self):
+        return len(NAMESPACES_FOR_SCALE)
+
+
+class ReleaseRow(Row):
+    """A 5-step zero-wait release (istio_release, analysis on Prometheus) against 5 `kubectl patch` of the
+    VirtualService's weights. One kubesim + meshsim + Prometheus for the row; a fresh namespace per repetition."""
+
+    name = "5-step zero-wait release"
+    b_label = "5 `kubectl patch` of the VirtualService"
+    phases = ("first run",)
+
+    def env(self, latency):
+        from tests.sim.meshsim import KubeReader, MeshSim
+        from tests.sim.prometheus_harness import PrometheusServer
+
+        if getattr(self, "sim", None) is None:
+            self.sim = self.bench.clusters.new("release", istio_crds=True)
+            self.bench.clusters.started.remove(self.sim)   # kept for the whole bench, not one repetition
+            reader = KubeReader(self.sim.kubeconfig_path, self.sim.name)
+            reader.api.api_client.user_agent = MESHSIM_AGENT   # its reads are not the release's requests
+            self.mesh = MeshSim(reader, cluster=self.sim.name, refresh=0.5).start()
+            self.prometheus = PrometheusServer([self.mesh.url]).start()
+            self.bench.on_close += [self.prometheus.stop, self.mesh.stop, self.sim.stop]
+            self.counter = 0
+        self.sim.clear_faults()
+        if latency:
+            self.sim.inject_fault(status=None, latency=latency / 1000.0, times=None)
+        return self.sim
+
+    def namespace(self, traffic):
+        from tests.sim.meshsim import bookinfo
+
+        self.counter += 1
+        ns = f"rel-{self.counter}"
+        self.sim.clear_faults()   # seeding is not measured
+        bookinfo.seed(self.sim, ns, virtual_services=["virtual-service-reviews-80-20.yaml"])
+        if traffic:
+            self.mesh.add_service("reviews", ns, rate=50, versions=["v1", "v2", "v3"], source_workload="productpage-v1")
+        return ns
+
+    def a(self, latency, accelerated):
+        self.env(0)
+        ns = self.namespace(traffic=True)
+        time.sleep(6)   # v2 (20% of the 80/20 split) has requests in Prometheus before the release starts
+        self.env(latency)
+        path = self.bench.work / "release5.yml"
+        path.write_text(yaml.safe_dump([{
+            "name": "Release reviews v2 in five steps", "hosts": "all", "gather_facts": False,
+            "tasks": [{"name": "Run the release", "meshops.istio.istio_release": {
+                "kubeconfig": "{{ kubeconfig }}", "context": "{{ context }}", "action": "run",
+                "service": "reviews", "namespace": ns, "stable": "v1", "canary": "v2", "steps": RELEASE_STEPS,
+                "analysis": {"interval": 0, "window": "10s", "success_rate": 90, "min_requests": 1},
+                "prometheus": {"url": self.prometheus.url}}}]}], sort_keys=False))
+        out = {"first run": {}}
+        with measured([self.sim], out["first run"]):
+            playbook(path, [self.sim], accelerated)
+        self.mesh.remove_service(f"{ns}/reviews")
+        return out
+
+    def b(self, latency):
+        self.env(0)
+        ns = self.namespace(traffic=False)
+        self.env(latency)
+        out = {"first run": {}}
+        with measured([self.sim], out["first run"]):
+            for weight in RELEASE_STEPS:
+                route = [{"destination": {"host": "reviews", "subset": "v1"}, "weight": 100 - weight},
+                         {"destination": {"host": "reviews", "subset": "v2"}, "weight": weight}]
+                kubectl(self.sim, "-n", ns, "patch", "virtualservice", "reviews", "--type", "merge",
+                        "-p", json.dumps({"spec": {"http": [{"route": route}]}}))
+        return out
+
+    def objects(self):
+        return 1
+
+
+def seed_istio(sim):
+    """What the addons need of an installed Istio: istiod at the inventory's version (istio_info reads it from
+    the image), the injector and the ingress gateway."""
+    sim.create_objects(ingress_gateway() + istiod_objects(image=f"docker.io/istio/pilot:{CONTROL_PLANE_VERSION}")[1:]
+                       + [INJECTOR])
+
+
+def kubesim_figures(work):
+    """kubesim's own speed (formerly asserted by tests/sim/test_kubesim_perf.py): start-up with the Istio CRDs
+    (per-process YAML cache warm), and GET / LIST with a selector / PATCH over one keep-alive connection."""
+    import requests
+
+    KubeSim(crd_files=[CRDS]).start().stop()
+    started = time.perf_counter()
+    sim = KubeSim(crd_files=[CRDS]).start()
+    figures = {"start with the Istio CRDs (ms)": (time.perf_counter() - started) * 1000}
+    try:
+        sim.create_objects([{"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": f"cm-{i}", "namespace": "default", "labels": {"n": str(i % 5)}},
+                             "data": {"k": "v" * 100}} for i in range(50)])
+        ca = Path(work) / "kubesim-ca.pem"
+        ca.write_text(sim.ca_pem)
+        session = requests.Session()
+        session.trust_env, session.verify = False, str(ca)
+        session.headers["Authorization"] = f"Bearer {sim.admin_token}"
+        url = sim.url + "/api/v1/namespaces/default/configmaps"
+        timings = []
+        for i in range(500):
+            started = time.perf_counter()
+            session.get(f"{url}/cm-{i % 50}").raise_for_status()
+            timings.append((time.perf_counter() - started) * 1000)
+        figures["GET, mean of 500 (ms)"] = statistics.mean(timings)
+        figures["GET, p95 of 500 (ms)"] = sorted(timings)[int(len(timings) * 0.95)]
+        started = time.perf_counter()
+        for _ in range(100):
+            session.get(url, params={"labelSelector": "n=1"}).raise_for_status()
+        figures["LIST of 10 of 50 by label selector, mean of 100 (ms)"] = (time.perf_counter() - started) * 10
+        started = time.perf_counter()
+        for i in range(100):
+            session.patch(f"{url}/cm-{i % 50}", json={"data": {"k": str(i)}},
+                          headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+        figures["merge PATCH, mean of 100 (ms)"] = (time.perf_counter() - started) * 10
+        session.close()
+    finally:
+        sim.stop()
+    return {k: round(v, 2) for k, v in figures.items()}
+
+
+# --- the bench --------------------------------------------------------------------------------------------
+class Bench:
+    def __init__(self, work, reps, latencies, accelerators):
+        self.work = Path(work)
+        self.reps, self.latencies, self.accelerators = reps, latencies, accelerators
+        self.clusters = Clusters(self.work)
+        self.recorded = Recorded()
+        self.rep, self.a_runs, self.errors = 0, {}, []
+        self.on_close = []
+        # The non-collection side of a row that is itself a playbook (naive, debug, one cluster) runs with the
+        # same accelerator as the collection's side it is compared with.
+        self.b_accelerated = False
+        self.charts = str(build_charts(self.work))
+
+    def rows(self):
+        site_vars = {"control_plane_charts": self.charts, "addons_source": str(ADDONS)}
+        install_vars = {"control_plane_version": CONTROL_PLANE_VERSION, "control_plane_charts": self.charts}
+        play = REPO / "playbooks"
+        return [
+            DebugRow(self),
+            PlaybookRow(self, "bookinfo.yml", play / "bookinfo.yml", "apps"),
+            NaiveRow(self, "bookinfo.yml", play / "bookinfo.yml", "apps"),
+            PlaybookRow(self, "hashapp.yml", play / "hashapp.yml", "apps"),
+            PlaybookRow(self, "addons.yml", play / "addons.yml", "istio", {"addons_source": str(ADDONS)}),
+            PlaybookRow(self, "install.yml", play / "install.yml", "bare", install_vars),
+            ReleaseRow(self),
+            ScaleRow(self, 4),
+            ScaleRow(self, 10),
+            # Last: the costliest, and the sum of the playbook rows above.
+            PlaybookRow(self, "site.yml", play / "site.yml", "bare", dict(site_vars, **install_vars), skip_tags="release",
+                        note="without its closing canary (--skip-tags release: that waits for metrics); "
+                             "the release row measures releases"),
+        ]
+
+    def close(self):
+        for stop in self.on_close:
+            stop()
+        self.clusters.close()
+
+
+def summary(values):
+    return {"min": min(values), "median": statistics.median(values)}
+
+
+def measure(bench, rows, deadline):
+    """{(row index, phase, latency, accelerated): {"a": [...], "b": [...]}} over interleaved repetitions.
+
+    Order: repetition, then setting (0 ms first, without Mitogen first), then row; each row's B right after its A.
+    No run starts past the deadline, nor one that would end past it by its row's last duration: what is cut is
+    the last settings of the last repetition."""
+    results, took = {}, {}
+    settings = [(latency, accelerated) for latency in bench.latencies for accelerated in bench.accelerators]
+    for rep in range(bench.reps):
+        bench.rep = rep
+        for latency, accelerated in settings:
+            for index, row in enumerate(rows):
+                if time.monotonic() > deadline:
+                    print(f"bench: time budget spent; stopped in repetition {rep + 1}", flush=True)
+                    return results
+                if time.monotonic() + took.get(index, 0) > deadline:
+                    continue   # this row's last run says it would end past the budget; a cheaper one may fit
+                started = time.monotonic()
+                print(f"[{rep + 1}/{bench.reps}] {row.name} vs {row.b_label}, {latency} ms"
+                      + (", mitogen" if accelerated else ""), flush=True)
+                try:
+                    a = row.a(latency, accelerated)
+                    bench.b_accelerated = accelerated   # a playbook on the B side runs as the A side does
+                    b = row.b(latency)
+                except (SystemExit, Exception) as failed:   # one failed run costs its line, not the table
+                    print(failed, flush=True)
+                    bench.errors.append(f"{row.name}, {latency} ms{', Mitogen' if accelerated else ''}, repetition "
+                                        f"{rep + 1}: {str(failed).splitlines()[0]}")
+                    bench.clusters.close()
+                    continue
+                took[index] = time.monotonic() - started
+                for phase in row.phases:
+                    slot = results.setdefault((index, phase, latency, accelerated), {"a": [], "b": []})
+                    slot["a"].append(a[phase])
+                    slot["b"].append(b[phase])
+                bench.clusters.close()
+    return results
+
+
+def table(rows, results):
+    lines = []
+    def order(item):
+        index, phase, latency, accelerated = item[0]
+        return index, latency, accelerated, rows[index].phases.index(phase)
+
+    for (index, phase, latency, accelerated), sides in sorted(results.items(), key=order):
+        row = rows[index]
+        a, b = sides["a"], sides["b"]
+        wall_a = summary([m["seconds"] for m in a])
+        wall_b = summary([m["seconds"] for m in b])
+        objects = row.objects() or 1
+        line = {
+            "row": row.name, "against": row.b_label, "phase": phase, "latency_ms": latency,
+            "mitogen": accelerated, "repetitions": len(a), "objects": row.objects(),
+            "a": {"seconds": wall_a, "requests": statistics.median(m["requests"] for m in a),
+                  "writes": statistics.median(m["writes"] for m in a),
+                  "requests_per_object": round(statistics.median(m["requests"] for m in a) / objects, 2),
+                  "changed": [m.get("changed") for m in a if "changed" in m]},
+            "b": {"seconds": wall_b, "requests": statistics.median(m["requests"] for m in b),
+                  "writes": statistics.median(m["writes"] for m in b),
+                  "requests_per_object": round(statistics.median(m["requests"] for m in b) / (row.b_objects() or 1), 2)},
+            "ratio": {"min": wall_a["min"] / wall_b["min"], "median": wall_a["median"] / wall_b["median"]},
+        }
+        if getattr(row, "note", ""):
+            line["note"] = row.note
+        lines.append(line)
+    return lines
+
+
+def markdown(lines, machine, elapsed, argv, kubesim=None, missing=(), errors=()):
+    out = ["# Benchmark: meshops.istio next to kubectl", "",
+           "Written by `make bench` (`python -m scripts.bench" + (" " + " ".join(argv) if argv else "") + "`); "
+           "see scripts/bench.py for what each row runs and how the kubectl side gets its objects.", "",
+           f"Machine: {machine['cores']} cores, load average {machine['load_before']} before and "
+           f"{machine['load_after']} after the run, {machine['date']}, {machine['python']}, "
+           f"{machine['ansible']}; the run took {elapsed:.0f} s. "
+           "Other work shared the machine: read the ratios, not the seconds.", "",
+           "A = meshops.istio (ansible-playbook, start-up included); B = the row's comparison. Wall time min / median "
+           "over the repetitions, requests and writes (non-dry-run POST/PUT/PATCH/DELETE) are medians from kubesim's "
+           "request log, req/obj = requests per object the row makes.", "",
+           "| row | phase | latency | Mitogen | reps | A wall (min / med) | A requests (writes) | A req/obj | B | "
+           "B wall (min / med) | B requests (writes) | ratio A/B (min / med) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for line in lines:
+        a, b = line["a"], line["b"]
+        out.append(
+            f"| {line['row']} | {line['phase']} | {line['latency_ms']} ms | {'yes' if line['mitogen'] else 'no'} | "
+            f"{line['repetitions']} | "
+            f"{a['seconds']['min']:.2f} / {a['seconds']['median']:.2f} s | {a['requests']:g} ({a['writes']:g}) | "
+            f"{a['requests_per_object']:g} | {line['against']} | "
+            f"{b['seconds']['min']:.2f} / {b['seconds']['median']:.2f} s | {b['requests']:g} ({b['writes']:g}) | "
+            f"{line['ratio']['min']:.1f}× / {line['ratio']['median']:.1f}× |")
+    notes = sorted({f"{line['row']}: {line['note']}" for line in lines if line.get("note")})
+    changed = sorted({line["row"] for line in lines if line["phase"] == "converged re-run" and any(line["a"]["changed"])})
+    out.append("")
+    out += [f"- {note}" for note in notes]
+    if changed:
+        out.append(f"- Re-runs that reported changes: {', '.join(changed)}.")
+    out.append("- Repetitions: the reps column (A/B interleaved; no run starts after the time budget, so the last "
+               "settings may have fewer; a fresh kubesim for every run except the release row, which takes a fresh "
+               "namespace).")
+    if missing:
+        out.append("- Not measured (time budget spent): " + "; ".join(missing) + ".")
+    out += [f"- Failed: {error}" for error in errors]
+    if kubesim:
+        out += ["", "## kubesim itself", "", "What the API server's share of the rows above costs (one client, one "
+                "keep-alive connection, in the bench's process).", "", "| figure | value |", "|---|---|"]
+        out += [f"| {name} | {value:.2f} |" for name, value in kubesim.items()]
+    return "\n".join(out) + "\n"
+
+
+def machine_facts():
+    from ansible.release import __version__ as ansible_version
+
+    return {"cores": os.cpu_count(), "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "python": f"Python {platform.python_version()}", "ansible": f"ansible-core {ansible_version}"}
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 repetition, 0 ms only (unless given)")
+    parser.add_argument("--reps", type=int, help="repetitions (default 3; 1 with --quick)")
+    parser.add_argument("--rows", help="comma-separated words; only rows whose name contains one")
+    parser.add_argument("--latency", help="injected API latencies in ms, comma-separated (default 0,30)")
+    parser.add_argument("--mitogen", choices=["both", "on", "off"], default="both",
+                        help="run the Ansible sides with and/or without Mitogen (default both, when installed)")
+    parser.add_argument("--budget", type=float, default=540,
+                        help="seconds after which no further run starts (default 540, 0 = no limit); the table says "
+                             "how many repetitions each line got and which were not measured")
+    parser.add_argument("--out", help="where bench.md and bench.json go (default: docs/ for the full table, "
+                                      "tests/output/bench/ for a partial one, so the committed table stays whole)")
+    args = parser.parse_args(argv)
+    reps = args.reps or (1 if args.quick else 3)
+    latencies = [int(x) for x in args.latency.split(",")] if args.latency else ([0] if args.quick else [0, 30])
+    accelerators = {"both": [False, True], "on": [True], "off": [False]}[args.mitogen]
+    if True in accelerators and not mitogen_env():
+        if args.mitogen == "on":
+            raise SystemExit("bench: --mitogen on, but mitogen is not installed in this Python (pip install mitogen)")
+        print("bench: mitogen is not installed; measuring without it", flush=True)
+        accelerators = [False]
+    machine = machine_facts()
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="meshops-bench-"))
+    bench = Bench(work, reps, latencies, accelerators)
+    kubesim = None
+    try:
+        rows = bench.rows()
+        if args.rows:
+            words = [w.strip().lower() for w in args.rows.split(",") if w.strip()]
+            rows = [r for r in rows if any(w in r.name.lower() for w in words)]
+        if not rows and "kubesim" not in args.rows:
+            raise SystemExit(f"bench: no row matches {args.rows!r}")
+        deadline = started + args.budget if args.budget else float("inf")
+        results = measure(bench, rows, deadline)
+        if not args.rows or "kubesim" in args.rows:
+            kubesim = kubesim_figures(work)
+    finally:
+        bench.close()
+        shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    machine["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines = table(rows, results)
+    missing = [f"{row.name}, {latency} ms" + (", Mitogen" if accelerated else "")
+               for latency in latencies for accelerated in accelerators for index, row in enumerate(rows)
+               if (index, row.phases[0], latency, accelerated) not in results]
+    text = markdown(lines, machine, elapsed, argv, kubesim, missing, bench.errors)
+    partial = args.quick or args.rows or args.reps or args.latency or args.mitogen != "both"
+    out = Path(args.out or (REPO / "tests" / "output" / "bench" if partial else REPO / "docs"))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.md").write_text(text)
+    (out / "bench.json").write_text(json.dumps({"machine": machine, "seconds": elapsed, "argv": argv, "rows": lines,
+                                                "not_measured": missing, "failed": bench.errors,
+                                                "kubesim": kubesim}, indent=2) + "\n")
+    print("\n" + text)
+    print(f"bench: wrote {out / 'bench.md'} and {out / 'bench.json'}")
+    return 1 if bench.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
