@@ -311,6 +311,95 @@ def already_applied(desired, live, field_manager=FIELD_MANAGER):
     return False
 
 
+def object_key(obj):
+    meta = obj.get("metadata") or {}
+    return (obj.get("apiVersion"), obj.get("kind"), meta.get("namespace"), meta.get("name"))
+
+
+class LiveObjects:
+    """The live state of a list of objects, read a group at a time and only when first asked for.
+
+    A group is the objects of one apiVersion, kind and namespace: a group of one is read with a GET, a
+    larger one with one LIST of the namespace (the cost ``kubectl apply`` has per object, or less).
+    Reading on first use keeps working when a list creates a CRD and then objects of its kind."""
+
+    def __init__(self, cluster, objects):
+        self.cluster = cluster
+        self.groups = {}
+        for obj in objects:
+            key = object_key(obj)
+            self.groups.setdefault(key[:3], set()).add(key[3])
+        self.known = {}
+        self.read_groups = set()
+
+    def of(self, obj):
+        key = object_key(obj)
+        group = key[:3]
+        if key not in self.known and group not in self.read_groups:
+            self._read(group)
+        return self.known.get(key)
+
+    def update(self, obj, live):
+        self.known[object_key(obj)] = live
+
+    def _read(self, group):
+        api_version, kind, namespace = group
+        names = self.groups.get(group) or set()
+        self.read_groups.add(group)
+        if len(names) == 1:
+            (name,) = names
+            self.known[group + (name,)] = self.cluster.get(api_version, kind, name, namespace)
+            return
+        resource = self.cluster.resource(api_version, kind)
+        items = self.cluster.list(api_version, kind, namespace=namespace if resource.namespaced else None)
+        by_name = dict((item["metadata"]["name"], item) for item in items)
+        for name in names:
+            self.known[group + (name,)] = by_name.get(name)
+
+
+def _established(obj):
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+def _ready_with(predicate_name):
+    """kubernetes.core's readiness rule of a workload kind, applied to a plain dict."""
+    def ready(obj):
+        # Imported here: only a module that waits needs the waiter (and its ResourceInstance).
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s import waiter
+        from kubernetes.dynamic.resource import ResourceInstance
+        return getattr(waiter, predicate_name)(ResourceInstance(None, copy.deepcopy(obj)))
+    return ready
+
+
+# What "ready" means per kind when a caller waits for what it applied: workloads by kubernetes.core's
+# rules (rolled out and available), CRDs Established (served, so objects of their kind can follow).
+WAITED_KINDS = {
+    ("apps", "Deployment"): _ready_with("deployment_ready"),
+    ("apps", "DaemonSet"): _ready_with("daemonset_ready"),
+    ("apps", "StatefulSet"): _ready_with("statefulset_ready"),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): _established,
+}
+
+
+def ready_rule(obj):
+    group = (obj.get("apiVersion") or "").rpartition("/")[0]
+    return WAITED_KINDS.get((group, obj.get("kind")))
+
+
+def is_ready(obj, live):
+    """True when ``live`` (the live state of ``obj``) exists and is ready; kinds without a rule are ready
+    as soon as they exist."""
+    if not live:
+        return False
+    rule = ready_rule(obj)
+    return rule is None or bool(rule(live))
+
+
+# Actions that change nothing: "kept" is an object created only when missing and left to its owner.
+_UNCHANGED = ("unchanged", "absent", "kept")
+
+
 class ApplyReport:
     """What ``apply_objects``/``delete_objects`` did, per object and in total."""
 
@@ -321,14 +410,14 @@ class ApplyReport:
 
     @property
     def changed(self):
-        return any(r["action"] not in ("unchanged", "absent") for r in self.results)
+        return any(r["action"] not in _UNCHANGED for r in self.results)
 
     def add(self, obj, action, before, after):
         meta = obj.get("metadata", {})
         self.results.append(dict(kind=obj.get("kind"), apiVersion=obj.get("apiVersion"),
                                  name=meta.get("name"), namespace=meta.get("namespace"),
                                  action=action))
-        if action not in ("unchanged", "absent"):
+        if action not in _UNCHANGED:
             self.before.append(hide_secret_data(strip_server_fields(before)) or {})
             self.after.append(hide_secret_data(strip_server_fields(after)) or {})
 
@@ -667,14 +756,40 @@ class Cluster:
             return "unchanged", live, after
         return "updated", live, after
 
-    def apply_objects(self, objects, report=None):
+    def apply_objects(self, objects, report=None, live=None):
         """Apply ``objects`` in the given order (so callers control e.g. DestinationRule
-        before VirtualService); stops at the first failure."""
+        before VirtualService); stops at the first failure.
+
+        The live objects are read a group at a time (``LiveObjects``: one LIST per kind and namespace
+        holding several of them) instead of one GET per object, and an object that already holds
+        everything we apply is not written at all. ``live``: a LiveObjects to share the reads with."""
         report = report or ApplyReport()
+        live = live or LiveObjects(self, objects)
         for obj in objects:
-            action, before, after = self.apply_one(obj)
+            action, before, after = self.apply_one(obj, live=live.of(obj), known_live=True)
+            if not self.check_mode:
+                live.update(obj, after)
             report.add(obj, action, before, after)
         return report
+
+    # -- waiting ------------------------------------------------------------------------
+    def wait_ready(self, objects, timeout, sleep=1.0, known=None):
+        """Wait until every object of a kind with a readiness rule (WAITED_KINDS) is ready; returns
+        the objects that are not ready when ``timeout`` seconds have passed (missing ones included),
+        as ``[(obj, live or None)]``.
+
+        ``known``: live objects already read in this run (a LiveObjects); those that are ready cost no
+        request. The others are read again a group at a time (one LIST per kind and namespace)."""
+        waited = [obj for obj in objects if ready_rule(obj) is not None]
+        deadline = time.monotonic() + timeout
+        pending = [obj for obj in waited if not (known and is_ready(obj, known.of(obj)))]
+        while pending:
+            live = LiveObjects(self, pending)
+            pending = [obj for obj in pending if not is_ready(obj, live.of(obj))]
+            if not pending or time.monotonic() + sleep > deadline:
+                return [(obj, live.of(obj)) for obj in pending]
+            time.sleep(sleep)
+        return []
 
     def patch(self, api_version, kind, name, namespace, patch, patch_type="merge"):
         resource = self.resource(api_version, kind)
