@@ -30,12 +30,6 @@ try:
     from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
         AUTH_ARG_SPEC as _K8S_AUTH_ARG_SPEC,
     )
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
-        get_api_client,
-    )
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
-        AnsibleK8SModule,
-    )
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
         CoreException,
     )
@@ -44,22 +38,49 @@ except ImportError:  # pragma: no cover - reported by new_module()
     _K8S_AUTH_ARG_SPEC = {}
     HAS_K8S_CORE = False
 
-try:
-    from kubernetes.dynamic.exceptions import (
-        NotFoundError,
-        ResourceNotFoundError,
-        ResourceNotUniqueError,
-    )
-    from kubernetes.client import Configuration as KubernetesConfiguration
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.client import rest as _k8s_rest
-    from urllib3.exceptions import HTTPError as Urllib3HTTPError
-    from urllib3.exceptions import NewConnectionError, ProtocolError
-    from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
-except ImportError:  # pragma: no cover - AnsibleK8SModule reports the missing library
-    ApiException = NotFoundError = ResourceNotFoundError = ResourceNotUniqueError = Exception
-    Urllib3HTTPError = NewConnectionError = ProtocolError = Urllib3TimeoutError = Exception
-    KubernetesConfiguration = _k8s_rest = None
+
+# Importing the Kubernetes client (kubernetes.client loads every API model) and urllib3 is most of a
+# module's start-up. They are imported when a Cluster is built, not with this file: a module that
+# only uses the pure parts (prometheus_query's retry policy, input checks that fail before any
+# request) does not pay for them.
+class _Library:
+    """The kubernetes and urllib3 names this file uses, imported on first use."""
+
+    def __getattr__(self, name):
+        from kubernetes.client import Configuration, rest
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError, ResourceNotUniqueError
+        from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError
+        from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+        self.__dict__.update(Configuration=Configuration, rest=rest, ApiException=ApiException,
+                             NotFoundError=NotFoundError, ResourceNotFoundError=ResourceNotFoundError,
+                             ResourceNotUniqueError=ResourceNotUniqueError, Urllib3HTTPError=HTTPError,
+                             NewConnectionError=NewConnectionError, ProtocolError=ProtocolError,
+                             Urllib3TimeoutError=Urllib3TimeoutError, get_api_client=get_api_client)
+        return self.__dict__[name]
+
+
+_lib = _Library()
+
+
+class _NeverRaised(Exception):
+    """Stands for a library's exception class while the library is not imported: no such exception can
+    exist yet, so an isinstance check against this one is right and imports nothing."""
+
+
+def _loaded(module_name, attr):
+    module = sys.modules.get(module_name)
+    return getattr(module, attr, _NeverRaised) if module is not None else _NeverRaised
+
+
+def _api_exception():
+    return _loaded("kubernetes.client.exceptions", "ApiException")
+
+
+def _urllib3(attr):
+    return _loaded("urllib3.exceptions", attr)
+
 
 FIELD_MANAGER = "meshops-istio"
 HIDDEN = "<hidden>"
@@ -115,6 +136,7 @@ def new_module(argument_spec, name=None, **kwargs):
     spec.update(copy.deepcopy(API_ARG_SPEC))
     spec.update(argument_spec)
     kwargs.setdefault("supports_check_mode", True)
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
     return AnsibleK8SModule(argument_spec=spec, **kwargs)
 
 
@@ -161,7 +183,7 @@ def explain(exc, host, verb, kind, name=None, namespace=None):
     what = describe(kind, name, namespace)
     if isinstance(exc, KubeError):
         return exc
-    if isinstance(exc, ApiException):
+    if isinstance(exc, _api_exception()):
         status = exc.status
         body = _status_body(exc)
         reason = body.get("reason") or exc.reason
@@ -185,7 +207,7 @@ def explain(exc, host, verb, kind, name=None, namespace=None):
         else:
             msg = "Failed to %s %s: %s %s" % (verb, what, status, detail)
         return KubeError(msg, kind, name, namespace, status, reason)
-    if isinstance(exc, (Urllib3HTTPError, OSError)):
+    if isinstance(exc, (_urllib3("HTTPError"), OSError)):
         return KubeError("Cannot reach the Kubernetes API server at %s (%s). Check that the cluster is "
                          "running and that kubeconfig/context (or host) point at it." % (host, exc),
                          kind, name, namespace, None, "Unreachable")
@@ -496,30 +518,32 @@ def retry_after(exc):
 
 def _refused(exc):
     """No connection could be made (nothing listens there, or the name does not resolve)."""
-    return any(isinstance(e, (NewConnectionError, ConnectionRefusedError))
+    return any(isinstance(e, (_urllib3("NewConnectionError"), ConnectionRefusedError))
                for e in (exc, getattr(exc, "reason", None)))
 
 
-# A connection that dropped or timed out (urllib3 raises its own kinds, or the socket's).
-_DROPPED = (ProtocolError, Urllib3TimeoutError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
-            TimeoutError)
+def _dropped():
+    """A connection that dropped or timed out (urllib3 raises its own kinds, or the socket's)."""
+    return (_urllib3("ProtocolError"), _urllib3("TimeoutError"), ConnectionResetError, ConnectionAbortedError,
+            BrokenPipeError, TimeoutError)
 
 
 def transient(exc):
     """True for a failure that a later try may not meet: RETRY_STATUSES, a dropped connection, a
     timeout. Not retried: a refused connection (nothing listens there, and saying so at once helps
     more than saying it after the backoff), TLS failures, and every other answer."""
-    if isinstance(exc, ApiException):
+    if isinstance(exc, _api_exception()):
         return exc.status in RETRY_STATUSES
     if _refused(exc):
         return False
-    return any(isinstance(e, _DROPPED) for e in (exc, getattr(exc, "reason", None)))
+    dropped = _dropped()
+    return any(isinstance(e, dropped) for e in (exc, getattr(exc, "reason", None)))
 
 
 def may_have_reached(exc):
     """False only when the server cannot have acted on the request: it refused it with 429, or the
     connection was never made. A 5xx, a timeout or a dropped connection leave a write uncertain."""
-    if isinstance(exc, ApiException):
+    if isinstance(exc, _api_exception()):
         return exc.status != 429
     return not _refused(exc)
 
@@ -550,16 +574,17 @@ def _install_request_timeout(seconds):
     the way our DynamicClient calls do; without a timeout a request the server holds is waited out
     for ever. So the REST layer under all of them gets the default; a per-call value still wins."""
     _TIMEOUT[0] = seconds
-    if _k8s_rest is None or getattr(_k8s_rest.RESTClientObject.request, "meshops_timeout", False):
+    rest = _lib.rest
+    if getattr(rest.RESTClientObject.request, "meshops_timeout", False):
         return
-    original = _k8s_rest.RESTClientObject.request
+    original = rest.RESTClientObject.request
 
     def request(self, method, url, headers=None, body=None, post_params=None, _request_timeout=None):
         return original(self, method, url, headers=headers, body=body, post_params=post_params,
                         _request_timeout=_request_timeout or _TIMEOUT[0])
 
     request.meshops_timeout = True
-    _k8s_rest.RESTClientObject.request = request
+    rest.RESTClientObject.request = request
 
 
 def _without_library_retries(api_client):
@@ -602,7 +627,7 @@ class Cluster:
             try:
                 self.k8s = self._client(module, auth)
                 break
-            except (Urllib3HTTPError, OSError, ApiException) as e:
+            except (_lib.Urllib3HTTPError, OSError, _lib.ApiException) as e:
                 # Building the client already reads discovery, so an unreachable server or a refused
                 # token shows up here.
                 failures += 1
@@ -622,15 +647,15 @@ class Cluster:
     @staticmethod
     def _client(module, auth):
         if auth is None:
-            return get_api_client(module=module)
+            return _lib.get_api_client(module=module)
         if auth.get("host") and not (auth.get("kubeconfig") or auth.get("context")):
             # kubernetes.core starts a host/token client from a copy of the process-wide
             # default configuration, which the module's own kubeconfig filled: its
             # token-refresh hook (run before every request, discovery included) would send
             # this client's requests to that cluster, with that cluster's credentials.
-            KubernetesConfiguration.set_default(None)
+            _lib.Configuration.set_default(None)
         with _WithoutAuthEnvironment():
-            return get_api_client(**dict((k, v) for k, v in auth.items() if v is not None))
+            return _lib.get_api_client(**dict((k, v) for k, v in auth.items() if v is not None))
 
     # -- lookup -----------------------------------------------------------------------
     def resource(self, api_version, kind):
@@ -641,7 +666,7 @@ class Cluster:
                                                   lambda: self.k8s.resource(kind, api_version))
             except KubeError as e:
                 cause = e.__cause__
-                if not isinstance(cause, (ResourceNotFoundError, ResourceNotUniqueError)):
+                if not isinstance(cause, (_lib.ResourceNotFoundError, _lib.ResourceNotUniqueError)):
                     raise
                 raise self._not_served(api_version, kind) from cause
         return self._resources[key]
@@ -717,7 +742,7 @@ class Cluster:
         def read():
             try:
                 return resource.get(name=name, namespace=self._namespace_arg(resource, namespace)).to_dict()
-            except NotFoundError:
+            except _lib.NotFoundError:
                 return None
         return self._call("read", kind, name, namespace, read)
 
@@ -810,7 +835,7 @@ class Cluster:
         try:
             return self.dynamic.delete(resource, name=name, namespace=self._namespace_arg(resource, namespace),
                                        **self._dry_run()).to_dict()
-        except NotFoundError:
+        except _lib.NotFoundError:
             return None
 
     def delete_objects(self, objects, report=None):

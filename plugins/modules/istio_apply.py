@@ -42,7 +42,7 @@ options:
   objects:
     description:
       - The objects, in the order they are applied. A list of objects, a string of YAML documents (a
-        manifest, for example from a template lookup), or a list mixing both; C(kind: List) is unpacked and empty
+        manifest, for example from a template lookup), or a list mixing both; a C(List) object is unpacked and empty
         documents are skipped.
       - Every object needs C(apiVersion), C(kind) and C(metadata.name); namespaced ones need
         C(metadata.namespace).
@@ -64,8 +64,8 @@ options:
     default: meshops-istio
   create_only:
     description:
-      - Objects created when missing and then left as they are, by kind, for example
-        C({VirtualService: [reviews], DestinationRule: [reviews]}). The ones that exist are listed in RV(kept).
+      - "Objects created when missing and then left as they are, by kind, for example
+        C({VirtualService: [reviews], DestinationRule: [reviews]}). The ones that exist are listed in RV(kept)."
     type: dict
     default: {}
   wait:
