@@ -279,8 +279,10 @@ def hide_secret_data(obj):
 def is_subset(desired, live):
     """True when every field of ``desired`` is already in ``live`` with the same value."""
     if isinstance(desired, dict):
+        # A null in an applied object sets nothing (server-side apply drops it): the field may be absent.
         return isinstance(live, dict) and all(
-            key in live and is_subset(value, live[key]) for key, value in desired.items())
+            live.get(key) is None if value is None else key in live and is_subset(value, live[key])
+            for key, value in desired.items())
     if isinstance(desired, list):
         return (isinstance(live, list) and len(desired) == len(live)
                 and all(is_subset(d, lv) for d, lv in zip(desired, live)))
