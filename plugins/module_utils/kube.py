@@ -645,6 +645,7 @@ class Cluster:
         self.host = self.k8s.configuration.host
         self.dynamic = self.k8s.client
         self._resources = {}
+        self._not_served_kinds = set()
 
     @staticmethod
     def _client(module, auth):
@@ -662,6 +663,10 @@ class Cluster:
     # -- lookup -----------------------------------------------------------------------
     def resource(self, api_version, kind):
         key = (api_version, kind)
+        if key in self._not_served_kinds:
+            # The client reads all of discovery again on every miss; a kind found missing stays missing for
+            # this run (check mode asks for every object of a kind whose CRD was only dry-run).
+            raise self._not_served(api_version, kind)
         if key not in self._resources:
             try:
                 self._resources[key] = self._call("discover", kind, None, None,
@@ -670,6 +675,8 @@ class Cluster:
                 cause = e.__cause__
                 if not isinstance(cause, (_lib.ResourceNotFoundError, _lib.ResourceNotUniqueError)):
                     raise
+                if isinstance(cause, _lib.ResourceNotFoundError):
+                    self._not_served_kinds.add(key)
                 raise self._not_served(api_version, kind) from cause
         return self._resources[key]
 
