@@ -646,6 +646,7 @@ class Cluster:
         self.dynamic = self.k8s.client
         self._resources = {}
         self._not_served_kinds = set()
+        self._not_served_versions = set()
 
     @staticmethod
     def _client(module, auth):
@@ -663,7 +664,7 @@ class Cluster:
     # -- lookup -----------------------------------------------------------------------
     def resource(self, api_version, kind):
         key = (api_version, kind)
-        if key in self._not_served_kinds:
+        if key in self._not_served_kinds or api_version in self._not_served_versions:
             # The client reads all of discovery again on every miss; a kind found missing stays missing for
             # this run (check mode asks for every object of a kind whose CRD was only dry-run).
             raise self._not_served(api_version, kind)
@@ -677,8 +678,23 @@ class Cluster:
                     raise
                 if isinstance(cause, _lib.ResourceNotFoundError):
                     self._not_served_kinds.add(key)
+                    if not self._group_version_served(api_version):
+                        self._not_served_versions.add(api_version)
                 raise self._not_served(api_version, kind) from cause
         return self._resources[key]
+
+    def _group_version_served(self, api_version):
+        """False when the API serves no kind at all of ``api_version`` (one GET instead of a discovery
+        read for each of its kinds); True when it does, or when that cannot be told."""
+        if "/" not in api_version:
+            return True
+        try:
+            self.dynamic.request("GET", "/apis/%s" % api_version)
+        except _lib.NotFoundError:
+            return False
+        except Exception:  # pragma: no cover - unknown: ask kind by kind as before
+            return True
+        return True
 
     def _not_served(self, api_version, kind):
         group = api_version.split("/")[0] if "/" in api_version else ""
