@@ -187,8 +187,8 @@ def _state(live):
     if live is None:
         return "missing"
     if "availableReplicas" in status or "replicas" in status:
-        return "%s of %s replicas available" % (status.get("availableReplicas", 0),
-                                               (live.get("spec") or {}).get("replicas", status.get("replicas")))
+        wanted = (live.get("spec") or {}).get("replicas", status.get("replicas"))
+        return "%s of %s replicas available" % (status.get("availableReplicas", 0), wanted)
     if "desiredNumberScheduled" in status:
         return "%s of %s pods ready" % (status.get("numberReady", 0), status.get("desiredNumberScheduled"))
     conditions = ", ".join("%s=%s" % (c.get("type"), c.get("status")) for c in status.get("conditions") or [])
