@@ -30,12 +30,6 @@ try:
     from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
         AUTH_ARG_SPEC as _K8S_AUTH_ARG_SPEC,
     )
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
-        get_api_client,
-    )
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
-        AnsibleK8SModule,
-    )
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
         CoreException,
     )
@@ -44,22 +38,49 @@ except ImportError:  # pragma: no cover - reported by new_module()
     _K8S_AUTH_ARG_SPEC = {}
     HAS_K8S_CORE = False
 
-try:
-    from kubernetes.dynamic.exceptions import (
-        NotFoundError,
-        ResourceNotFoundError,
-        ResourceNotUniqueError,
-    )
-    from kubernetes.client import Configuration as KubernetesConfiguration
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.client import rest as _k8s_rest
-    from urllib3.exceptions import HTTPError as Urllib3HTTPError
-    from urllib3.exceptions import NewConnectionError, ProtocolError
-    from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
-except ImportError:  # pragma: no cover - AnsibleK8SModule reports the missing library
-    ApiException = NotFoundError = ResourceNotFoundError = ResourceNotUniqueError = Exception
-    Urllib3HTTPError = NewConnectionError = ProtocolError = Urllib3TimeoutError = Exception
-    KubernetesConfiguration = _k8s_rest = None
+
+# Importing the Kubernetes client (kubernetes.client loads every API model) and urllib3 is most of a
+# module's start-up. They are imported when a Cluster is built, not with this file: a module that
+# only uses the pure parts (prometheus_query's retry policy, input checks that fail before any
+# request) does not pay for them.
+class _Library:
+    """The kubernetes and urllib3 names this file uses, imported on first use."""
+
+    def __getattr__(self, name):
+        from kubernetes.client import Configuration, rest
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError, ResourceNotUniqueError
+        from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError
+        from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+        self.__dict__.update(Configuration=Configuration, rest=rest, ApiException=ApiException,
+                             NotFoundError=NotFoundError, ResourceNotFoundError=ResourceNotFoundError,
+                             ResourceNotUniqueError=ResourceNotUniqueError, Urllib3HTTPError=HTTPError,
+                             NewConnectionError=NewConnectionError, ProtocolError=ProtocolError,
+                             Urllib3TimeoutError=Urllib3TimeoutError, get_api_client=get_api_client)
+        return self.__dict__[name]
+
+
+_lib = _Library()
+
+
+class _NeverRaised(Exception):
+    """Stands for a library's exception class while the library is not imported: no such exception can
+    exist yet, so an isinstance check against this one is right and imports nothing."""
+
+
+def _loaded(module_name, attr):
+    module = sys.modules.get(module_name)
+    return getattr(module, attr, _NeverRaised) if module is not None else _NeverRaised
+
+
+def _api_exception():
+    return _loaded("kubernetes.client.exceptions", "ApiException")
+
+
+def _urllib3(attr):
+    return _loaded("urllib3.exceptions", attr)
+
 
 FIELD_MANAGER = "meshops-istio"
 HIDDEN = "<hidden>"
@@ -115,6 +136,7 @@ def new_module(argument_spec, name=None, **kwargs):
     spec.update(copy.deepcopy(API_ARG_SPEC))
     spec.update(argument_spec)
     kwargs.setdefault("supports_check_mode", True)
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
     return AnsibleK8SModule(argument_spec=spec, **kwargs)
 
 
@@ -161,7 +183,7 @@ def explain(exc, host, verb, kind, name=None, namespace=None):
     what = describe(kind, name, namespace)
     if isinstance(exc, KubeError):
         return exc
-    if isinstance(exc, ApiException):
+    if isinstance(exc, _api_exception()):
         status = exc.status
         body = _status_body(exc)
         reason = body.get("reason") or exc.reason
@@ -185,7 +207,7 @@ def explain(exc, host, verb, kind, name=None, namespace=None):
         else:
             msg = "Failed to %s %s: %s %s" % (verb, what, status, detail)
         return KubeError(msg, kind, name, namespace, status, reason)
-    if isinstance(exc, (Urllib3HTTPError, OSError)):
+    if isinstance(exc, (_urllib3("HTTPError"), OSError)):
         return KubeError("Cannot reach the Kubernetes API server at %s (%s). Check that the cluster is "
                          "running and that kubeconfig/context (or host) point at it." % (host, exc),
                          kind, name, namespace, None, "Unreachable")
@@ -257,8 +279,10 @@ def hide_secret_data(obj):
 def is_subset(desired, live):
     """True when every field of ``desired`` is already in ``live`` with the same value."""
     if isinstance(desired, dict):
+        # A null in an applied object sets nothing (server-side apply drops it): the field may be absent.
         return isinstance(live, dict) and all(
-            key in live and is_subset(value, live[key]) for key, value in desired.items())
+            live.get(key) is None if value is None else key in live and is_subset(value, live[key])
+            for key, value in desired.items())
     if isinstance(desired, list):
         return (isinstance(live, list) and len(desired) == len(live)
                 and all(is_subset(d, lv) for d, lv in zip(desired, live)))
@@ -311,6 +335,95 @@ def already_applied(desired, live, field_manager=FIELD_MANAGER):
     return False
 
 
+def object_key(obj):
+    meta = obj.get("metadata") or {}
+    return (obj.get("apiVersion"), obj.get("kind"), meta.get("namespace"), meta.get("name"))
+
+
+class LiveObjects:
+    """The live state of a list of objects, read a group at a time and only when first asked for.
+
+    A group is the objects of one apiVersion, kind and namespace: a group of one is read with a GET, a
+    larger one with one LIST of the namespace (the cost ``kubectl apply`` has per object, or less).
+    Reading on first use keeps working when a list creates a CRD and then objects of its kind."""
+
+    def __init__(self, cluster, objects):
+        self.cluster = cluster
+        self.groups = {}
+        for obj in objects:
+            key = object_key(obj)
+            self.groups.setdefault(key[:3], set()).add(key[3])
+        self.known = {}
+        self.read_groups = set()
+
+    def of(self, obj):
+        key = object_key(obj)
+        group = key[:3]
+        if key not in self.known and group not in self.read_groups:
+            self._read(group)
+        return self.known.get(key)
+
+    def update(self, obj, live):
+        self.known[object_key(obj)] = live
+
+    def _read(self, group):
+        api_version, kind, namespace = group
+        names = self.groups.get(group) or set()
+        self.read_groups.add(group)
+        if len(names) == 1:
+            (name,) = names
+            self.known[group + (name,)] = self.cluster.get(api_version, kind, name, namespace)
+            return
+        resource = self.cluster.resource(api_version, kind)
+        items = self.cluster.list(api_version, kind, namespace=namespace if resource.namespaced else None)
+        by_name = dict((item["metadata"]["name"], item) for item in items)
+        for name in names:
+            self.known[group + (name,)] = by_name.get(name)
+
+
+def _established(obj):
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+def _ready_with(predicate_name):
+    """kubernetes.core's readiness rule of a workload kind, applied to a plain dict."""
+    def ready(obj):
+        # Imported here: only a module that waits needs the waiter (and its ResourceInstance).
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s import waiter
+        from kubernetes.dynamic.resource import ResourceInstance
+        return getattr(waiter, predicate_name)(ResourceInstance(None, copy.deepcopy(obj)))
+    return ready
+
+
+# What "ready" means per kind when a caller waits for what it applied: workloads by kubernetes.core's
+# rules (rolled out and available), CRDs Established (served, so objects of their kind can follow).
+WAITED_KINDS = {
+    ("apps", "Deployment"): _ready_with("deployment_ready"),
+    ("apps", "DaemonSet"): _ready_with("daemonset_ready"),
+    ("apps", "StatefulSet"): _ready_with("statefulset_ready"),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): _established,
+}
+
+
+def ready_rule(obj):
+    group = (obj.get("apiVersion") or "").rpartition("/")[0]
+    return WAITED_KINDS.get((group, obj.get("kind")))
+
+
+def is_ready(obj, live):
+    """True when ``live`` (the live state of ``obj``) exists and is ready; kinds without a rule are ready
+    as soon as they exist."""
+    if not live:
+        return False
+    rule = ready_rule(obj)
+    return rule is None or bool(rule(live))
+
+
+# Actions that change nothing: "kept" is an object created only when missing and left to its owner.
+_UNCHANGED = ("unchanged", "absent", "kept")
+
+
 class ApplyReport:
     """What ``apply_objects``/``delete_objects`` did, per object and in total."""
 
@@ -321,14 +434,14 @@ class ApplyReport:
 
     @property
     def changed(self):
-        return any(r["action"] not in ("unchanged", "absent") for r in self.results)
+        return any(r["action"] not in _UNCHANGED for r in self.results)
 
     def add(self, obj, action, before, after):
         meta = obj.get("metadata", {})
         self.results.append(dict(kind=obj.get("kind"), apiVersion=obj.get("apiVersion"),
                                  name=meta.get("name"), namespace=meta.get("namespace"),
                                  action=action))
-        if action not in ("unchanged", "absent"):
+        if action not in _UNCHANGED:
             self.before.append(hide_secret_data(strip_server_fields(before)) or {})
             self.after.append(hide_secret_data(strip_server_fields(after)) or {})
 
@@ -407,30 +520,32 @@ def retry_after(exc):
 
 def _refused(exc):
     """No connection could be made (nothing listens there, or the name does not resolve)."""
-    return any(isinstance(e, (NewConnectionError, ConnectionRefusedError))
+    return any(isinstance(e, (_urllib3("NewConnectionError"), ConnectionRefusedError))
                for e in (exc, getattr(exc, "reason", None)))
 
 
-# A connection that dropped or timed out (urllib3 raises its own kinds, or the socket's).
-_DROPPED = (ProtocolError, Urllib3TimeoutError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
-            TimeoutError)
+def _dropped():
+    """A connection that dropped or timed out (urllib3 raises its own kinds, or the socket's)."""
+    return (_urllib3("ProtocolError"), _urllib3("TimeoutError"), ConnectionResetError, ConnectionAbortedError,
+            BrokenPipeError, TimeoutError)
 
 
 def transient(exc):
     """True for a failure that a later try may not meet: RETRY_STATUSES, a dropped connection, a
     timeout. Not retried: a refused connection (nothing listens there, and saying so at once helps
     more than saying it after the backoff), TLS failures, and every other answer."""
-    if isinstance(exc, ApiException):
+    if isinstance(exc, _api_exception()):
         return exc.status in RETRY_STATUSES
     if _refused(exc):
         return False
-    return any(isinstance(e, _DROPPED) for e in (exc, getattr(exc, "reason", None)))
+    dropped = _dropped()
+    return any(isinstance(e, dropped) for e in (exc, getattr(exc, "reason", None)))
 
 
 def may_have_reached(exc):
     """False only when the server cannot have acted on the request: it refused it with 429, or the
     connection was never made. A 5xx, a timeout or a dropped connection leave a write uncertain."""
-    if isinstance(exc, ApiException):
+    if isinstance(exc, _api_exception()):
         return exc.status != 429
     return not _refused(exc)
 
@@ -461,16 +576,17 @@ def _install_request_timeout(seconds):
     the way our DynamicClient calls do; without a timeout a request the server holds is waited out
     for ever. So the REST layer under all of them gets the default; a per-call value still wins."""
     _TIMEOUT[0] = seconds
-    if _k8s_rest is None or getattr(_k8s_rest.RESTClientObject.request, "meshops_timeout", False):
+    rest = _lib.rest
+    if getattr(rest.RESTClientObject.request, "meshops_timeout", False):
         return
-    original = _k8s_rest.RESTClientObject.request
+    original = rest.RESTClientObject.request
 
     def request(self, method, url, headers=None, body=None, post_params=None, _request_timeout=None):
         return original(self, method, url, headers=headers, body=body, post_params=post_params,
                         _request_timeout=_request_timeout or _TIMEOUT[0])
 
     request.meshops_timeout = True
-    _k8s_rest.RESTClientObject.request = request
+    rest.RESTClientObject.request = request
 
 
 def _without_library_retries(api_client):
@@ -513,7 +629,7 @@ class Cluster:
             try:
                 self.k8s = self._client(module, auth)
                 break
-            except (Urllib3HTTPError, OSError, ApiException) as e:
+            except (_lib.Urllib3HTTPError, OSError, _lib.ApiException) as e:
                 # Building the client already reads discovery, so an unreachable server or a refused
                 # token shows up here.
                 failures += 1
@@ -529,33 +645,56 @@ class Cluster:
         self.host = self.k8s.configuration.host
         self.dynamic = self.k8s.client
         self._resources = {}
+        self._not_served_kinds = set()
+        self._not_served_versions = set()
 
     @staticmethod
     def _client(module, auth):
         if auth is None:
-            return get_api_client(module=module)
+            return _lib.get_api_client(module=module)
         if auth.get("host") and not (auth.get("kubeconfig") or auth.get("context")):
             # kubernetes.core starts a host/token client from a copy of the process-wide
             # default configuration, which the module's own kubeconfig filled: its
             # token-refresh hook (run before every request, discovery included) would send
             # this client's requests to that cluster, with that cluster's credentials.
-            KubernetesConfiguration.set_default(None)
+            _lib.Configuration.set_default(None)
         with _WithoutAuthEnvironment():
-            return get_api_client(**dict((k, v) for k, v in auth.items() if v is not None))
+            return _lib.get_api_client(**dict((k, v) for k, v in auth.items() if v is not None))
 
     # -- lookup -----------------------------------------------------------------------
     def resource(self, api_version, kind):
         key = (api_version, kind)
+        if key in self._not_served_kinds or api_version in self._not_served_versions:
+            # The client reads all of discovery again on every miss; a kind found missing stays missing for
+            # this run (check mode asks for every object of a kind whose CRD was only dry-run).
+            raise self._not_served(api_version, kind)
         if key not in self._resources:
             try:
                 self._resources[key] = self._call("discover", kind, None, None,
                                                   lambda: self.k8s.resource(kind, api_version))
             except KubeError as e:
                 cause = e.__cause__
-                if not isinstance(cause, (ResourceNotFoundError, ResourceNotUniqueError)):
+                if not isinstance(cause, (_lib.ResourceNotFoundError, _lib.ResourceNotUniqueError)):
                     raise
+                if isinstance(cause, _lib.ResourceNotFoundError):
+                    self._not_served_kinds.add(key)
+                    if not self._group_version_served(api_version):
+                        self._not_served_versions.add(api_version)
                 raise self._not_served(api_version, kind) from cause
         return self._resources[key]
+
+    def _group_version_served(self, api_version):
+        """False when the API serves no kind at all of ``api_version`` (one GET instead of a discovery
+        read for each of its kinds); True when it does, or when that cannot be told."""
+        if "/" not in api_version:
+            return True
+        try:
+            self.dynamic.request("GET", "/apis/%s" % api_version)
+        except _lib.NotFoundError:
+            return False
+        except Exception:  # pragma: no cover - unknown: ask kind by kind as before
+            return True
+        return True
 
     def _not_served(self, api_version, kind):
         group = api_version.split("/")[0] if "/" in api_version else ""
@@ -628,7 +767,7 @@ class Cluster:
         def read():
             try:
                 return resource.get(name=name, namespace=self._namespace_arg(resource, namespace)).to_dict()
-            except NotFoundError:
+            except _lib.NotFoundError:
                 return None
         return self._call("read", kind, name, namespace, read)
 
@@ -667,14 +806,40 @@ class Cluster:
             return "unchanged", live, after
         return "updated", live, after
 
-    def apply_objects(self, objects, report=None):
+    def apply_objects(self, objects, report=None, live=None):
         """Apply ``objects`` in the given order (so callers control e.g. DestinationRule
-        before VirtualService); stops at the first failure."""
+        before VirtualService); stops at the first failure.
+
+        The live objects are read a group at a time (``LiveObjects``: one LIST per kind and namespace
+        holding several of them) instead of one GET per object, and an object that already holds
+        everything we apply is not written at all. ``live``: a LiveObjects to share the reads with."""
         report = report or ApplyReport()
+        live = live or LiveObjects(self, objects)
         for obj in objects:
-            action, before, after = self.apply_one(obj)
+            action, before, after = self.apply_one(obj, live=live.of(obj), known_live=True)
+            if not self.check_mode:
+                live.update(obj, after)
             report.add(obj, action, before, after)
         return report
+
+    # -- waiting ------------------------------------------------------------------------
+    def wait_ready(self, objects, timeout, sleep=1.0, known=None):
+        """Wait until every object of a kind with a readiness rule (WAITED_KINDS) is ready; returns
+        the objects that are not ready when ``timeout`` seconds have passed (missing ones included),
+        as ``[(obj, live or None)]``.
+
+        ``known``: live objects already read in this run (a LiveObjects); those that are ready cost no
+        request. The others are read again a group at a time (one LIST per kind and namespace)."""
+        waited = [obj for obj in objects if ready_rule(obj) is not None]
+        deadline = time.monotonic() + timeout
+        pending = [obj for obj in waited if not (known and is_ready(obj, known.of(obj)))]
+        while pending:
+            live = LiveObjects(self, pending)
+            pending = [obj for obj in pending if not is_ready(obj, live.of(obj))]
+            if not pending or time.monotonic() + sleep > deadline:
+                return [(obj, live.of(obj)) for obj in pending]
+            time.sleep(sleep)
+        return []
 
     def patch(self, api_version, kind, name, namespace, patch, patch_type="merge"):
         resource = self.resource(api_version, kind)
@@ -695,7 +860,7 @@ class Cluster:
         try:
             return self.dynamic.delete(resource, name=name, namespace=self._namespace_arg(resource, namespace),
                                        **self._dry_run()).to_dict()
-        except NotFoundError:
+        except _lib.NotFoundError:
             return None
 
     def delete_objects(self, objects, report=None):

@@ -127,9 +127,12 @@ def test_check_apply_rerun_diff_absent(kubesim_istio, run_playbook):
     assert writes(sim) == []
     (apply_result,) = results(preview, APPLY_TASK)
     assert apply_result["changed"]
-    changed = [r for r in apply_result["result"]["results"] if r["changed"]]
-    assert sorted(r["result"]["metadata"]["name"] for r in changed) == sorted(DEPLOYMENTS)
-    assert all("1.21.0" in str(r["diff"]["after"]) and "1.20.3" in str(r["diff"]["before"]) for r in changed)
+    changed = [r for r in apply_result["results"] if r["action"] not in ("unchanged", "kept")]
+    assert sorted(r["name"] for r in changed) == sorted(DEPLOYMENTS)
+    assert {r["action"] for r in changed} == {"updated"}
+    diff = apply_result["diff"]
+    assert sorted(diff["after"]) == sorted(f"Deployment/default/{name}" for name in DEPLOYMENTS)
+    assert all("1.21.0" in str(diff["after"][key]) and "1.20.3" in str(diff["before"][key]) for key in diff["after"])
     assert sim.get_object("apps/v1", "Deployment", "reviews-v2", "default")["spec"]["template"]["spec"][
         "containers"][0]["image"].endswith(":1.20.3")
 
@@ -283,15 +286,13 @@ def test_converged_run_cost_against_kubectl_apply_server_side(kubesim_istio, run
     OUTPUT.mkdir(parents=True, exist_ok=True)
     (OUTPUT / "bookinfo-apply-cost.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
-    # kubectl sends one apply PATCH per object. The playbook sends one per object it may apply (the
-    # existing DestinationRules and per-service routes are left alone), each after the two reads
-    # kubernetes.core.k8s makes, plus 12 reads of its own: the VirtualService, DestinationRule and
-    # namespace lists, the Deployment list and one read per Deployment while waiting, the Deployment
-    # and Pod lists of the injection check, and the ingress gateway Service.
+    # kubectl sends one apply PATCH per object. The converged playbook sends no write at all, and at
+    # most one request per object beyond discovery: istio_apply reads the objects one LIST per kind,
+    # plus the preflight VirtualService list, the namespace list, the Deployment and Pod lists of the
+    # injection check and the ingress gateway Service.
     assert kubectl_cost["patch"] == len(objects)
-    assert playbook["patch"] == len(objects) - 2 * len(SERVICES)
-    assert playbook["other_writes"] == 0
-    assert playbook["get"] <= 2 * playbook["patch"] + 12, playbook
+    assert playbook["patch"] == 0 and playbook["other_writes"] == 0, playbook
+    assert playbook["requests"] - playbook["discovery"] <= len(objects), playbook
 
 
 def test_both_apps_after_the_collections_own_install(kubesim, run_playbook, tmp_path):

@@ -162,9 +162,9 @@ def test_template_method_from_a_release_directory_hub_override_webhook_retry_dif
     preview = run_playbook(ONLY, sim, changed, check=True, diff=True)
     assert preview.rc == 0, preview
     assert s.writes_since(sim, start) == []
-    apply = s.task_result(preview, "Apply the istio/istiod objects")
-    diffs = dict(("%s/%s" % (r["result"]["kind"], r["result"]["metadata"]["name"]), json.dumps(r.get("diff")))
-                 for r in apply["result"]["results"] if r.get("changed"))
+    apply = s.task_result(preview, "Apply the istio/base and istio/istiod objects")
+    diffs = dict(("%s/%s" % (key.split("/")[0], key.split("/")[-1]), json.dumps([apply["diff"]["before"][key], after]))
+                 for key, after in apply["diff"]["after"].items())
     # istiod's Deployment, and the ConfigMaps where the real chart records the values it was rendered with.
     assert sorted(diffs) == ["ConfigMap/istio-sidecar-injector", "ConfigMap/values", "Deployment/istiod"], sorted(diffs)
     assert all("PILOT_ENABLE_ALPHA_GATEWAY_API" in diff for diff in diffs.values())

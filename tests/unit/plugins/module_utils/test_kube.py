@@ -75,3 +75,58 @@ def test_api_server_must_be_a_url_so_no_token_goes_to_a_service_name():
         problem = kube.api_server_problem(bad)
         assert problem.startswith("host (the API server's URL, also K8S_AUTH_HOST) is %r, which is not a URL" % bad)
         assert "option 'service'" in problem
+
+
+def test_a_null_we_apply_matches_an_absent_field():
+    # Server-side apply drops nulls (Istio's prometheus addon says strategy.rollingUpdate: null).
+    desired = json.loads(json.dumps(SERVICE))
+    desired["spec"]["externalName"] = None
+    live = _live(SERVICE, SERVICE_FIELDS)
+    assert kube.already_applied(desired, live)
+    live["spec"]["externalName"] = "elsewhere.example.com"
+    assert not kube.already_applied(desired, live)
+
+
+class _Cluster:
+    """Counts the reads LiveObjects makes."""
+
+    def __init__(self, objects):
+        self.objects = objects
+        self.calls = []
+
+    def get(self, api_version, kind, name, namespace=None):
+        self.calls.append(("get", kind, namespace, name))
+        return next((o for o in self.objects if o["kind"] == kind and o["metadata"]["name"] == name
+                     and o["metadata"].get("namespace") == namespace), None)
+
+    def resource(self, api_version, kind):
+        return type("Resource", (), {"namespaced": kind != "Namespace"})
+
+    def list(self, api_version, kind, namespace=None):
+        self.calls.append(("list", kind, namespace))
+        return [o for o in self.objects if o["kind"] == kind and o["metadata"].get("namespace") == namespace]
+
+
+def _svc(name, namespace="a"):
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace}}
+
+
+def test_live_objects_reads_a_group_once_with_a_list_and_a_single_object_with_a_get():
+    wanted = [_svc("web"), _svc("db"), _svc("cache"), _svc("web", "b")]
+    cluster = _Cluster([_svc("web"), _svc("db")])
+    live = kube.LiveObjects(cluster, wanted)
+    assert [live.of(o) is not None for o in wanted] == [True, True, False, False]
+    assert [live.of(o) is not None for o in wanted] == [True, True, False, False]
+    assert cluster.calls == [("list", "Service", "a"), ("get", "Service", "b", "web")]
+
+
+def test_readiness_rules_of_the_waited_kinds():
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "generation": 2},
+                  "spec": {"replicas": 1},
+                  "status": {"replicas": 1, "availableReplicas": 1, "observedGeneration": 2}}
+    assert kube.is_ready(deployment, deployment)
+    assert not kube.is_ready(deployment, dict(deployment, status={"replicas": 1, "observedGeneration": 2}))
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "x"}}
+    assert not kube.is_ready(crd, crd)
+    assert kube.is_ready(crd, dict(crd, status={"conditions": [{"type": "Established", "status": "True"}]}))
+    assert kube.is_ready(_svc("web"), _svc("web")) and not kube.is_ready(_svc("web"), None)

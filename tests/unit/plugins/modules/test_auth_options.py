@@ -74,7 +74,7 @@ def test_no_module_option_shadows_an_auth_option(name):
 
 
 def test_every_module_is_checked():
-    assert len(MODULES) == 9 and {"istio_traffic", "istio_release", "istio_burst"} <= set(MODULES)
+    assert len(MODULES) == 10 and {"istio_traffic", "istio_release", "istio_burst"} <= set(MODULES)
     grouped = [m for m in RUNTIME["action_groups"]["istio"] if isinstance(m, str)]
     assert sorted(grouped) == sorted(m for m in MODULES if m != "prometheus_query")
 
