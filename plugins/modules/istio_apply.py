@@ -93,28 +93,62 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Apply an application, its DestinationRule before its VirtualService, and wait for it
+# A manifest as one string (here inline; a lookup of a template or file gives the same), applied in order:
+# the Namespace before what lives in it.
+# test expects: result: results[*].action == [created, created, created]
+# test expects: Deployment store/ratings: metadata.labels.app == ratings
+- name: Apply an application and wait until its Deployment is available
   meshops.istio.istio_apply:
-    objects: "{{ lookup('ansible.builtin.template', 'app.yml.j2') }}"
-    field_manager: meshops-istio-shop
+    objects: |
+      apiVersion: v1
+      kind: Namespace
+      metadata: {name: store, labels: {istio-injection: enabled}}
+      ---
+      apiVersion: v1
+      kind: Service
+      metadata: {name: ratings, namespace: store, labels: {app: ratings}}
+      spec:
+        selector: {app: ratings}
+        ports: [{name: http, port: 9080}]
+      ---
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata: {name: ratings, namespace: store, labels: {app: ratings}}
+      spec:
+        replicas: 1
+        selector: {matchLabels: {app: ratings, version: v1}}
+        template:
+          metadata: {labels: {app: ratings, version: v1}}
+          spec:
+            containers:
+              - name: ratings
+                image: docker.io/istio/examples-bookinfo-ratings-v1:1.20.3
+                ports: [{containerPort: 9080}]
+    field_manager: meshops-istio-store
     wait: true
     wait_timeout: 300
 
+# test expects: result: kept == []
+# test expects: VirtualService store/ratings: spec.http[0].route[0].destination.host == ratings
 - name: Create the routes once; a release moves them afterwards
   meshops.istio.istio_apply:
     objects:
       - apiVersion: networking.istio.io/v1
         kind: VirtualService
-        metadata: {name: reviews, namespace: shop}
+        metadata: {name: ratings, namespace: store}
         spec:
-          hosts: [reviews]
-          http: [{route: [{destination: {host: reviews, subset: v1}}]}]
+          hosts: [ratings]
+          http: [{route: [{destination: {host: ratings}}]}]
     create_only:
-      VirtualService: [reviews]
+      VirtualService: [ratings]
 
-- name: Remove them again
+# test expects: result: results[*].action == [deleted, deleted]
+# test expects: Deployment store/ratings absent
+- name: Remove the application again (the Namespace stays)
   meshops.istio.istio_apply:
-    objects: "{{ lookup('ansible.builtin.template', 'app.yml.j2') }}"
+    objects:
+      - {apiVersion: v1, kind: Service, metadata: {name: ratings, namespace: store}}
+      - {apiVersion: apps/v1, kind: Deployment, metadata: {name: ratings, namespace: store}}
     state: absent
 """
 
@@ -125,8 +159,20 @@ results:
   type: list
   elements: dict
   sample:
-    - {kind: Deployment, apiVersion: apps/v1, name: reviews-v1, namespace: shop, action: unchanged}
+    - {kind: Deployment, apiVersion: apps/v1, name: reviews-v1, namespace: store, action: unchanged}
   contains:
+    kind:
+      description: The object's kind.
+      type: str
+    apiVersion:
+      description: The object's API version.
+      type: str
+    name:
+      description: The object's name.
+      type: str
+    namespace:
+      description: The object's namespace; absent for cluster-scoped objects.
+      type: str
     action:
       description: One of C(created), C(updated), C(unchanged), C(kept), C(deleted), C(absent).
       type: str
@@ -144,13 +190,13 @@ pending:
   type: list
   elements: dict
   sample:
-    - {kind: Deployment, apiVersion: apps/v1, name: reviews-v1, namespace: shop,
-       reason: namespace shop does not exist yet (it would be created first)}
+    - {kind: Deployment, apiVersion: apps/v1, name: reviews-v1, namespace: store,
+       reason: namespace store does not exist yet (it would be created first)}
 diff:
   description: The objects that change, before and after, keyed by C(kind/namespace/name); only with C(--diff).
   returned: when diff mode is on and something changed
   type: dict
-  sample: {before: {}, after: {"ServiceAccount/shop/reviews": {kind: ServiceAccount}}}
+  sample: {before: {}, after: {"ServiceAccount/store/reviews": {kind: ServiceAccount}}}
 """
 
 from ansible_collections.meshops.istio.plugins.module_utils.apply import (

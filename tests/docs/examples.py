@@ -429,7 +429,9 @@ def return_problems(example, result):
     if not example.ours or result.get("failed") or result.get("skipped"):
         return []
     documented = module_doc(example.module, "RETURN")
-    items = result["results"] if isinstance(result.get("results"), list) else [result]
+    # A looped task's result holds one result per item under `results`; a module may return `results` of its own.
+    looped = any(key == "loop" or key.startswith("with_") for key in example.task)
+    items = result["results"] if looped and isinstance(result.get("results"), list) else [result]
     problems = []
     for item in items:
         keys = set(k for k in item if not k.startswith("_ansible") and k not in ANSIBLE_RESULT_KEYS)
