@@ -163,21 +163,21 @@ seealso:
 EXAMPLES = r"""
 # test needs: clusters primary and burst in ~/.kube/config
 # test expects: Secret istio-system/istio-remote-secret-burst in primary: metadata.labels."istio/multiCluster" == 'true'
-# test expects: Secret istio-system/istio-remote-secret-burst in primary: kubeconfig(data.burst).clusters[0].cluster.server == 'https://burst.k8s.example.com:6443'
+# test expects: Secret istio-system/istio-remote-secret-burst in primary: kubeconfig(data.burst).clusters[0].cluster.server == 'https://burst.example.com:6443'
 - name: Let the primary's istiod read the burst cluster
   meshops.istio.istio_remote_secret:
     kubeconfig: ~/.kube/config
     context: burst
     cluster: burst
-    server: https://burst.k8s.example.com:6443
+    server: https://burst.example.com:6443
     targets:
       - name: onprem
         kubeconfig: ~/.kube/config
         context: primary
 
 # test needs: clusters inventory
-# test expects: Secret istio-system/istio-remote-secret-onprem in burst: kubeconfig(data.onprem).clusters[0].cluster.server == 'https://onprem.k8s.example.com:6443'
-# test expects: Secret istio-system/istio-remote-secret-burst in primary: kubeconfig(data.burst).clusters[0].cluster.server == 'https://burst.k8s.example.com:6443'
+# test expects: Secret istio-system/istio-remote-secret-onprem in burst: kubeconfig(data.onprem).clusters[0].cluster.server == 'https://onprem.example.com:6443'
+# test expects: Secret istio-system/istio-remote-secret-burst in primary: kubeconfig(data.burst).clusters[0].cluster.server == 'https://burst.example.com:6443'
 - name: Multi-primary, from the meshops.istio.clusters inventory - each cluster to the other primaries
   meshops.istio.istio_remote_secret:
     kubeconfig: "{{ kubeconfig }}"
@@ -191,12 +191,12 @@ EXAMPLES = r"""
   loop: "{{ groups['primary'] | difference([inventory_hostname]) }}"
 
 # test expects: result: rotated == true
-# test expects: Secret istio-system/istio-remote-secret-burst in primary: kubeconfig(data.burst).clusters[0].cluster.server == 'https://burst.k8s.example.com:6443'
+# test expects: Secret istio-system/istio-remote-secret-burst in primary: kubeconfig(data.burst).clusters[0].cluster.server == 'https://burst.example.com:6443'
 - name: Issue a new token and update the primaries (give the server again, or the kubeconfig's is written)
   meshops.istio.istio_remote_secret:
     context: burst
     cluster: burst
-    server: https://burst.k8s.example.com:6443
+    server: https://burst.example.com:6443
     rotate: true
     targets:
       - context: primary
@@ -220,7 +220,7 @@ server:
   description: The API server URL written into the kubeconfig.
   returned: when O(state=present)
   type: str
-  sample: https://burst.k8s.example.com:6443
+  sample: https://burst.example.com:6443
 token_secret:
   description: Namespace/name of the reader token Secret on the source.
   returned: when O(state=present)

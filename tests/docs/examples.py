@@ -51,9 +51,9 @@ CONTEXTS = ("primary", "burst")
 # The meshops.istio.clusters inventory the "clusters inventory" prerequisite runs on (docs/multicluster.md's).
 INVENTORY_CLUSTERS = [
     {"name": "onprem", "context": "primary", "role": "primary", "network": "network1",
-     "api_server": "https://onprem.k8s.example.com:6443"},
+     "api_server": "https://onprem.example.com:6443"},
     {"name": "burst", "context": "burst", "role": "primary", "network": "network1",
-     "api_server": "https://burst.k8s.example.com:6443"},
+     "api_server": "https://burst.example.com:6443"},
 ]
 # Prerequisites that describe the clusters rather than state in them: sharing one does not make runs depend
 # on each other.

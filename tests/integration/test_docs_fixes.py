@@ -114,10 +114,11 @@ def test_prometheus_query_refuses_a_ca_path_on_plain_http(kubesim, run_playbook,
 
 # -- make test keeps Ansible's state inside the checkout -------------------------------------------------
 
-# What molecule's prerun does (and ansible-lint when not offline): ansible-compat builds this collection
-# and installs the copy into its cache directory, which is ANSIBLE_HOME (default ~/.ansible).
+# What molecule's prerun does (and ansible-lint when not offline): ansible-compat builds this collection and
+# installs the copy into its cache directory, which is ANSIBLE_HOME (default ~/.ansible). Offline, because
+# collections/requirements.yml (the AWX project's) fetches from GitHub.
 PRERUN = ("from pathlib import Path; from ansible_compat.runtime import Runtime; "
-          "Runtime(project_dir=Path('.'), isolated=False).prepare_environment(install_local=True)")
+          "Runtime(project_dir=Path('.'), isolated=False).prepare_environment(install_local=True, offline=True)")
 
 
 def _with_home(home, isolated):
