@@ -53,7 +53,8 @@ def test_a_project_sync_installs_the_collection_and_the_playbooks_run_from_the_p
     sync = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "-r", str(offline), "-p",
                            str(collections)], capture_output=True, text=True, cwd=project, env=env, check=False)
     assert sync.returncode == 0, sync.stdout + sync.stderr
-    assert "meshops.istio:0.1.0 was installed successfully" in sync.stdout
+    version = yaml.safe_load((project / "galaxy.yml").read_text())["version"]
+    assert "meshops.istio:%s was installed successfully" % version in sync.stdout
     assert "'kubernetes.core:" in sync.stdout and "is already installed" in sync.stdout
     installed = collections / "ansible_collections" / "meshops" / "istio"
     manifest = json.loads((installed / "MANIFEST.json").read_text())["collection_info"]

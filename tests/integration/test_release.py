@@ -287,20 +287,26 @@ def test_check_mode_diff_and_manual_actions(env, run_playbook):
     assert state_of(env, ns) is None and split(env, ns) == {"v1": 100}
 
     steps = [{"action": "start"}, {"action": "start"}, {"action": "pause"}, {"action": "pause"},
-             {"action": "status"}, {"action": "resume"}, {"action": "promote"}, {"action": "abort"},
-             {"action": "status"}]
+             {"action": "status"}, {"action": "resume"}, {"action": "promote"}, {"action": "status"}]
     run = run_playbook(PLAYBOOK, env.sim, extra_vars=dict(extra, rel_runs=steps), diff=True)
     assert run.rc == 0, run
     (task,) = run.results(TASK)
     got = [(r["outcome"], r["changed"], r["phase"]) for r in task["results"]]
     assert got == [("started", True, "progressing"), ("unchanged", False, "progressing"),
                    ("paused", True, "paused"), ("unchanged", False, "paused"), ("status", False, "paused"),
-                   ("resumed", True, "progressing"), ("promoted", True, "succeeded"),
-                   ("unchanged", False, "succeeded"), ("status", False, "succeeded")]
+                   ("resumed", True, "progressing"), ("promoted", True, "succeeded"), ("status", False, "succeeded")]
     assert task["results"][6]["weights"] == {"v2": 100}
     assert "Next: paused (Paused by request): action=resume to continue" in task["results"][4]["summary"]
     events = [h["event"] for h in state_of(env, ns)["history"]]
     assert events == ["start", "pause", "resume", "promote"]
+
+    # An abort after the promotion has nothing to abort: refused with the way back, and nothing written.
+    env.sim.clear_request_log()
+    late = run_playbook(PLAYBOOK, env.sim, extra_vars=dict(extra, rel_runs=[{"action": "abort"}]))
+    assert late.rc != 0
+    assert any(m.startswith("Release reviews-v2 already finished: it succeeded") and "release v1 as a new release" in m
+               for m in late.failed_msgs), late
+    assert env.sim.writes() == [] and split(env, ns) == {"v2": 100}
     env.done(ns)
 
 

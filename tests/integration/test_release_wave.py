@@ -37,7 +37,8 @@ def fleet(kubesim_factory, tmp_path):
 
 
 def wave_vars(prometheus):
-    return dict(release_canary_version="v2", release_steps=[50, 100], release_interval=4, release_window=4,
+    return dict(release_namespace="bookinfo", release_canary_version="v2", release_steps=[50, 100],
+                release_interval=4, release_window=4,
                 release_success_rate=99, release_latency_p99=0, release_min_requests=10, release_threshold=0,
                 release_prometheus_url=prometheus.url,
                 # Each cluster's analysis judges that cluster's canary only.
