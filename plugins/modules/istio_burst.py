@@ -90,6 +90,13 @@ options:
     description: Rate window of the default query; Prometheus must scrape at least twice within it.
     type: str
     default: 15s
+  rate:
+    description:
+      - The load in requests per second as measured by the caller, used instead of asking Prometheus (which is then
+        not contacted). The event-driven rulebook C(meshops.istio.burst) passes the value of the event that
+        crossed a threshold, so the decision follows that event; the same thresholds and state apply.
+      - Only with O(mode=once).
+    type: float
   high:
     description: Requests per second above which the burst cluster takes the traffic.
     type: float
@@ -283,6 +290,7 @@ def argspec():
         interval=dict(type="float", default=5.0),
         max_checks=dict(type="int", default=12),
         duration=dict(type="float"),
+        rate=dict(type="float"),
         api_version=dict(type="str", default=rt.DEFAULT_API_VERSION),
     )
 
@@ -313,6 +321,9 @@ class BurstRun:
         if p["mode"] == "watch" and (p["interval"] <= 0 or p["max_checks"] < 1):
             self.module.fail_json(msg="watch mode needs interval > 0 and max_checks >= 1 (got interval=%s, "
                                       "max_checks=%s)." % (p["interval"], p["max_checks"]))
+        if p["rate"] is not None and (p["mode"] != "once" or p["rate"] < 0):
+            self.module.fail_json(msg="rate=%s with mode=%s: a rate given by the caller is one measurement, so it needs "
+                                      "mode=once and 0 or more requests per second." % (p["rate"], p["mode"]))
         if p["duration"] is not None and p["duration"] <= 0:
             self.module.fail_json(msg="duration must be more than 0 seconds, got %s." % p["duration"])
         try:
@@ -333,7 +344,7 @@ class BurstRun:
 
     def check(self, routing, client):
         try:
-            rate = client.value(self.query)
+            rate = client.value(self.query) if self.p["rate"] is None else self.p["rate"]
         except prom.PrometheusError as e:
             raise KubeError("%s The weights were left as they are (%s)." % (e, self._weights_text(routing)),
                             reason="PrometheusError") from None
@@ -342,6 +353,8 @@ class BurstRun:
                              time.time(), self.p["service"])
         if state.get("note"):
             decision["reason"] += " (%s)" % state["note"]
+        if self.p["rate"] is not None:
+            decision["reason"] += " (rate given by the caller; Prometheus not asked)"
         new_state = dict(in_burst=decision["in_burst"], burst_weight=decision["burst_weight"],
                          since=decision["since"])
         decision["applied"] = False
