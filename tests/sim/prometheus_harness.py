@@ -31,7 +31,9 @@ def free_port():
 
 
 class PrometheusServer:
-    def __init__(self, targets=(), scrape_interval="1s", job="meshsim", port=None):
+    def __init__(self, targets=(), scrape_interval="1s", job="meshsim", port=None, extra_config=None):
+        # extra_config: more top-level configuration, e.g. rule_files and alerting (tests/eda).
+        self.extra_config = dict(extra_config or {})
         self.targets = [urllib.parse.urlparse(t).netloc or t for t in targets]
         self.scrape_interval = scrape_interval
         self.job = job
@@ -48,6 +50,7 @@ class PrometheusServer:
         config = {"global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.scrape_interval,
                              "scrape_timeout": self.scrape_interval},
                   "scrape_configs": [{"job_name": self.job, "static_configs": [{"targets": self.targets}]}]}
+        config.update(self.extra_config)
         (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.log = open(self.dir / "prometheus.log", "w")  # noqa: SIM115  (lives as long as the server)
         self.proc = subprocess.Popen(

@@ -185,6 +185,8 @@ def event(cfg: dict[str, Any], value: float, no_data: bool, side: str, previous:
 async def main(queue: asyncio.Queue, args: dict[str, Any]) -> None:
     cfg = settings(args)
     side = cfg["initial"]
+    logger.info("meshops.istio.prometheus_threshold: polling %s every %ss for %s (up above %s, down below %s)",
+                cfg["url"], cfg["interval"], cfg["name"], cfg["high"], cfg["low"])
     async with aiohttp.ClientSession() as session:
         while True:
             started = asyncio.get_running_loop().time()
