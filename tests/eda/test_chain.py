@@ -117,3 +117,44 @@ def test_burst_rulebook_moves_the_worker_traffic(chain, tmp_path):
     out.mkdir(parents=True, exist_ok=True)
     (out / "eda_reaction.json").write_text(json.dumps(measured, indent=1))
     print("EDA burst reaction:", measured)
+
+
+def test_release_error_rate_alert_rolls_the_release_back(chain, run_playbook, tmp_path):
+    from ansible_collections.meshops.istio.plugins.module_utils import release as rl
+    from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+    from tests.sim.meshsim import bookinfo
+
+    ns = "eda-release"
+    bookinfo.seed(chain.sim, ns, virtual_services=["virtual-service-all-v1.yaml"])
+    chain.mesh.add_service("reviews", ns, rate=40, versions=["v1", "v2", "v3"], source_workload="productpage-v1")
+    chain.mesh.reload()
+    start = run_playbook("release.yml", chain.sim, extra_vars={
+        "release_namespace": ns, "release_action": "start", "release_steps": "25,100",
+        "release_prometheus_url": chain.prometheus.url})
+    assert start.rc == 0, start
+
+    def vs():
+        return chain.sim.get_object(b.API, "VirtualService", "reviews", ns)
+
+    assert rt.current_split(vs(), "reviews", ns) == {"v1": 75, "v2": 25}
+    rulebook = eda.start_rollback(chain.inventory, port=chain.webhook_port, log_path=tmp_path / "rulebook.log")
+    try:
+        wait(lambda: "alertmanager_webhook: listening" in rulebook.log(), 60, "the webhook listening", rulebook)
+        chain.sim.clear_request_log()
+        broke = time.time()
+        chain.mesh.set_version("%s/reviews" % ns, "v2", error_rate=0.5)
+        wait(lambda: rt.current_split(vs(), "reviews", ns) == {"v1": 100}, 60, "the rollback", rulebook)
+        back = vs_writes(chain.sim, ns, "reviews")
+        state = rl.load(vs()["metadata"]["annotations"])
+        assert (state["name"], state["phase"]) == ("reviews-v2", "aborted")
+        # The alert that did it: the shipped rule, for v2 of reviews in this namespace.
+        fired = [a for a in chain.alertmanager.alerts() if a["labels"]["alertname"] == "MeshopsReleaseErrorRate"]
+        assert [(a["labels"]["destination_service_namespace"], a["labels"]["destination_version"]) for a in fired] == [
+            (ns, "v2")]
+        log = rulebook.log()
+        assert log.count("PLAY [Roll back a release]") == 1, log[-4000:]
+    finally:
+        rulebook.stop()
+        chain.mesh.remove_service("%s/reviews" % ns)
+    print("EDA rollback reaction: %.2f s from the canary's errors starting to the VirtualService write"
+          % (back[0].time - broke))
