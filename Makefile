@@ -13,7 +13,7 @@ export ANSIBLE_REMOTE_TEMP := $(CURDIR)/$(TOOLS)/ansible-home/tmp
 
 .PHONY: setup demo demo-keep test test-python lint sanity molecule clean matrix bench bench-quick
 
-setup: $(VENV)/.installed $(TOOLS)/bin/helm $(TOOLS)/.prometheus $(COLLECTIONS)/ansible_collections/meshops/istio
+setup: $(VENV)/.installed $(TOOLS)/bin/helm $(TOOLS)/.prometheus $(TOOLS)/.eda $(COLLECTIONS)/ansible_collections/meshops/istio
 
 $(VENV)/.installed: requirements-test.txt
 	python3 -m venv $(VENV)
@@ -27,6 +27,12 @@ $(TOOLS)/bin/helm: scripts/install-helm.sh
 # The tests scrape simulated Istio metrics with a real Prometheus server.
 $(TOOLS)/.prometheus:
 	command -v prometheus >/dev/null && command -v shellcheck >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus shellcheck >/dev/null; }
+	mkdir -p $(TOOLS) && touch $@
+
+# The event-driven chains (tests/eda, extensions/eda) run ansible-rulebook, which needs a Java 17 or later
+# runtime, and a real Alertmanager.
+$(TOOLS)/.eda:
+	java -XshowSettings:properties -version 2>&1 | grep -Eq 'java.specification.version = (1[7-9]|[2-9][0-9])' && command -v prometheus-alertmanager >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless prometheus-alertmanager >/dev/null; }
 	mkdir -p $(TOOLS) && touch $@
 
 # Ansible finds this checkout as meshops.istio through a symlinked collection root.

@@ -117,6 +117,7 @@ BAD_INPUT = [
     ("wrong_subset", "should send worker-service to subsets primary and cloud only; it sends to"),
     ("thresholds", "burst_high (10) must be above burst_low (12)"),
     ("bad_query", "Prometheus refused the query sum(rate(istio_requests_total[15s]"),
+    ("rate_watch", "rate=18.0 with mode=watch: a rate given by the caller is one measurement"),
 ]
 
 
@@ -135,6 +136,8 @@ def bad_input_vars(env, case):
         extra.update(burst_high=10, burst_low=12)
     if case == "bad_query":
         extra["burst_query"] = "sum(rate(istio_requests_total[15s]"
+    if case == "rate_watch":
+        extra.update(burst_rate=18, burst_mode="watch")
     return extra
 
 
