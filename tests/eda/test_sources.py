@@ -1,5 +1,6 @@
 """The event sources without ansible-rulebook: their asyncio ``main(queue, args)`` against small HTTP peers."""
 import asyncio
+import base64
 import json
 import logging
 import socket
@@ -34,6 +35,8 @@ def vector(value):
     ({"url": "http://p:9090", "query": "up", "high": "x", "low": 10}, "must be numbers"),
     ({"url": "http://p:9090", "query": "up", "high": 15, "low": 10, "interval": 0}, "interval (0.0)"),
     ({"url": "http://p:9090", "query": "up", "high": 15, "low": 10, "initial": "up"}, "initial 'up' is not one of"),
+    ({"url": "http://p:9090", "query": "up", "high": 15, "low": 10, "bearer_token": "t", "username": "u"},
+     "bearer_token or username/password, not both"),
 ])
 def test_threshold_refuses_bad_arguments(args, message):
     with pytest.raises(threshold.ArgumentError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -136,12 +139,17 @@ def test_threshold_source_emits_crossings_with_token(caplog):
     assert TOKEN not in json.dumps(events) and TOKEN not in caplog.text
 
 
-def test_threshold_source_no_data_counts_as_zero():
+def test_threshold_source_no_data_counts_as_zero_with_basic_auth(caplog):
     async def scenario():
         async with FakePrometheus([None]) as prom:
-            return await collect(threshold, {"url": prom.url, "query": "q", "high": 15, "low": 10, "interval": 0.02},
-                                 lambda ev: len(ev) == 1)
-    (event,) = asyncio.run(scenario())
+            events = await collect(threshold, {"url": prom.url, "query": "q", "high": 15, "low": 10, "interval": 0.02,
+                                               "username": "eda", "password": TOKEN}, lambda ev: len(ev) == 1)
+            return events, prom.seen
+
+    with caplog.at_level(logging.DEBUG):
+        (event,), seen = asyncio.run(scenario())
+    assert seen[0] == ("q", "Basic " + base64.b64encode(("eda:" + TOKEN).encode()).decode())
+    assert TOKEN not in json.dumps(event) and TOKEN not in caplog.text
     assert event["prometheus"]["direction"] == "down" and event["prometheus"]["value"] == 0.0
     assert event["prometheus"]["no_data"] is True
 

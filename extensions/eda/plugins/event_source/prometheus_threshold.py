@@ -53,6 +53,12 @@ options:
   bearer_token:
     description: Bearer token for a Prometheus behind an authenticating proxy. Never logged nor put in events.
     type: str
+  username:
+    description: User for basic authentication (instead of O(bearer_token)).
+    type: str
+  password:
+    description: Password for basic authentication. Never logged nor put in events.
+    type: str
   ca_path:
     description: CA certificate (PEM file) of Prometheus's TLS certificate; empty uses the system's.
     type: str
@@ -88,6 +94,7 @@ EXAMPLES = r"""
 """
 
 import asyncio
+import base64
 import datetime
 import logging
 import math
@@ -122,6 +129,8 @@ def settings(args: dict[str, Any]) -> dict[str, Any]:
     if not out["high"] > out["low"]:
         raise ArgumentError("high (%s) must be above low (%s): the gap between them keeps a load that hovers around "
                             "one value from emitting an event on every poll." % (out["high"], out["low"]))
+    if args.get("bearer_token") and args.get("username"):
+        raise ArgumentError("give bearer_token or username/password, not both: Prometheus gets one Authorization header.")
     if out["interval"] <= 0 or out["timeout"] <= 0:
         raise ArgumentError("interval (%s) and timeout (%s) must be more than 0 seconds."
                             % (out["interval"], out["timeout"]))
@@ -129,7 +138,8 @@ def settings(args: dict[str, Any]) -> dict[str, Any]:
     if initial not in SIDES:
         raise ArgumentError("initial %r is not one of %s." % (initial, ", ".join(SIDES)))
     out.update(url=url, query=str(args["query"]), initial=initial, name=str(args.get("name", "load")),
-               bearer_token=args.get("bearer_token") or None, ca_path=args.get("ca_path") or None,
+               bearer_token=args.get("bearer_token") or None, username=args.get("username") or None,
+               password=args.get("password") or "", ca_path=args.get("ca_path") or None,
                validate_certs=bool(args.get("validate_certs", True)))
     return out
 
@@ -157,6 +167,15 @@ def sample(body: dict[str, Any]) -> float | None:
     return None if math.isnan(value) else value
 
 
+def auth_headers(cfg: dict[str, Any]) -> dict[str, str]:
+    if cfg["bearer_token"]:
+        return {"Authorization": "Bearer %s" % cfg["bearer_token"]}
+    if cfg["username"]:
+        pair = ("%s:%s" % (cfg["username"], cfg["password"])).encode()
+        return {"Authorization": "Basic %s" % base64.b64encode(pair).decode()}
+    return {}
+
+
 def _ssl(cfg: dict[str, Any]) -> ssl.SSLContext | bool:
     if not cfg["url"].startswith("https://"):
         return True
@@ -166,11 +185,11 @@ def _ssl(cfg: dict[str, Any]) -> ssl.SSLContext | bool:
 
 
 async def poll(session: aiohttp.ClientSession, cfg: dict[str, Any]) -> float | None:
-    headers = {"Authorization": "Bearer %s" % cfg["bearer_token"]} if cfg["bearer_token"] else {}
-    async with session.post(cfg["url"] + "/api/v1/query", data={"query": cfg["query"]}, headers=headers,
+    async with session.post(cfg["url"] + "/api/v1/query", data={"query": cfg["query"]}, headers=auth_headers(cfg),
                             ssl=_ssl(cfg), timeout=aiohttp.ClientTimeout(total=cfg["timeout"])) as resp:
         if resp.status in (401, 403):
-            raise ValueError("HTTP %d: Prometheus refused the credentials (check bearer_token)" % resp.status)
+            raise ValueError("HTTP %d: Prometheus refused the credentials (check bearer_token or username/password)"
+                             % resp.status)
         body = await resp.json(content_type=None)
         return sample(body)
 
