@@ -126,7 +126,9 @@ def settings(args: dict[str, Any]) -> dict[str, Any]:
                "timeout": float(args.get("timeout", 10))}
     except (TypeError, ValueError) as e:
         raise ArgumentError("high, low, interval and timeout must be numbers (%s)." % e) from None
-    if not out["high"] > out["low"]:
+    if not all(math.isfinite(v) for v in out.values()):
+        raise ArgumentError("high, low, interval and timeout must be finite numbers (got %s)." % out)
+    if out["high"] <= out["low"]:
         raise ArgumentError("high (%s) must be above low (%s): the gap between them keeps a load that hovers around "
                             "one value from emitting an event on every poll." % (out["high"], out["low"]))
     if args.get("bearer_token") and args.get("username"):
