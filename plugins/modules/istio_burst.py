@@ -158,15 +158,6 @@ EXAMPLES = r"""
       url: http://prometheus.istio-system:9090
 
 # test needs: worker
-# test expects: result: decisions[0].rate == 18.5
-# test expects: result: contains(decisions[0].reason, 'Prometheus not asked') == true
-- name: Decide with the load an event measured (the meshops.istio.burst rulebook passes its event's value)
-  meshops.istio.istio_burst:
-    rate: 18.5
-    prometheus:
-      url: http://prometheus.istio-system:9090
-
-# test needs: worker
 # test runs with: interval=1, max_checks=2
 # test expects: result: length(decisions) == 2
 - name: Watch for ten minutes, checking every 15 seconds, with proportional weights
