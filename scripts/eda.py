@@ -43,7 +43,8 @@ def unavailable():
 
 
 class Rulebook:
-    """A running ansible-rulebook; its output (and the playbooks' output) goes to ``log_path``."""
+    """A running ansible-rulebook; its output (the events it receives, the playbooks' output) goes to
+    ``log_path``."""
 
     def __init__(self, rulebook, inventory, variables, log_path=None, env=None, verbosity=1):
         why = unavailable()
@@ -57,7 +58,8 @@ class Rulebook:
         run_env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(REPO / ".tools" / "collections"))
         run_env.update(env or {})
         self.command = [rulebook_command(), "-r", "meshops.istio.%s" % rulebook, "-i", str(inventory),
-                        "--vars", str(self.dir / "vars.yml")] + (["-" + "v" * verbosity] if verbosity else [])
+                        "--vars", str(self.dir / "vars.yml"), "--print-events"] + (
+                           ["-" + "v" * verbosity] if verbosity else [])
         self._log = open(self.log_path, "a")  # noqa: SIM115  (open as long as the process runs)
         # A session of its own, so that stop() also ends a playbook it started.
         self.proc = subprocess.Popen(self.command, cwd=self.dir, env=run_env, stdout=self._log,

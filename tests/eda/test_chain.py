@@ -5,7 +5,9 @@ One cluster named primary (the burst playbook's host), one meshsim, one Promethe
 rules, one Alertmanager with the shipped route, per module. Without ansible-rulebook or Java the tests fail
 saying which is missing (`make setup` installs both), never skip. The reaction time of the burst chain is measured
 and written to tests/output/eda_reaction.json, never asserted."""
+import datetime
 import json
+import re
 import time
 from pathlib import Path
 
@@ -108,8 +110,13 @@ def test_burst_rulebook_moves_the_worker_traffic(chain, tmp_path):
     finally:
         rulebook.stop()
         chain.mesh.remove_service("%s/worker-service" % ns)
-    measured = {"load_crossed_15_at": crossed, "burst_vs_written_at": enter.time,
+    # The up event as the rulebook printed it (--print-events): when the source emitted it.
+    up = re.search(r"'at': '([^']+)',\s+'direction': 'up'", log)
+    emitted = datetime.datetime.fromisoformat(up.group(1)).timestamp() if up else None
+    measured = {"load_crossed_15_at": crossed, "event_emitted_at": emitted, "burst_vs_written_at": enter.time,
                 "reaction_seconds": round(enter.time - crossed, 2) if crossed else None,
+                "event_after_crossing_seconds": round(emitted - crossed, 2) if emitted and crossed else None,
+                "playbook_write_after_event_seconds": round(enter.time - emitted, 2) if emitted else None,
                 "from_rate_change_seconds": round(enter.time - raised, 2), "window": window, "poll_interval": 1}
     out = Path(REPO) / "tests" / "output"
     out.mkdir(parents=True, exist_ok=True)
