@@ -11,6 +11,7 @@ import yaml
 from aiohttp import web
 
 from tests.eda.sources import threshold, webhook
+from tests.sim.kubesim.tls import ClusterPKI
 
 TOKEN = "s3cr3t-token-value"
 
@@ -74,8 +75,8 @@ def test_threshold_sample_parsing():
 class FakePrometheus:
     """Answers the instant query API with the next value of a script; records each request's query and auth."""
 
-    def __init__(self, values, status=200):
-        self.values, self.status, self.seen = list(values), status, []
+    def __init__(self, values, status=200, tls=None):
+        self.values, self.status, self.seen, self.tls = list(values), status, [], tls
 
     async def handle(self, request):
         form = await request.post()
@@ -91,8 +92,8 @@ class FakePrometheus:
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         self.port = free_port()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-        self.url = "http://127.0.0.1:%d" % self.port
+        await web.TCPSite(self.runner, "127.0.0.1", self.port, ssl_context=self.tls).start()
+        self.url = "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
         return self
 
     async def __aexit__(self, *exc):
@@ -169,6 +170,30 @@ def test_threshold_source_logs_refusal_without_token_and_emits_nothing(caplog):
         url = asyncio.run(scenario())
     assert "query to %s failed: HTTP 403: Prometheus refused the credentials" % url in caplog.text
     assert TOKEN not in caplog.text
+
+
+def test_threshold_source_over_tls_trusts_the_given_ca(tmp_path, caplog):
+    pki = ClusterPKI("prometheus")
+    ca = tmp_path / "ca.pem"
+    ca.write_text(pki.ca_pem)
+
+    async def scenario():
+        async with FakePrometheus([20], tls=pki.server_context()) as prom:
+            base = {"url": prom.url, "query": "q", "high": 15, "low": 10, "interval": 0.02}
+            trusted = await collect(threshold, dict(base, ca_path=str(ca)), lambda ev: len(ev) == 1)
+            unchecked = await collect(threshold, dict(base, validate_certs=False), lambda ev: len(ev) == 1)
+            # The system's CAs do not know this one: every poll fails, nothing is emitted.
+            task = asyncio.create_task(threshold.main(asyncio.Queue(), base))
+            polled = len(prom.seen)
+            await asyncio.sleep(0.3)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return trusted, unchecked, len(prom.seen) - polled
+
+    with caplog.at_level(logging.WARNING):
+        trusted, unchecked, answered = asyncio.run(scenario())
+    assert trusted[0]["prometheus"]["direction"] == unchecked[0]["prometheus"]["direction"] == "up"
+    assert answered == 0 and "certificate verify failed" in caplog.text
 
 
 # -- Alertmanager webhook -------------------------------------------------------------------------------------------
