@@ -56,6 +56,9 @@ class Rulebook:
         run_env = dict(os.environ)
         run_env["PATH"] = "%s:%s:%s" % (REPO / ".tools" / "bin", BIN, run_env.get("PATH", ""))
         run_env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(REPO / ".tools" / "collections"))
+        # ansible-rulebook runs each playbook in a private data dir under TMPDIR; in ours, stop() removes what a
+        # playbook stopped half-way leaves behind.
+        run_env["TMPDIR"] = str(self.dir)
         run_env.update(env or {})
         self.command = [rulebook_command(), "-r", "meshops.istio.%s" % rulebook, "-i", str(inventory),
                         "--vars", str(self.dir / "vars.yml"), "--print-events"] + (

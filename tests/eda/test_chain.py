@@ -102,6 +102,7 @@ def test_burst_rulebook_moves_the_worker_traffic(chain, tmp_path):
 
         chain.mesh.set_rate("%s/worker-service" % ns, 5)
         wait(lambda: b.weights(chain.sim, ns) == {"primary": 100, "burst": 0}, 45, "the return to primary", rulebook)
+        wait(lambda: rulebook.log().count("PLAY RECAP") == 2, 30, "the second playbook run ending", rulebook)
         # One write per crossing: the rulebook ran the playbook once up and once down, nothing in between.
         assert len(vs_writes(chain.sim, ns, b.VS)) == 2
         log = rulebook.log()
@@ -156,6 +157,7 @@ def test_release_error_rate_alert_rolls_the_release_back(chain, run_playbook, tm
         fired = [a for a in chain.alertmanager.alerts() if a["labels"]["alertname"] == "MeshopsReleaseErrorRate"]
         assert [(a["labels"]["destination_service_namespace"], a["labels"]["destination_version"]) for a in fired] == [
             (ns, "v2")]
+        wait(lambda: "PLAY RECAP" in rulebook.log(), 30, "the rollback playbook ending", rulebook)
         log = rulebook.log()
         assert log.count("PLAY [Roll back a release]") == 1, log[-4000:]
     finally:
