@@ -23,12 +23,16 @@ from tests.sim.fixtures import _start
 from tests.sim.meshsim import KubeReader, MeshSim
 from tests.sim.prometheus_harness import PrometheusServer, free_port
 
-def shipped_alertmanager_config(webhook_url):
-    """extensions/eda/prometheus/alertmanager.yml with the webhook URL of the test's rulebook (the one line a
-    user edits too)."""
+WEBHOOK_TOKEN = "eda-webhook-token-4711"
+
+
+def shipped_alertmanager_config(webhook_url, token):
+    """extensions/eda/prometheus/alertmanager.yml with the webhook URL of the test's rulebook and its token (what
+    the file's comment tells a user to edit)."""
     config = yaml.safe_load((PROMETHEUS_FILES / "alertmanager.yml").read_text())
     (receiver,) = [r for r in config["receivers"] if r["name"] == "meshops-eda"]
     receiver["webhook_configs"][0]["url"] = webhook_url
+    receiver["webhook_configs"][0]["http_config"] = {"authorization": {"credentials": token}}
     return config
 
 
@@ -39,7 +43,7 @@ def chain(tmp_path_factory):
     mesh = MeshSim(KubeReader(sim.kubeconfig_path, sim.name), cluster=sim.name, refresh=0.5).start()
     webhook_port = free_port()
     alertmanager = AlertmanagerServer(
-        shipped_alertmanager_config("http://127.0.0.1:%d/alerts" % webhook_port)).start()
+        shipped_alertmanager_config("http://127.0.0.1:%d/alerts" % webhook_port, WEBHOOK_TOKEN)).start()
     prometheus = PrometheusServer([mesh.url], extra_config={
         "rule_files": [str(PROMETHEUS_FILES / "alerts.yml")], "alerting": alertmanager.prometheus_alerting()}).start()
     inventory = write_inventory(directory / "inventory.yml", [sim])
@@ -143,7 +147,8 @@ def test_release_error_rate_alert_rolls_the_release_back(chain, run_playbook, tm
         return chain.sim.get_object(b.API, "VirtualService", "reviews", ns)
 
     assert rt.current_split(vs(), "reviews", ns) == {"v1": 75, "v2": 25}
-    rulebook = eda.start_rollback(chain.inventory, port=chain.webhook_port, log_path=tmp_path / "rulebook.log")
+    rulebook = eda.start_rollback(chain.inventory, port=chain.webhook_port, token=WEBHOOK_TOKEN,
+                                  log_path=tmp_path / "rulebook.log")
     try:
         wait(lambda: "alertmanager_webhook: listening" in rulebook.log(), 60, "the webhook listening", rulebook)
         chain.sim.clear_request_log()
@@ -160,6 +165,7 @@ def test_release_error_rate_alert_rolls_the_release_back(chain, run_playbook, tm
         wait(lambda: "PLAY RECAP" in rulebook.log(), 30, "the rollback playbook ending", rulebook)
         log = rulebook.log()
         assert log.count("PLAY [Roll back a release]") == 1, log[-4000:]
+        assert WEBHOOK_TOKEN not in log
     finally:
         rulebook.stop()
         chain.mesh.remove_service("%s/reviews" % ns)
