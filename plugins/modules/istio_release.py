@@ -339,6 +339,7 @@ import time
 
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
 from ansible_collections.meshops.istio.plugins.module_utils.job import JobGuard
+from ansible_collections.meshops.istio.plugins.module_utils import loadgen
 from ansible_collections.meshops.istio.plugins.module_utils import release as rl
 from ansible_collections.meshops.istio.plugins.module_utils import release_report
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
@@ -375,6 +376,7 @@ def argspec():
             latency_p99=dict(type="float"),
             min_requests=dict(type="int"),
             threshold=dict(type="int"),
+            traffic_wait=dict(type="raw"),
             checks=dict(type="list", elements="dict", options=dict(
                 # Not required here: the module's own message names the check and what it lacks.
                 name=dict(type="str"),
@@ -384,6 +386,7 @@ def argspec():
             )),
         )),
         metrics_labels=dict(type="dict"),
+        load=dict(type="dict", options=loadgen.ARG_SPEC),
         prometheus=dict(type="dict", options=prometheus),
         report=dict(type="path"),
         virtual_service=dict(type="str"),
@@ -419,6 +422,8 @@ class Release:
         # Settings given now; the rest come from the release state (or the defaults at start).
         self.analysis_given = dict((k, v) for k, v in (self.p["analysis"] or {}).items() if v is not None)
         self.analysis_cfg = rl.validate_analysis(self.analysis_given, prom.seconds)
+        self.load_given = loadgen.validate(self.p["load"], prom.seconds)
+        self.load_jobs = None
         self.plan = None
         if self.p["steps"] or self.p["step_weight"]:
             self.plan = rl.plan_weights(self.p["steps"], self.p["step_weight"], self.p["max_weight"])
@@ -492,6 +497,22 @@ class Release:
         self.state = state
         self.outcomes.append(outcome)
         self.changed = True
+        self.sync_load()
+
+    def sync_load(self):
+        """The load Job of the period being analysed, and no other (nothing without load settings)."""
+        load = self.state.get("load") if self.state else None
+        if not load:
+            return
+        if self.load_jobs is None:
+            self.load_jobs = loadgen.LoadGenerator(self.routing.cluster, self.p["namespace"], self.state["name"])
+        desired = None
+        if self.state["phase"] in rl.ANALYSING:
+            cfg = self.state["analysis"]
+            desired = loadgen.manifest(self.state["name"], self.p["namespace"], self.state["since"], load, load["url"],
+                                       loadgen.duration_of(load, cfg["interval"], cfg["window"]))
+        if self.load_jobs.sync(desired):
+            self.changed = True
 
     # -- analysis ---------------------------------------------------------------------------
     def canary_labels(self, canary=None):
@@ -529,6 +550,8 @@ class Release:
 
     def analyse_and_decide(self):
         """One step of the release: wait for the interval, analyse, write the outcome."""
+        # After a crash between the state write and the Job, or a load removed by hand.
+        self.sync_load()
         due = rl.analysis_due(self.state, time.time())
         if due > 0 and not self.check:
             self.stop_if_gone(self.guard.sleep(due) if self.guard else time.sleep(due))
@@ -550,6 +573,8 @@ class Release:
         decided = time.monotonic()
         state, outcome = rl.after_analysis(self.state, result, measured, time.time())
         self.write(state, outcome, decided, analysis_ms=round((decided - asked) * 1000, 1))
+        if outcome == "rolled_back" and result["status"] == "no_traffic":
+            raise Failed("Release %s %s" % (state["name"], state["message"][0].lower() + state["message"][1:]))
         if outcome == "rolled_back":
             raise Failed("Release %s rolled back to 100%% %s: the analysis at %d%% failed - %s; failed analyses %d "
                          "> threshold %d." % (state["name"], state["stable"], state["history"][-2]["weights"].get(
@@ -624,6 +649,22 @@ class Release:
         self.analysis_cfg = rl.validate_analysis(settings, prom.seconds)
         state["analysis"] = self.analysis_cfg
         state["threshold"], state["interval"] = self.analysis_cfg["threshold"], self.analysis_cfg["interval"]
+        if self.load_given:
+            state["load"] = self.load_for(state["host"])
+
+    def load_for(self, host):
+        """The load settings with the URL resolved (the Service's first port when no URL or port is given)."""
+        load = dict(self.load_given)
+        service, namespace = rt.service_of(host, self.p["namespace"]) or (host, self.p["namespace"])
+        ports = []
+        if not load["url"] and load["port"] is None:
+            svc = self.routing.cluster.get("v1", "Service", service, namespace) or {}
+            ports = [p["port"] for p in (svc.get("spec") or {}).get("ports") or [] if p.get("port")]
+        try:
+            load["url"] = loadgen.target_url(load, service, namespace, ports)
+        except loadgen.LoadError as e:
+            raise rl.ReleaseError(str(e)) from None
+        return load
 
     def start(self, name):
         canary, split = self.p["canary"], self.split()
@@ -658,8 +699,11 @@ class Release:
         except prom.PrometheusError as e:
             raise rl.ReleaseError("Release %s not started, no traffic moved: %s" % (name, e.message)) from None
         decided = time.monotonic()
+        load = self.load_for(self.p["service"]) if self.load_given else None
         state = rl.new_release(name, self.p["service"], self.p["namespace"], stable, canary, self.plan,
                                self.analysis_cfg, time.time())
+        if load:
+            state["load"] = load
         self.write(state, "started", decided)
 
     def stop_if_gone(self, why=None):
@@ -671,7 +715,7 @@ class Release:
                               self.state["name"], why, rl.split_text(self.state["weights"])))
 
     def run_all(self):
-        while self.state["phase"] == rl.PROGRESSING:
+        while self.state["phase"] in rl.ANALYSING:
             if self.check and self.outcomes:
                 # Check mode shows the next decision only: later ones depend on writes it does not make.
                 break
@@ -725,8 +769,15 @@ class Release:
             out["analysis"] = self.last_result
         if self.p["report"] and self.state and not self.check:
             out["report"] = self.write_report(now)
+        actions = self.load_jobs.actions if self.load_jobs else []
+        if actions:
+            out["load_jobs"] = actions
         if self.module._diff and self.changed:
             out["diff"] = dict(before=self.before, after=dict(weights=self.split(), phase=out["phase"]))
+            if actions:
+                # The load Jobs this task removed (before) and created (after).
+                out["diff"]["before"] = dict(self.before, load_jobs=[a["name"] for a in actions if a["action"] == "deleted"])
+                out["diff"]["after"]["load_jobs"] = [a["name"] for a in actions if a["action"] == "created"]
         return out
 
     def write_report(self, now):
@@ -747,6 +798,7 @@ def main():
                         mutually_exclusive=[("steps", "step_weight")])
     try:
         rl.validate_analysis(module.params["analysis"], prom.seconds)
+        loadgen.validate(module.params["load"], prom.seconds)
         if module.params["steps"] or module.params["step_weight"]:
             rl.plan_weights(module.params["steps"], module.params["step_weight"], module.params["max_weight"])
         for key in ("stable", "canary"):
@@ -759,7 +811,7 @@ def main():
             problem = val.url_problem(module.params["prometheus"]["url"], "prometheus.url")
             if problem:
                 raise val.InputError(problem)
-    except (rl.ReleaseError, rt.RoutingError, val.InputError) as e:
+    except (rl.ReleaseError, rt.RoutingError, val.InputError, loadgen.LoadError) as e:
         module.fail_json(msg=str(e))
 
     def act():
