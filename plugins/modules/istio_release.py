@@ -26,6 +26,11 @@ description:
     job, or the same job run again after a crash, continues where the last one stopped.
   - Only the weights of the service's default route change; match routes, mirrors and everything else of the
     VirtualService stay as they are. Declare the routing first with M(meshops.istio.istio_traffic).
+  - Silence is not failure. When the canary has too few requests in the window to be judged, the step holds in
+    phase C(waiting-for-traffic) - weights unchanged, no failed analysis counted, one entry in the history - and
+    looks again, until traffic comes (then the step is judged as usual) or O(analysis.traffic_wait) has passed (then
+    the release fails with that reason and rolls back to 100% stable). O(load) lets the release bring its own
+    traffic, a fortio load Job per analysed period.
   - When Prometheus cannot be reached during an analysis, the release is paused with its weights unchanged
     and the task fails, with C(analysis.status=error) and the reason; O(action=resume) continues it.
   - O(action=run) and O(action=step) stop at the next step boundary when the job that started them is gone
@@ -116,8 +121,20 @@ options:
       min_requests:
         description:
           - Requests the canary must have received in the window for the analysis to count; fewer fails
-            the analysis as "no traffic". 10 when the release starts without it.
+            the analysis as "no traffic", which holds the step (see O(analysis.traffic_wait)). 10 when the
+            release starts without it.
         type: int
+      traffic_wait:
+        description:
+          - How long a step waits for traffic when an analysis finds too few requests (fewer than
+            O(analysis.min_requests), or no data at all) - seconds or a duration such as V(30m); V(10m) when the
+            release starts without it.
+          - While it waits, the release is in phase C(waiting-for-traffic) with its weights unchanged and no failed
+            analysis counted, and looks again every O(analysis.interval) (at least every 2s). Enough requests end
+            the wait and the step is judged as usual. When the wait is longer than this, the release fails and rolls
+            back to 100% stable, and the message names the limit and the requests seen.
+          - V(0) fails the release at the first analysis that finds too few requests.
+        type: raw
       threshold:
         description:
           - Failed analyses tolerated during the release (0 to 100); one more rolls it back. 1 when the
@@ -149,6 +166,49 @@ options:
           max:
             description: The highest value that passes.
             type: float
+  load:
+    description:
+      - Load generation during the analysis, for services too quiet to judge a canary on.
+      - For every analysed period of a step, the release runs a Job in O(namespace) with Istio's fortio load client,
+        C(fortio load -qps <rate> -t <duration> -c <connections> <url>), with an Istio sidecar, so that its requests
+        are routed by the step's weights and counted in Istio's metrics like any client's (source workload = the
+        Job's name, C(<release>-load-<time>)).
+      - The Job of the period before is deleted when a new period begins, and the last one when the release is
+        promoted, rolled back, aborted or paused. A task run again in the same period finds its Job and starts no
+        second one.
+      - Kept in the release state when the release starts (later tasks need not repeat it; given again, it applies
+        from the next period).
+    type: dict
+    suboptions:
+      rate:
+        description: Requests per second, over all connections (fortio C(-qps)). Without it no load is generated.
+        type: float
+      duration:
+        description:
+          - How long each Job sends (fortio C(-t)), seconds or a duration such as V(5m). Defaults to
+            O(analysis.interval) plus O(analysis.window), enough for O(action=run).
+          - When later jobs run the analyses (O(action=step) from a schedule), make it cover the time between them.
+        type: raw
+      connections:
+        description: Parallel connections (fortio C(-c)).
+        type: int
+        default: 2
+      url:
+        description:
+          - The URL the load is sent to. Defaults to C(http://<service>.<namespace>:<port><path>), with the first port
+            of the Service.
+        type: str
+      port:
+        description: Port of the service for the default O(load.url), instead of the Service's first port.
+        type: int
+      path:
+        description: Path of the default O(load.url).
+        type: str
+        default: /
+      image:
+        description: The fortio image - the one of Istio's own load client sample, or a mirror of it.
+        type: str
+        default: fortio/fortio:latest_release
   metrics_labels:
     description:
       - Label matchers that select the canary's metrics besides service and namespace. Defaults to
@@ -258,12 +318,38 @@ EXAMPLES = r"""
     action: abort
     service: reviews
     namespace: bookinfo
+
+# A quiet service: the release brings its own traffic (a fortio Job per analysed step, removed afterwards), and a
+# step without enough requests waits for traffic up to 30 minutes instead of failing the canary.
+# test runs with: analysis.interval=5s
+# test expects: result: outcomes == [started, advanced, promoted]
+# test expects: result: length(load_jobs[?action=='created']) == 2
+# test expects: result: length(load_jobs[?action=='deleted']) == 2
+- name: Release reviews v3 with load generation during the analysis
+  meshops.istio.istio_release:
+    action: run
+    service: reviews
+    namespace: bookinfo
+    stable: v2
+    canary: v3
+    steps: [50, 100]
+    analysis:
+      interval: 2m
+      success_rate: 99
+      min_requests: 100
+      traffic_wait: 30m
+    load:
+      rate: 20
+      connections: 4
+    prometheus:
+      url: http://prometheus.istio-system:9090
 """
 
 RETURN = r"""
 outcome:
   description:
-    - What the action did - C(started), C(advanced), C(held) (analysis failed, tolerated), C(promoted),
+    - What the action did - C(started), C(advanced), C(held) (analysis failed, tolerated), C(waiting) (too few
+      requests to judge, see O(analysis.traffic_wait)), C(promoted),
       C(rolled_back), C(paused), C(resumed), C(aborted), C(unchanged) or C(status).
     - C(pending) in check mode when the VirtualService (or Istio) does not exist yet, as when an earlier step of the
       same check run would create it; RV(summary) says so.
@@ -278,7 +364,9 @@ outcomes:
   elements: str
   sample: [started, advanced, advanced, advanced, promoted]
 phase:
-  description: Phase of the release afterwards - progressing, paused, succeeded, failed, aborted; null without release.
+  description:
+    - Phase of the release afterwards - progressing, waiting-for-traffic, paused, succeeded, failed, aborted; null
+      without release.
   returned: always
   type: str
   sample: succeeded
@@ -322,13 +410,21 @@ timings:
   type: list
   elements: dict
   sample: [{outcome: advanced, weights: {v1: 75, v2: 25}, decided_to_written_ms: 14.2, analysis_ms: 48.0}]
+load_jobs:
+  description: The load Jobs (O(load)) this task created or deleted, in order.
+  returned: when a load Job was created or deleted
+  type: list
+  elements: dict
+  sample: [{name: reviews-v2-load-1767261600, action: deleted}, {name: reviews-v2-load-1767261660, action: created}]
 report:
   description: Paths of the report files written.
   returned: when O(report) is set and not in check mode
   type: dict
   sample: {markdown: /tmp/reviews-v2.md, chart: /tmp/reviews-v2.svg}
 diff:
-  description: Weights and phase before and after, with C(--diff).
+  description:
+    - Weights and phase before and after, with C(--diff); with O(load), also the load Jobs deleted (before) and
+      created (after).
   returned: when diff mode is on and something changed
   type: dict
   sample: {before: {weights: {v1: 100}, phase: null}, after: {weights: {v1: 90, v2: 10}, phase: progressing}}
