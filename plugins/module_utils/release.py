@@ -377,7 +377,8 @@ def _silence(state, result, measured, record, now):
     if state["phase"] != WAITING:
         state["phase"] = WAITING
         state["waiting_since"] = round(now, 3)
-    waited = now - state["waiting_since"]
+    # The stored start is rounded to the millisecond: never let that make the first look "before" it.
+    waited = max(0.0, now - state["waiting_since"])
     requests = measured.get("requests")
     seen = "%s requests" % _fmt(requests) if requests is not None else "no requests"
     need = (" (min %d)" % state["analysis"]["min_requests"]) if state["analysis"]["min_requests"] else ""

@@ -116,8 +116,10 @@ def test_silence_longer_than_the_limit_fails_the_release():
     assert "waiting_since" not in state
 
 
-def test_traffic_wait_zero_fails_at_the_first_quiet_look():
-    state, outcome = look(started(traffic_wait=0), SILENT, T0 + 30)
+@pytest.mark.parametrize("now", [T0 + 30, T0 + 30.0006, T0 + 30.0004])
+def test_traffic_wait_zero_fails_at_the_first_quiet_look(now):
+    """Also when the time stored for the start of the wait (rounded to the millisecond) is later than the look."""
+    state, outcome = look(started(traffic_wait=0), SILENT, now)
     assert outcome == "rolled_back" and state["failed_checks"] == 0
     assert "for 0s, and analysis.traffic_wait is 0s (the last analysis saw no requests (min 20)" in state["message"]
 
