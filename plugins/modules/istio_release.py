@@ -794,8 +794,8 @@ class Release:
             self.client.query("vector(1)")
         except prom.PrometheusError as e:
             raise rl.ReleaseError("Release %s not started, no traffic moved: %s" % (name, e.message)) from None
-        decided = time.monotonic()
         load = self.load_for(self.p["service"]) if self.load_given else None
+        decided = time.monotonic()
         state = rl.new_release(name, self.p["service"], self.p["namespace"], stable, canary, self.plan,
                                self.analysis_cfg, time.time())
         if load:
