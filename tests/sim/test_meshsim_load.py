@@ -57,7 +57,7 @@ class Reader:
 
 def test_a_load_job_is_traffic_from_its_workload_for_its_duration():
     reader = Reader()
-    mesh = MeshSim(reader, refresh=0.2, seed=3).start()
+    mesh = MeshSim(reader, refresh=0.2, seed=3, follow_jobs=True).start()
     try:
         mesh.add_service("reviews", "shop", rate=0, versions=["v1", "v2"], source_workload="productpage-v1")
         # -t counts from the Job's creation (seconds, as the API server stamps it).
@@ -80,5 +80,18 @@ def test_a_load_job_is_traffic_from_its_workload_for_its_duration():
         stopped = mesh.metrics.totals(source_workload="endless")
         time.sleep(0.5)
         assert mesh.metrics.totals(source_workload="endless") == stopped and mesh.state()["loads"] == {}
+    finally:
+        mesh.stop()
+
+
+def test_jobs_are_read_only_when_asked():
+    reader = Reader()
+    reader.items = [job("reviews-v2-load-1", ["load", "-qps", "50", "-t", "0", "http://reviews.shop:9080/"])]
+    mesh = MeshSim(reader, refresh=0.2, seed=3).start()
+    try:
+        mesh.add_service("reviews", "shop", rate=0, versions=["v1"])
+        mesh.reload()
+        time.sleep(0.5)
+        assert mesh.state()["loads"] == {} and mesh.metrics.totals(source_workload="reviews-v2-load-1") == 0
     finally:
         mesh.stop()

@@ -6,6 +6,9 @@
     mesh.set_version("reviews", "v3", error_rate=0.3, latency_ms=40)
     mesh.url + "/metrics"      # Istio's standard metrics, for Prometheus to scrape
 
+With ``follow_jobs=True``, Jobs running ``fortio load`` (as istio_release's load generation creates them) are
+clients too: see loadjobs.py.
+
 Requests are generated in real time (``rate`` per second), so counters grow like a live mesh's
 and Prometheus's rate() over a 10s window means what it means in production.
 """
@@ -85,8 +88,12 @@ class Service:
 
 
 class MeshSim:
-    def __init__(self, reader=None, cluster="Kubernetes", refresh=1.0, seed=None, domain="cluster.local"):
+    def __init__(self, reader=None, cluster="Kubernetes", refresh=1.0, seed=None, domain="cluster.local",
+                 follow_jobs=False):
         self.reader = reader
+        # Reading Jobs is one more list per namespace and refresh in the API server's request log, which tests that
+        # count the requests of a module would see: only simulations that run load Jobs ask for it.
+        self.follow_jobs = follow_jobs
         self.cluster = cluster
         self.refresh = refresh
         self.domain = domain
@@ -210,7 +217,7 @@ class MeshSim:
 
     def _load_jobs(self):
         """fortio load Jobs in the namespaces of the simulated services: each is a client of its own."""
-        if self.reader is None or not hasattr(self.reader, "jobs"):
+        if not self.follow_jobs or self.reader is None or not hasattr(self.reader, "jobs"):
             return
         found = {}
         for namespace in sorted(set(s.namespace for s in list(self.services.values()))):
