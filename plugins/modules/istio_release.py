@@ -845,7 +845,7 @@ class Release:
             else:
                 self.write(rl.pause(mine, now), "paused", decided)
         elif action == "resume":
-            if mine["phase"] == rl.PROGRESSING:
+            if mine["phase"] in rl.ANALYSING:
                 self.outcomes.append("unchanged")
             else:
                 self.write(rl.resume(mine, now), "resumed", decided)
