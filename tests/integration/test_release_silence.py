@@ -40,6 +40,9 @@ def test_a_quiet_canary_waits_for_traffic_then_proceeds(env, run_playbook):
     again, res = release(run_playbook, env, ns, "step", canary="v2")
     assert again.rc == 0 and res["outcome"] == "waiting"
     assert len(state_of(env, ns)["history"]) == len(state["history"])
+    # Waiting is not paused: resume changes nothing.
+    resumed, res = release(run_playbook, env, ns, "resume")
+    assert resumed.rc == 0 and res["outcome"] == "unchanged" and not res["changed"], resumed
     # Traffic comes: the step is judged on it and the release goes on to the end.
     env.mesh.set_rate("%s/reviews" % ns, 120)
     env.prometheus.wait_for('sum(increase(istio_requests_total{reporter="destination",destination_version="v2",'
