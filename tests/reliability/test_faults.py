@@ -98,6 +98,7 @@ def release(sim, ns, action, prometheus_url, check=False):
                   steps=PLAN, step_weight=None, max_weight=100, analysis=ANALYSIS, metrics_labels=None,
                   prometheus=prometheus_params(prometheus_url, timeout=TIMEOUT), report=None, virtual_service=None,
                   destination_rule=None, api_version=API)
+    params["load"] = None
     module = DirectModule(sim, check_mode=check, **params)
     worker = None
     try:
