@@ -483,9 +483,10 @@ def next_text(state, now):
     if phase == WAITING:
         due = analysis_due(state, now)
         limit = state["analysis"].get("traffic_wait", DEFAULT_TRAFFIC_WAIT)
+        again = "now" if due <= 0 else "in %ds" % round(due)
         return ("waiting for traffic since %s: looking again %s; the release fails at %s (analysis.traffic_wait %s) "
-                "if too few requests come." % (clock(state["waiting_since"]), "now" if due <= 0 else "in %ds" % round(due),
-                                              clock(state["waiting_since"] + limit), span(limit)))
+                "if too few requests come." % (clock(state["waiting_since"]), again, clock(state["waiting_since"] + limit),
+                                               span(limit)))
     if phase == PAUSED:
         return "paused (%s): action=resume to continue, promote or abort." % state.get("paused_reason", "")
     return "nothing: the release is %s." % phase
