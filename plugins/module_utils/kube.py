@@ -856,15 +856,18 @@ class Cluster:
             resource, body=patch, name=name, namespace=self._namespace_arg(resource, namespace),
             content_type="application/%s-patch+json" % patch_type, **self._dry_run()).to_dict(), written=written)
 
-    def _delete(self, resource, name, namespace):
+    def _delete(self, resource, name, namespace, propagation=None):
+        # Without a propagation policy, deleting a batch/v1 Job orphans its pods (they go on running).
+        options = {"body": {"propagationPolicy": propagation}} if propagation else {}
         try:
             return self.dynamic.delete(resource, name=name, namespace=self._namespace_arg(resource, namespace),
-                                       **self._dry_run()).to_dict()
+                                       **dict(self._dry_run(), **options)).to_dict()
         except _lib.NotFoundError:
             return None
 
-    def delete_objects(self, objects, report=None):
-        """Delete ``objects`` in reverse order (what was applied last goes first)."""
+    def delete_objects(self, objects, report=None, propagation=None):
+        """Delete ``objects`` in reverse order (what was applied last goes first); ``propagation``: the
+        propagationPolicy for their dependents (Background, Foreground, Orphan), the server's default when None."""
         report = report or ApplyReport()
         for obj in reversed(list(objects)):
             meta = obj.get("metadata", {})
@@ -878,7 +881,7 @@ class Cluster:
                 raise
 
             gone = self._call("delete", kind, name, namespace,
-                              lambda res=resource, n=name, ns=namespace: self._delete(res, n, ns))
+                              lambda res=resource, n=name, ns=namespace: self._delete(res, n, ns, propagation))
             if gone is None:
                 report.add(obj, "absent", None, None)
             else:

@@ -7,7 +7,9 @@ steps an analysis judges the canary from Istio's metrics; a failed analysis is t
 ``threshold`` times, then the release rolls back to 100% stable. The whole state lives in one
 annotation on the VirtualService, so any later job - or a re-run after a crash - continues it.
 
-Phases: progressing -> (paused <-> progressing) -> succeeded | failed | aborted.
+Phases: progressing -> (paused <-> progressing) -> succeeded | failed | aborted. A step whose canary
+gets too few requests to be judged holds in waiting-for-traffic (weights unchanged, no failed
+analysis counted) until traffic comes or ``traffic_wait`` runs out.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,12 +26,19 @@ from ansible_collections.meshops.istio.plugins.module_utils import validation as
 ANNOTATION = "meshops.istio/release"
 STATE_VERSION = 1
 PROGRESSING, PAUSED, SUCCEEDED, FAILED, ABORTED = "progressing", "paused", "succeeded", "failed", "aborted"
-ACTIVE = (PROGRESSING, PAUSED)
+WAITING = "waiting-for-traffic"
+ACTIVE = (PROGRESSING, PAUSED, WAITING)
+# Phases in which the next analysis is due (a release waiting for traffic keeps analysing).
+ANALYSING = (PROGRESSING, WAITING)
 DONE = (SUCCEEDED, FAILED, ABORTED)
 ACTIONS = ("start", "step", "run", "pause", "resume", "promote", "abort", "status")
 BUILT_IN_CHECKS = ("success_rate", "latency_p99")
 HISTORY_LIMIT = 200
 MAX_THRESHOLD = 100
+# How long a quiet step waits for traffic when analysis.traffic_wait is not given.
+DEFAULT_TRAFFIC_WAIT = 600.0
+# While waiting, traffic is looked for at least this often apart (an interval of 0 would spin on Prometheus).
+TRAFFIC_RECHECK = 2.0
 
 
 class ReleaseError(ValueError):
@@ -121,7 +130,8 @@ def validate_analysis(analysis, seconds):
 
     A setting that is None is not given (its default applies)."""
     analysis = dict((k, v) for k, v in (analysis or {}).items() if v is not None)
-    known = set(("interval", "window", "success_rate", "latency_p99", "min_requests", "threshold", "checks"))
+    known = set(("interval", "window", "success_rate", "latency_p99", "min_requests", "threshold", "checks",
+                 "traffic_wait"))
     unknown = set(analysis) - known
     if unknown:
         raise ReleaseError("Unknown analysis settings %s; use %s." % (", ".join(sorted(unknown)),
@@ -148,6 +158,7 @@ def validate_analysis(analysis, seconds):
     out["min_requests"] = _whole(analysis.get("min_requests", 10), "analysis.min_requests", 0, 10 ** 9)
     out["threshold"] = _whole(analysis.get("threshold", 1), "analysis.threshold (failed analyses tolerated)",
                               0, MAX_THRESHOLD)
+    out["traffic_wait"] = duration("traffic_wait", DEFAULT_TRAFFIC_WAIT)
     checks = []
     names = set(BUILT_IN_CHECKS) | set(("requests",))
     for i, check in enumerate(analysis.get("checks") or []):
@@ -311,7 +322,8 @@ def check_same(state, stable, canary, plan):
 
 def analysis_due(state, now):
     """Seconds to wait before the canary's current weight has been observed for a full interval."""
-    return max(0.0, state["since"] + state["interval"] - now)
+    wait = max(state["interval"], TRAFFIC_RECHECK) if state["phase"] == WAITING else state["interval"]
+    return max(0.0, state["since"] + wait - now)
 
 
 def after_analysis(state, result, measured, now):
@@ -321,6 +333,9 @@ def after_analysis(state, result, measured, now):
                                   values=dict((c["name"], c["value"]) for c in result["checks"]),
                                   text="; ".join(c["text"] + ("" if c["passed"] else " FAILED") for c in result["checks"]))
     record = dict(passed=result["passed"], status=result["status"], values=state["last_analysis"]["values"])
+    if result["status"] == "no_traffic":
+        return _silence(state, result, measured, record, now)
+    _traffic_came(state, now)
     if result["passed"]:
         state["passed_checks"] += 1
         _event(state, now, "analysis", "Analysis passed at %d%%: %s." % (canary_weight(state), state["last_analysis"]["text"]),
@@ -343,6 +358,64 @@ def after_analysis(state, result, measured, now):
     # The next analysis looks at a fresh window of the same weights.
     state["since"] = round(now, 3)
     return state, "held"
+
+
+def span(secs):
+    """'45s', '10m', '1h30m' for a number of seconds."""
+    secs = int(round(secs))
+    if secs < 60:
+        return "%ds" % secs
+    text = "".join("%d%s" % (n, unit) for n, unit in ((secs // 3600, "h"), (secs // 60 % 60, "m"), (secs % 60, "s")) if n)
+    return text
+
+
+def _silence(state, result, measured, record, now):
+    """Too few requests to judge the canary. Silence says nothing about its health, so the step holds - weights
+    unchanged, no failed analysis counted - until traffic comes; after analysis.traffic_wait the release fails
+    (rolled back: a canary that cannot be judged must not keep a share of the traffic unwatched)."""
+    limit = state["analysis"].get("traffic_wait", DEFAULT_TRAFFIC_WAIT)
+    if state["phase"] != WAITING:
+        state["phase"] = WAITING
+        state["waiting_since"] = round(now, 3)
+    # The stored start is rounded to the millisecond: never let that make the first look "before" it.
+    waited = max(0.0, now - state["waiting_since"])
+    requests = measured.get("requests")
+    seen = "%s requests" % _fmt(requests) if requests is not None else "no requests"
+    need = (" (min %d)" % state["analysis"]["min_requests"]) if state["analysis"]["min_requests"] else ""
+    window = span(state["analysis"]["window"])
+    if waited >= limit:
+        at = canary_weight(state)
+        state.pop("waiting_since", None)
+        state["phase"] = FAILED
+        state["weights"] = weights_at(state, 0)
+        state["since"] = round(now, 3)
+        _event(state, now, "rollback", "Rolled back to 100%% %s: at %d%% the canary had too few requests to be judged "
+               "for %s, and analysis.traffic_wait is %s (the last analysis saw %s%s in its %s window)." % (
+                   state["stable"], at, span(waited), span(limit), seen, need, window), reason="no_traffic", **record)
+        return state, "rolled_back"
+    text = ("Waiting for traffic at %d%%: %s%s in the last %s, too few to judge %s; weights unchanged, no failed "
+            "analysis counted; the release fails if none comes within %s (analysis.traffic_wait)." % (
+                canary_weight(state), seen, need, window, state["canary"], span(limit)))
+    last = state["history"][-1] if state["history"] else {}
+    if last.get("phase") == WAITING and last.get("status") == "no_traffic":
+        # One entry per quiet spell, not per look: the history keeps its room for what changed.
+        last.update(looks=last.get("looks", 1) + 1, values=record["values"])
+        state["updated"], state["message"] = iso(now), text
+    else:
+        # An analysis entry (phase waiting-for-traffic): the report marks it as "no traffic".
+        _event(state, now, "analysis", text, **record)
+    # The next look judges the traffic seen from now on.
+    state["since"] = round(now, 3)
+    return state, "waiting"
+
+
+def _traffic_came(state, now):
+    """The canary has enough requests again: a waiting step goes on being judged as usual."""
+    if state["phase"] != WAITING:
+        return
+    waited = now - state.pop("waiting_since", now)
+    state["phase"] = PROGRESSING
+    _event(state, now, "traffic", "Traffic came after %s of waiting at %d%%." % (span(waited), canary_weight(state)))
 
 
 def rollback(state, now, result):
@@ -386,6 +459,7 @@ def resume(state, now):
     state = copy.deepcopy(state)
     state["phase"] = PROGRESSING
     state.pop("paused_reason", None)
+    state.pop("waiting_since", None)
     # Judge the canary on traffic seen after the pause, not on the window that made us pause.
     state["since"] = round(now, 3)
     _event(state, now, "resume", "Resumed at %d%% to %s." % (canary_weight(state), state["canary"]))
@@ -406,6 +480,13 @@ def next_text(state, now):
         if state["step"] + 1 < len(state["plan"]):
             return "analysis %s; if it passes, %d%% to %s." % (at, state["plan"][state["step"] + 1], state["canary"])
         return "analysis %s; if it passes, promote %s to 100%%." % (at, state["canary"])
+    if phase == WAITING:
+        due = analysis_due(state, now)
+        limit = state["analysis"].get("traffic_wait", DEFAULT_TRAFFIC_WAIT)
+        again = "now" if due <= 0 else "in %ds" % round(due)
+        return ("waiting for traffic since %s: looking again %s; the release fails at %s (analysis.traffic_wait %s) "
+                "if too few requests come." % (clock(state["waiting_since"]), again, clock(state["waiting_since"] + limit),
+                                               span(limit)))
     if phase == PAUSED:
         return "paused (%s): action=resume to continue, promote or abort." % state.get("paused_reason", "")
     return "nothing: the release is %s." % phase

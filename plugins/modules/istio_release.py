@@ -26,6 +26,11 @@ description:
     job, or the same job run again after a crash, continues where the last one stopped.
   - Only the weights of the service's default route change; match routes, mirrors and everything else of the
     VirtualService stay as they are. Declare the routing first with M(meshops.istio.istio_traffic).
+  - Silence is not failure. When the canary has too few requests in the window to be judged, the step holds in
+    phase C(waiting-for-traffic) - weights unchanged, no failed analysis counted, one entry in the history - and
+    looks again, until traffic comes (then the step is judged as usual) or O(analysis.traffic_wait) has passed (then
+    the release fails with that reason and rolls back to 100% stable). O(load) lets the release bring its own
+    traffic, a fortio load Job per analysed period.
   - When Prometheus cannot be reached during an analysis, the release is paused with its weights unchanged
     and the task fails, with C(analysis.status=error) and the reason; O(action=resume) continues it.
   - O(action=run) and O(action=step) stop at the next step boundary when the job that started them is gone
@@ -116,8 +121,20 @@ options:
       min_requests:
         description:
           - Requests the canary must have received in the window for the analysis to count; fewer fails
-            the analysis as "no traffic". 10 when the release starts without it.
+            the analysis as "no traffic", which holds the step (see O(analysis.traffic_wait)). 10 when the
+            release starts without it.
         type: int
+      traffic_wait:
+        description:
+          - How long a step waits for traffic when an analysis finds too few requests (fewer than
+            O(analysis.min_requests), or no data at all) - seconds or a duration such as V(30m); V(10m) when the
+            release starts without it.
+          - While it waits, the release is in phase C(waiting-for-traffic) with its weights unchanged and no failed
+            analysis counted, and looks again every O(analysis.interval) (at least every 2s). Enough requests end
+            the wait and the step is judged as usual. When the wait is longer than this, the release fails and rolls
+            back to 100% stable, and the message names the limit and the requests seen.
+          - V(0) fails the release at the first analysis that finds too few requests.
+        type: raw
       threshold:
         description:
           - Failed analyses tolerated during the release (0 to 100); one more rolls it back. 1 when the
@@ -149,6 +166,49 @@ options:
           max:
             description: The highest value that passes.
             type: float
+  load:
+    description:
+      - Load generation during the analysis, for services too quiet to judge a canary on.
+      - For every analysed period of a step, the release runs a Job in O(namespace) with Istio's fortio load client,
+        C(fortio load -qps <rate> -t <duration> -c <connections> <url>), with an Istio sidecar, so that its requests
+        are routed by the step's weights and counted in Istio's metrics like any client's (source workload = the
+        Job's name, C(<release>-load-<time>)).
+      - The Job of the period before is deleted when a new period begins, and the last one when the release is
+        promoted, rolled back, aborted or paused. A task run again in the same period finds its Job and starts no
+        second one.
+      - Kept in the release state when the release starts (later tasks need not repeat it; given again, it applies
+        from the next period).
+    type: dict
+    suboptions:
+      rate:
+        description: Requests per second, over all connections (fortio C(-qps)). Without it no load is generated.
+        type: float
+      duration:
+        description:
+          - How long each Job sends (fortio C(-t)), seconds or a duration such as V(5m). Defaults to
+            O(analysis.interval) plus O(analysis.window), enough for O(action=run).
+          - When later jobs run the analyses (O(action=step) from a schedule), make it cover the time between them.
+        type: raw
+      connections:
+        description: Parallel connections (fortio C(-c)).
+        type: int
+        default: 2
+      url:
+        description:
+          - The URL the load is sent to. Defaults to C(http://<service>.<namespace>:<port><path>), with the first port
+            of the Service.
+        type: str
+      port:
+        description: Port of the service for the default O(load.url), instead of the Service's first port.
+        type: int
+      path:
+        description: Path of the default O(load.url).
+        type: str
+        default: /
+      image:
+        description: The fortio image - the one of Istio's own load client sample, or a mirror of it.
+        type: str
+        default: fortio/fortio:latest_release
   metrics_labels:
     description:
       - Label matchers that select the canary's metrics besides service and namespace. Defaults to
@@ -258,12 +318,38 @@ EXAMPLES = r"""
     action: abort
     service: reviews
     namespace: bookinfo
+
+# A quiet service: the release brings its own traffic (a fortio Job per analysed step, removed afterwards), and a
+# step without enough requests waits for traffic up to 30 minutes instead of failing the canary.
+# test runs with: analysis.interval=5s
+# test expects: result: outcomes == [started, advanced, promoted]
+# test expects: result: length(load_jobs[?action=='created']) == 2
+# test expects: result: length(load_jobs[?action=='deleted']) == 2
+- name: Release reviews v3 with load generation during the analysis
+  meshops.istio.istio_release:
+    action: run
+    service: reviews
+    namespace: bookinfo
+    stable: v2
+    canary: v3
+    steps: [50, 100]
+    analysis:
+      interval: 2m
+      success_rate: 99
+      min_requests: 100
+      traffic_wait: 30m
+    load:
+      rate: 20
+      connections: 4
+    prometheus:
+      url: http://prometheus.istio-system:9090
 """
 
 RETURN = r"""
 outcome:
   description:
-    - What the action did - C(started), C(advanced), C(held) (analysis failed, tolerated), C(promoted),
+    - What the action did - C(started), C(advanced), C(held) (analysis failed, tolerated), C(waiting) (too few
+      requests to judge, see O(analysis.traffic_wait)), C(promoted),
       C(rolled_back), C(paused), C(resumed), C(aborted), C(unchanged) or C(status).
     - C(pending) in check mode when the VirtualService (or Istio) does not exist yet, as when an earlier step of the
       same check run would create it; RV(summary) says so.
@@ -278,7 +364,9 @@ outcomes:
   elements: str
   sample: [started, advanced, advanced, advanced, promoted]
 phase:
-  description: Phase of the release afterwards - progressing, paused, succeeded, failed, aborted; null without release.
+  description:
+    - Phase of the release afterwards - progressing, waiting-for-traffic, paused, succeeded, failed, aborted; null
+      without release.
   returned: always
   type: str
   sample: succeeded
@@ -322,13 +410,21 @@ timings:
   type: list
   elements: dict
   sample: [{outcome: advanced, weights: {v1: 75, v2: 25}, decided_to_written_ms: 14.2, analysis_ms: 48.0}]
+load_jobs:
+  description: The load Jobs (O(load)) this task created or deleted, in order.
+  returned: when a load Job was created or deleted
+  type: list
+  elements: dict
+  sample: [{name: reviews-v2-load-1767261600, action: deleted}, {name: reviews-v2-load-1767261660, action: created}]
 report:
   description: Paths of the report files written.
   returned: when O(report) is set and not in check mode
   type: dict
   sample: {markdown: /tmp/reviews-v2.md, chart: /tmp/reviews-v2.svg}
 diff:
-  description: Weights and phase before and after, with C(--diff).
+  description:
+    - Weights and phase before and after, with C(--diff); with O(load), also the load Jobs deleted (before) and
+      created (after).
   returned: when diff mode is on and something changed
   type: dict
   sample: {before: {weights: {v1: 100}, phase: null}, after: {weights: {v1: 90, v2: 10}, phase: progressing}}
@@ -339,6 +435,7 @@ import time
 
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
 from ansible_collections.meshops.istio.plugins.module_utils.job import JobGuard
+from ansible_collections.meshops.istio.plugins.module_utils import loadgen
 from ansible_collections.meshops.istio.plugins.module_utils import release as rl
 from ansible_collections.meshops.istio.plugins.module_utils import release_report
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
@@ -375,6 +472,7 @@ def argspec():
             latency_p99=dict(type="float"),
             min_requests=dict(type="int"),
             threshold=dict(type="int"),
+            traffic_wait=dict(type="raw"),
             checks=dict(type="list", elements="dict", options=dict(
                 # Not required here: the module's own message names the check and what it lacks.
                 name=dict(type="str"),
@@ -384,6 +482,7 @@ def argspec():
             )),
         )),
         metrics_labels=dict(type="dict"),
+        load=dict(type="dict", options=loadgen.ARG_SPEC),
         prometheus=dict(type="dict", options=prometheus),
         report=dict(type="path"),
         virtual_service=dict(type="str"),
@@ -419,6 +518,8 @@ class Release:
         # Settings given now; the rest come from the release state (or the defaults at start).
         self.analysis_given = dict((k, v) for k, v in (self.p["analysis"] or {}).items() if v is not None)
         self.analysis_cfg = rl.validate_analysis(self.analysis_given, prom.seconds)
+        self.load_given = loadgen.validate(self.p["load"], prom.seconds)
+        self.load_jobs = None
         self.plan = None
         if self.p["steps"] or self.p["step_weight"]:
             self.plan = rl.plan_weights(self.p["steps"], self.p["step_weight"], self.p["max_weight"])
@@ -492,6 +593,22 @@ class Release:
         self.state = state
         self.outcomes.append(outcome)
         self.changed = True
+        self.sync_load()
+
+    def sync_load(self):
+        """The load Job of the period being analysed, and no other (nothing without load settings)."""
+        load = self.state.get("load") if self.state else None
+        if not load:
+            return
+        if self.load_jobs is None:
+            self.load_jobs = loadgen.LoadGenerator(self.routing.cluster, self.p["namespace"], self.state["name"])
+        desired = None
+        if self.state["phase"] in rl.ANALYSING:
+            cfg = self.state["analysis"]
+            desired = loadgen.manifest(self.state["name"], self.p["namespace"], self.state["since"], load, load["url"],
+                                       loadgen.duration_of(load, cfg["interval"], cfg["window"]))
+        if self.load_jobs.sync(desired):
+            self.changed = True
 
     # -- analysis ---------------------------------------------------------------------------
     def canary_labels(self, canary=None):
@@ -529,6 +646,8 @@ class Release:
 
     def analyse_and_decide(self):
         """One step of the release: wait for the interval, analyse, write the outcome."""
+        # After a crash between the state write and the Job, or a load removed by hand.
+        self.sync_load()
         due = rl.analysis_due(self.state, time.time())
         if due > 0 and not self.check:
             self.stop_if_gone(self.guard.sleep(due) if self.guard else time.sleep(due))
@@ -550,6 +669,8 @@ class Release:
         decided = time.monotonic()
         state, outcome = rl.after_analysis(self.state, result, measured, time.time())
         self.write(state, outcome, decided, analysis_ms=round((decided - asked) * 1000, 1))
+        if outcome == "rolled_back" and result["status"] == "no_traffic":
+            raise Failed("Release %s %s" % (state["name"], state["message"][0].lower() + state["message"][1:]))
         if outcome == "rolled_back":
             raise Failed("Release %s rolled back to 100%% %s: the analysis at %d%% failed - %s; failed analyses %d "
                          "> threshold %d." % (state["name"], state["stable"], state["history"][-2]["weights"].get(
@@ -624,6 +745,22 @@ class Release:
         self.analysis_cfg = rl.validate_analysis(settings, prom.seconds)
         state["analysis"] = self.analysis_cfg
         state["threshold"], state["interval"] = self.analysis_cfg["threshold"], self.analysis_cfg["interval"]
+        if self.load_given:
+            state["load"] = self.load_for(state["host"])
+
+    def load_for(self, host):
+        """The load settings with the URL resolved (the Service's first port when no URL or port is given)."""
+        load = dict(self.load_given)
+        service, namespace = rt.service_of(host, self.p["namespace"]) or (host, self.p["namespace"])
+        ports = []
+        if not load["url"] and load["port"] is None:
+            svc = self.routing.cluster.get("v1", "Service", service, namespace) or {}
+            ports = [p["port"] for p in (svc.get("spec") or {}).get("ports") or [] if p.get("port")]
+        try:
+            load["url"] = loadgen.target_url(load, service, namespace, ports)
+        except loadgen.LoadError as e:
+            raise rl.ReleaseError(str(e)) from None
+        return load
 
     def start(self, name):
         canary, split = self.p["canary"], self.split()
@@ -657,9 +794,12 @@ class Release:
             self.client.query("vector(1)")
         except prom.PrometheusError as e:
             raise rl.ReleaseError("Release %s not started, no traffic moved: %s" % (name, e.message)) from None
+        load = self.load_for(self.p["service"]) if self.load_given else None
         decided = time.monotonic()
         state = rl.new_release(name, self.p["service"], self.p["namespace"], stable, canary, self.plan,
                                self.analysis_cfg, time.time())
+        if load:
+            state["load"] = load
         self.write(state, "started", decided)
 
     def stop_if_gone(self, why=None):
@@ -671,7 +811,7 @@ class Release:
                               self.state["name"], why, rl.split_text(self.state["weights"])))
 
     def run_all(self):
-        while self.state["phase"] == rl.PROGRESSING:
+        while self.state["phase"] in rl.ANALYSING:
             if self.check and self.outcomes:
                 # Check mode shows the next decision only: later ones depend on writes it does not make.
                 break
@@ -705,7 +845,7 @@ class Release:
             else:
                 self.write(rl.pause(mine, now), "paused", decided)
         elif action == "resume":
-            if mine["phase"] == rl.PROGRESSING:
+            if mine["phase"] in rl.ANALYSING:
                 self.outcomes.append("unchanged")
             else:
                 self.write(rl.resume(mine, now), "resumed", decided)
@@ -725,8 +865,15 @@ class Release:
             out["analysis"] = self.last_result
         if self.p["report"] and self.state and not self.check:
             out["report"] = self.write_report(now)
+        actions = self.load_jobs.actions if self.load_jobs else []
+        if actions:
+            out["load_jobs"] = actions
         if self.module._diff and self.changed:
             out["diff"] = dict(before=self.before, after=dict(weights=self.split(), phase=out["phase"]))
+            if actions:
+                # The load Jobs this task removed (before) and created (after).
+                out["diff"]["before"] = dict(self.before, load_jobs=[a["name"] for a in actions if a["action"] == "deleted"])
+                out["diff"]["after"]["load_jobs"] = [a["name"] for a in actions if a["action"] == "created"]
         return out
 
     def write_report(self, now):
@@ -747,6 +894,7 @@ def main():
                         mutually_exclusive=[("steps", "step_weight")])
     try:
         rl.validate_analysis(module.params["analysis"], prom.seconds)
+        loadgen.validate(module.params["load"], prom.seconds)
         if module.params["steps"] or module.params["step_weight"]:
             rl.plan_weights(module.params["steps"], module.params["step_weight"], module.params["max_weight"])
         for key in ("stable", "canary"):
@@ -759,7 +907,7 @@ def main():
             problem = val.url_problem(module.params["prometheus"]["url"], "prometheus.url")
             if problem:
                 raise val.InputError(problem)
-    except (rl.ReleaseError, rt.RoutingError, val.InputError) as e:
+    except (rl.ReleaseError, rt.RoutingError, val.InputError, loadgen.LoadError) as e:
         module.fail_json(msg=str(e))
 
     def act():

@@ -16,7 +16,8 @@ _counter = itertools.count(1)
 class ReleaseEnv:
     def __init__(self, sim):
         self.sim = sim
-        self.mesh = MeshSim(KubeReader(sim.kubeconfig_path, sim.name), cluster=sim.name, refresh=0.5).start()
+        self.mesh = MeshSim(KubeReader(sim.kubeconfig_path, sim.name), cluster=sim.name, refresh=0.5,
+                            follow_jobs=True).start()
         self.prometheus = PrometheusServer([self.mesh.url]).start()
         self.namespaces = []
 

@@ -187,3 +187,28 @@ def test_rollback_after_a_finished_release_says_what_to_do(env, run_playbook):
     state = rl.load(env.vs(ns)["metadata"]["annotations"])
     assert (state["name"], state["stable"], state["phase"]) == ("reviews-v1", "v2", "succeeded")
     env.done(ns)
+
+
+def test_release_role_brings_its_own_load_to_a_quiet_service(env, run_playbook):
+    """release_load_* and release_traffic_wait reach the module: a quiet service gets its requests from fortio Jobs,
+    which are gone at the end; without load the same release waits for traffic, then fails on the limit."""
+    ns = env.namespace(rate=0)
+    extra = survey(env, ns, release_load_rate="30", release_load_connections=3, release_load_duration="40s",
+                   release_traffic_wait="20s")
+    run = run_playbook("release.yml", env.sim, extra_vars=extra)
+    assert run.rc == 0, run
+    (res,) = run.results(ACT)
+    assert res["outcomes"] == ["started", "advanced", "promoted"] and split(env, ns) == {"v2": 100}
+    assert [a["action"] for a in res["load_jobs"]] == ["created", "deleted", "created", "deleted"]
+    assert res["release"]["load"]["connections"] == 3 and res["release"]["load"]["duration"] == 40
+    assert res["release"]["analysis"]["traffic_wait"] == 20
+    assert env.sim.list_objects("batch/v1", "Job", ns) == []
+    env.done(ns)
+
+    quiet = env.namespace(rate=0)
+    failed = run_playbook("release.yml", env.sim, extra_vars=survey(env, quiet, release_traffic_wait=0))
+    assert failed.rc != 0
+    assert any("the canary had too few requests to be judged for 0s, and analysis.traffic_wait is 0s" in m
+               for m in failed.failed_msgs), failed.failed_msgs
+    assert split(env, quiet) == {"v1": 100}
+    env.done(quiet)

@@ -6,6 +6,9 @@
     mesh.set_version("reviews", "v3", error_rate=0.3, latency_ms=40)
     mesh.url + "/metrics"      # Istio's standard metrics, for Prometheus to scrape
 
+With ``follow_jobs=True``, Jobs running ``fortio load`` (as istio_release's load generation creates them) are
+clients too: see loadjobs.py.
+
 Requests are generated in real time (``rate`` per second), so counters grow like a live mesh's
 and Prometheus's rate() over a 10s window means what it means in production.
 """
@@ -16,7 +19,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import routing
+from . import loadjobs, routing
 from .metrics import IstioMetrics
 
 TICK = 0.05
@@ -27,8 +30,14 @@ class KubeReader:
 
     def __init__(self, kubeconfig, context=None, api_version="v1"):
         from kubernetes import client, config
-        self.api = client.CustomObjectsApi(config.new_client_from_config(config_file=kubeconfig, context=context))
+        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+        self.api = client.CustomObjectsApi(api_client)
+        self.batch = client.BatchV1Api(api_client)
         self.version = api_version
+
+    def jobs(self, namespace):
+        """The namespace's Jobs (load generators among them), as dicts like the API serves them."""
+        return self.batch.api_client.sanitize_for_serialization(self.batch.list_namespaced_job(namespace))["items"]
 
     def __call__(self, namespace):
         def items(plural):
@@ -79,8 +88,12 @@ class Service:
 
 
 class MeshSim:
-    def __init__(self, reader=None, cluster="Kubernetes", refresh=1.0, seed=None, domain="cluster.local"):
+    def __init__(self, reader=None, cluster="Kubernetes", refresh=1.0, seed=None, domain="cluster.local",
+                 follow_jobs=False):
         self.reader = reader
+        # Reading Jobs is one more list per namespace and refresh in the API server's request log, which tests that
+        # count the requests of a module would see: only simulations that run load Jobs ask for it.
+        self.follow_jobs = follow_jobs
         self.cluster = cluster
         self.refresh = refresh
         self.domain = domain
@@ -92,6 +105,10 @@ class MeshSim:
         self._threads = []
         self._server = None
         self.refreshes = 0
+        # fortio load Jobs found in the cluster: {(namespace, name): loadjobs.Load}
+        self.loads = {}
+        # (source workload, namespace) of the requests being sent for a load Job; None for the service's own clients.
+        self._source = None
 
     # -- configuration (Python API; the HTTP control endpoint calls the same) -------------------
     def add_service(self, name, namespace, rate=20, versions=("v1",), source_workload="client",
@@ -196,6 +213,27 @@ class MeshSim:
         """Read the routing now (tests call this instead of waiting for the next refresh)."""
         for svc in list(self.services.values()):
             self._load(svc)
+        self._load_jobs()
+
+    def _load_jobs(self):
+        """fortio load Jobs in the namespaces of the simulated services: each is a client of its own."""
+        if not self.follow_jobs or self.reader is None or not hasattr(self.reader, "jobs"):
+            return
+        found = {}
+        for namespace in sorted(set(s.namespace for s in list(self.services.values()))):
+            try:
+                jobs = self.reader.jobs(namespace)
+            except Exception:  # a cluster that is down: the pods it ran go on as they were
+                return
+            for job in jobs:
+                load = loadjobs.parse(job)
+                if load is not None:
+                    found[(load.namespace, load.name)] = load
+        with self._lock:
+            for key, load in found.items():
+                # A Job seen before keeps what it owes, so a refresh does not add or drop requests.
+                found[key] = self.loads.get(key, load)
+            self.loads = found
 
     def _load(self, svc):
         if self.reader is None:
@@ -226,6 +264,26 @@ class MeshSim:
                     svc.owed -= count
                     for _ in range(count):
                         self.send(svc)
+                self._send_load(elapsed)
+
+    def _send_load(self, elapsed):
+        """The requests of the running load Jobs, from their workloads (called with the lock held)."""
+        wall = time.time()
+        for load in self.loads.values():
+            count = load.owe(elapsed, wall)
+            target = self._load_target(load) if count else None
+            if target is None:
+                continue
+            self._source = (load.name, load.namespace)
+            try:
+                for _ in range(count):
+                    self.send(target, headers={})
+            finally:
+                self._source = None
+
+    def _load_target(self, load):
+        name, namespace = load.service
+        return self.services.get((namespace, name))
 
     # -- one request ----------------------------------------------------------------------------
     def _pick_headers(self, svc):
@@ -305,8 +363,9 @@ class MeshSim:
         return version.name, code, spent
 
     def _labels(self, svc, version, code, reporter):
-        return dict(reporter=reporter, source_workload=svc.source_workload,
-                    source_workload_namespace=svc.source_namespace, source_cluster=self.cluster,
+        source_workload, source_namespace = self._source or (svc.source_workload, svc.source_namespace)
+        return dict(reporter=reporter, source_workload=source_workload,
+                    source_workload_namespace=source_namespace, source_cluster=self.cluster,
                     destination_service=svc.fqdn, destination_service_name=svc.name,
                     destination_service_namespace=svc.namespace,
                     destination_workload=version.workload if version else "unknown",
@@ -350,7 +409,8 @@ class MeshSim:
                 services[key] = dict(namespace=s.namespace, rate=s.rate, headers=s.headers,
                                      config_error=s.config_error, versions=versions,
                                      requests=dict((v, self.count(key, v)) for v in s.versions))
-            return dict(cluster=self.cluster, refreshes=self.refreshes, services=services)
+            loads = dict(("%s/%s" % key, load.state()) for key, load in self.loads.items())
+            return dict(cluster=self.cluster, refreshes=self.refreshes, services=services, loads=loads)
 
 
 def _handler(mesh):
