@@ -213,10 +213,12 @@ def up(directory, istio_dir=None):
     return kubeconfig
 
 
-def write_file(path, text):
-    """Write whole or not at all (renamed into place)."""
+def write_file(path, text, mode=0o644):
+    """Write whole or not at all (renamed into place), readable as ``mode`` says from the start."""
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
+    partial.unlink(missing_ok=True)
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w") as out:
+        out.write(text)
     partial.replace(path)
 
 

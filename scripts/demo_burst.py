@@ -18,7 +18,9 @@ or when a step fails. Nothing outside the clone is read.
 """
 
 import argparse
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -37,8 +39,9 @@ CODELAB_INVENTORY = demo.REPO / "inventories" / "multicluster" / "mesh.clusters.
 NAMESPACE = yaml.safe_load((demo.REPO / "roles" / "hashapp" / "defaults" / "main.yml").read_text())["hashapp_namespace"]
 WINDOW = "6s"
 # (requests a second, seconds): long enough for a 6s rate window and a check every CHECK_INTERVAL to act.
-RAMP = ((5, 12), (20, 24), (5, 24))
+RAMP = ((5, 10), (20, 20), (5, 20))
 CHECK_INTERVAL = 2
+SUBSETS = tuple(worker_versions())
 SAMPLE_INTERVAL = 2
 
 
@@ -95,6 +98,7 @@ class Lab:
         self.env = dict(demo.tool_env(), **demo.demo_accelerator())
         self.inventories = (demo.SIM_INVENTORY, self.directory / "mesh.clusters.yml")
         self.started = []  # the process groups `close` stopped
+        self.urls = []  # where the servers it started listen
 
     def start(self, command, **popen):
         """Start ``command`` in a process group of its own, remembered for `close`."""
@@ -119,24 +123,29 @@ class Lab:
         configs = [demo.start_kubesim(self.directory, context, self.directory / f"{context}.kubeconfig", context)
                    for context in contexts]
         self.kubeconfig = self.directory / "kubeconfig"
-        demo.write_file(self.kubeconfig, yaml.safe_dump(merge_kubeconfigs(configs), sort_keys=False))
-        self.kubeconfig.chmod(0o600)
+        merged = merge_kubeconfigs(configs)
+        # Its tokens are the clusters' admin credentials: for this user only, as kubesim writes its own.
+        demo.write_file(self.kubeconfig, yaml.safe_dump(merged, sort_keys=False), mode=0o600)
+        self.urls += [cluster["cluster"]["server"] for cluster in merged["clusters"]]
         self.write_inventory(inventory)
         self.play("multicluster.yml", control_plane_charts=str(charts),
                   multicluster_root_dir=str(self.directory / "mesh-ca"),
                   # EC keys are made in an instant; the default RSA ones take seconds on a busy machine.
                   multicluster_ca_key_type="ec")
         self.play("hashapp.yml")
-        primary, burst = (cluster for cluster in inventory["clusters"])
+        (primary,) = [cluster for cluster in inventory["clusters"] if cluster["role"] == "primary"]
+        (burst,) = [cluster for cluster in inventory["clusters"] if cluster["role"] != "primary"]
         self.context = primary["context"]
         mesh_port = demo.start_meshsim(self.directory, self.kubeconfig, self.context, "--cluster", primary["name"],
                                        "--service", f"worker-service:{NAMESPACE}:primary,burst",
                                        "--rate", str(RAMP[0][0]), "--source-workload", "frontend-deployment")
         self.mesh_url = f"http://127.0.0.1:{mesh_port}"
+        self.urls.append(self.mesh_url)
         # The worker's two Deployments share a name and differ in their cluster-type label and cluster.
         post(self.mesh_url + "/control", [dict(service=f"{NAMESPACE}/worker-service", version=version, **spec)
                                           for version, spec in worker_versions(primary["name"], burst["name"]).items()])
         self.prometheus_url = f"http://127.0.0.1:{demo.start_prometheus(self.directory, mesh_port)}"
+        self.urls.append(self.prometheus_url)
         return self
 
     def write_inventory(self, inventory):
@@ -160,14 +169,38 @@ class Lab:
             ["kubectl", "--kubeconfig", str(self.kubeconfig), "--context", self.context, "-n", NAMESPACE, "get",
              "virtualservice", VS, "-o", "json"], capture_output=True, text=True, check=True, env=self.env).stdout)
         route = vs["spec"]["http"][0]["route"]
-        return {d["destination"]["subset"]: 100 if len(route) == 1 else d.get("weight", 0) for d in route}
+        # The burst job leaves a lone destination at 100% (it takes everything, as in Istio); show both subsets.
+        weights = dict.fromkeys(SUBSETS, 0)
+        weights.update({d["destination"]["subset"]: 100 if len(route) == 1 else d.get("weight", 0) for d in route})
+        return weights
 
     def set_load(self, rate):
         post(self.mesh_url + "/control", {"service": f"{NAMESPACE}/worker-service", "rate": rate})
 
-    def close(self):
+    def close(self, timeout=15):
+        """Stop every process group started here and wait until they are gone (killed, past ``timeout``)."""
         self.started = demo_pids(self.directory)
         demo.down(self.directory)
+        deadline = time.monotonic() + timeout
+        while not all(map(gone, self.started)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pgid in self.started:
+            if not gone(pgid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+
+
+def gone(pgid):
+    """Whether no process of group ``pgid`` is left (reaping its leader, when it is a child of this one)."""
+    try:
+        os.waitpid(pgid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def demo_pids(directory):
@@ -204,8 +237,10 @@ def wait_for_rate(lab, timeout=60):
 
 def ramp(lab):
     """Drive the load through RAMP, printing and returning a sample of load, rate and weights every SAMPLE_INTERVAL."""
-    print(f"\n{'time':>5}  {'load':>6}  {'measured':>8}  weights of {VS}", flush=True)
-    samples, begin = [], time.monotonic()
+    begin = time.monotonic()
+    print(f"\nThe load ramps from {time.strftime('%H:%M:%SZ', time.gmtime())} (UTC) on:", flush=True)
+    print(f"{'time':>5}  {'load':>6}  {'measured':>8}  weights of {VS}", flush=True)
+    samples = []
     for load, seconds in RAMP:
         lab.set_load(load)
         end = time.monotonic() + seconds
@@ -236,13 +271,30 @@ def spans(samples):
 
 
 def report(driver, decisions, samples):
-    print(f"\n=== Decision log of {driver.title} ===")
-    for d in decisions:
-        rate = "no data" if d["rate"] is None else f"{d['rate']:.2f} req/s"
-        print(f"{d['at']}  {d['action']:<6} {rate:>12}  burst {d['burst_weight']:>3}%  {d['reason']}")
+    print(f"\n=== Decision log of {driver.title} (UTC) ===")
+    for first, last, count, d in fold_stays(decisions):
+        rates = [x["rate"] for x in decisions[first:last + 1] if x["rate"] is not None]
+        at, action, rate = d["at"][11:19], d["action"], "no data"
+        if rates:
+            rate = f"{rates[0]:.2f} req/s" if count == 1 else f"{min(rates):.2f}-{max(rates):.2f} req/s"
+        if count > 1:
+            at, action = f"{at}-{decisions[last]['at'][11:19]}", f"stay x{count}"
+        print(f"{at:<17}  {action:<8} {rate:>17}  burst {d['burst_weight']:>3}%  {d['reason'].split(': ', 1)[-1]}")
     print(f"\n=== Weights of {VS} over time ===")
     for first, last, weights, loads in spans(samples):
         print(f"{first:>4}s - {last:>3}s  {weights_text(weights):<28}  load {' -> '.join(f'{x}/s' for x in loads)}")
+
+
+def fold_stays(decisions):
+    """(first index, last index, count, first decision) of each decision, with runs of "stay" folded into one."""
+    out = []
+    for i, d in enumerate(decisions):
+        if out and d["action"] == "stay" and decisions[out[-1][0]]["action"] == "stay":
+            first, _last, count, head = out[-1]
+            out[-1] = (first, i, count + 1, head)
+        else:
+            out.append((i, i, 1, d))
+    return out
 
 
 def outcome(samples):
@@ -272,7 +324,7 @@ def run(directory, driver_name):
         return 0 if summary["ok"] else 1
     finally:
         lab.close()
-        summary["started"] = lab.started
+        summary.update(started=lab.started, urls=lab.urls)
         demo.write_file(lab.directory / "summary.json", json.dumps(summary, indent=2))
         print(f"Stopped everything the demo started ({len(lab.started)} process groups); its logs are in {lab.directory}.")
 
