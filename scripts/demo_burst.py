@@ -276,7 +276,8 @@ def report(driver, decisions, samples):
         rates = [x["rate"] for x in decisions[first:last + 1] if x["rate"] is not None]
         at, action, rate = d["at"][11:19], d["action"], "no data"
         if rates:
-            rate = f"{rates[0]:.2f} req/s" if count == 1 else f"{min(rates):.2f}-{max(rates):.2f} req/s"
+            low, high = f"{min(rates):.2f}", f"{max(rates):.2f}"
+            rate = f"{low} req/s" if low == high else f"{low}-{high} req/s"
         if count > 1:
             at, action = f"{at}-{decisions[last]['at'][11:19]}", f"stay x{count}"
         print(f"{at:<17}  {action:<8} {rate:>17}  burst {d['burst_weight']:>3}%  {d['reason'].split(': ', 1)[-1]}")
