@@ -43,6 +43,8 @@ RAMP = ((5, 10), (20, 20), (5, 20))
 CHECK_INTERVAL = 2
 SUBSETS = tuple(worker_versions())
 SAMPLE_INTERVAL = 2
+# How much longer than RAMP the table goes on while the driver is still watching (it started before the ramp).
+LINGER = 30
 
 
 class PollingDriver:
@@ -66,6 +68,9 @@ class PollingDriver:
             self.process = self.lab.start(demo.playbook_command("burst.yml", *self.lab.inventories)
                                           + ["-e", json.dumps(extra)], stdout=out, stderr=err, env=env)
 
+    def busy(self):
+        return self.process.poll() is None
+
     def finish(self):
         """The decisions of the watch, once it has ended: [{at, rate, action, burst_weight, reason, ...}]."""
         self.process.wait()
@@ -84,8 +89,9 @@ class PollingDriver:
         return results[0]["decisions"]
 
 
-# What can move the worker traffic while the load ramps: start(seconds) begins watching, finish() waits for the
-# end and returns its decisions (the istio_burst module's). An ansible-rulebook driver fits here too.
+# What can move the worker traffic while the load ramps: start(seconds) begins watching for about that long, busy()
+# says whether it still does, finish() waits for the end and returns its decisions (the istio_burst module's).
+# An ansible-rulebook driver fits here too.
 DRIVERS = {"polling": PollingDriver}
 
 
@@ -235,22 +241,25 @@ def wait_for_rate(lab, timeout=60):
         time.sleep(0.5)
 
 
-def ramp(lab):
-    """Drive the load through RAMP, printing and returning a sample of load, rate and weights every SAMPLE_INTERVAL."""
+def ramp(lab, driver):
+    """Drive the load through RAMP, printing and returning a sample of load, rate and weights every SAMPLE_INTERVAL;
+    the last step lasts as long as the driver still watches (up to LINGER seconds more)."""
     begin = time.monotonic()
     print(f"\nThe load ramps from {time.strftime('%H:%M:%SZ', time.gmtime())} (UTC) on:", flush=True)
     print(f"{'time':>5}  {'load':>6}  {'measured':>8}  weights of {VS}", flush=True)
     samples = []
-    for load, seconds in RAMP:
+    for step, (load, seconds) in enumerate(RAMP):
         lab.set_load(load)
         end = time.monotonic() + seconds
-        while time.monotonic() < end:
+        last = step == len(RAMP) - 1
+        while time.monotonic() < end or (last and driver.busy() and time.monotonic() < end + LINGER):
             rate, weights = lab.rate(), lab.weights()
             sample = {"second": round(time.monotonic() - begin), "load": load, "rate": rate, "weights": weights}
             samples.append(sample)
             print(f"{sample['second']:>4}s  {load:>4}/s  {'-' if rate is None else f'{rate:.1f}/s':>8}  "
                   f"{weights_text(weights)}", flush=True)
-            time.sleep(max(0.0, min(SAMPLE_INTERVAL, end - time.monotonic())))
+            left = end - time.monotonic()
+            time.sleep(min(SAMPLE_INTERVAL, left) if left > 0 else SAMPLE_INTERVAL)
     return samples
 
 
@@ -313,11 +322,11 @@ def run(directory, driver_name):
     summary = {"driver": driver_name, "decisions": [], "samples": [], "ok": False}
     try:
         lab.open()
-        wait_for_rate(lab)
         driver = DRIVERS[driver_name](lab)
-        ramp_seconds = sum(seconds for _load, seconds in RAMP)
-        driver.start(ramp_seconds)
-        summary["samples"] = ramp(lab)
+        # The driver starts while Prometheus takes its first samples: its own start (Ansible's) takes as long.
+        driver.start(sum(seconds for _load, seconds in RAMP))
+        wait_for_rate(lab)
+        summary["samples"] = ramp(lab, driver)
         summary["decisions"] = driver.finish()
         report(driver, summary["decisions"], summary["samples"])
         summary["ok"], message = outcome(summary["samples"])
