@@ -335,6 +335,9 @@ def run(directory, driver_name):
         print(f"\n{message}")
         return 0 if summary["ok"] else 1
     finally:
+        # A second Ctrl-C must not cut the cleanup short (it takes a few seconds at most).
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
         lab.close()
         summary.update(started=lab.started, urls=lab.urls)
         demo.write_file(lab.directory / "summary.json", json.dumps(summary, indent=2))

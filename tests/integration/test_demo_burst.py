@@ -24,6 +24,11 @@ def start(directory, **popen):
                             text=True, **popen)
 
 
+def servers_of(directory):
+    return [yaml.safe_load((directory / f"{c}.kubeconfig").read_text())["clusters"][0]["cluster"]["server"]
+            for c in BOTH]
+
+
 def alive(pgid):
     try:
         os.killpg(pgid, 0)
@@ -101,8 +106,7 @@ def test_an_interrupted_demo_stops_what_it_started(tmp_path, signum):
             wait_until(lambda: pid_file.is_file() and len(pid_file.read_text().split()) >= 3, timeout=120,
                        message="the clusters and the first playbook")
             pgids = [int(pid) for pid in pid_file.read_text().split()]
-            servers = [yaml.safe_load((directory / f"{c}.kubeconfig").read_text())["clusters"][0]["cluster"]["server"]
-                       for c in BOTH]
+            servers = servers_of(directory)
             run.send_signal(signum)
             assert run.wait(timeout=60) == 130
         finally:
@@ -113,3 +117,16 @@ def test_an_interrupted_demo_stops_what_it_started(tmp_path, signum):
     started = json.loads((directory / "summary.json").read_text())["started"]
     assert started[:len(pgids)] == pgids
     assert_all_stopped(directory, started, servers)
+
+
+def test_a_failing_step_stops_what_it_started(tmp_path):
+    # A strategy Ansible does not have: the first playbook fails as soon as it starts.
+    directory = tmp_path / "demo"
+    run = start(directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                env=dict(os.environ, ANSIBLE_STRATEGY="no_such_strategy"))
+    out, _ = run.communicate(timeout=300)
+    assert run.returncode == 1, out[-3000:]
+    assert "playbooks/multicluster.yml failed (exit " in out and "Traceback" not in out
+    summary = json.loads((directory / "summary.json").read_text())
+    assert not summary["ok"] and summary["samples"] == [] and len(summary["started"]) == 3
+    assert_all_stopped(directory, summary["started"], servers_of(directory))
