@@ -282,7 +282,7 @@ def spans(samples):
 
 
 def report(driver, decisions, samples):
-    print(f"\n=== Decision log of {driver.title} (UTC) ===")
+    print(f"\n=== Decision log of {driver.title}, times in UTC ===")
     for first, last, count, d in fold_stays(decisions):
         rates = [x["rate"] for x in decisions[first:last + 1] if x["rate"] is not None]
         at, action, rate = d["at"][11:19], d["action"], "no data"
@@ -326,7 +326,9 @@ def run(directory, driver_name):
         lab.open()
         driver = DRIVERS[driver_name](lab)
         # The driver starts while Prometheus takes its first samples: its own start (Ansible's) takes as long.
-        driver.start(sum(seconds for _load, seconds in RAMP))
+        seconds = sum(step for _load, step in RAMP)
+        print(f"\n=== {driver.title[0].upper()}{driver.title[1:]} watches the load for {seconds}s ===", flush=True)
+        driver.start(seconds)
         wait_for_rate(lab)
         summary["samples"] = ramp(lab, driver)
         summary["decisions"] = driver.finish()

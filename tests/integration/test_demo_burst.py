@@ -72,7 +72,7 @@ def test_the_load_moves_the_worker_traffic_to_burst_and_back(tmp_path):
     assert all(not d["applied"] for d in decisions if d["action"] == "stay")
 
     # What a newcomer reads: the table as it goes, the folded decision log, the weights over time.
-    assert "=== Decision log of the polling burst job (playbooks/burst.yml, burst_mode=watch) (UTC) ===" in out
+    assert "=== Decision log of the polling burst job (playbooks/burst.yml, burst_mode=watch), times in UTC ===" in out
     folded = [line.split()[1] for line in out.split("=== Decision log")[1].split("\n\n")[0].splitlines()[1:]]
     assert [a for a in folded if a != "stay"] == ["enter", "leave"] and len(folded) == len(demo_burst.fold_stays(decisions))
     assert out.count("=== Weights of worker-virtual-service over time ===") == 1

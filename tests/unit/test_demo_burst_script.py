@@ -25,7 +25,7 @@ def test_runs_of_stay_fold_into_one_line(capsys):
 
     demo_burst.report(Driver, decisions, [sample(0, 5, PRIMARY)])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1] == "=== Decision log of a driver (UTC) ==="
+    assert lines[1] == "=== Decision log of a driver, times in UTC ==="
     # A run without a sample at its start shows the rates it had; a lone decision shows its own.
     assert lines[2].split() == ["17:04:00-17:04:02", "stay", "x2", "5.00", "req/s", "burst", "0%", "something"]
     assert lines[3].split()[:4] == ["17:04:04", "enter", "18.50", "req/s"]
