@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -236,11 +237,21 @@ def post(url, body):
 def wait_for_rate(lab, timeout=120):
     """Wait until Prometheus has the first rate of the worker calls (it starts scraping a few seconds after start)."""
     deadline = time.monotonic() + timeout
-    while lab.rate() is None:
+    while first_rate(lab) is None:
         if time.monotonic() > deadline:
             raise SystemExit(f"Prometheus has no rate of the worker calls after {timeout}s; "
                              f"see {lab.directory / 'prometheus.log'} and {lab.directory / 'meshsim.log'}")
         time.sleep(0.5)
+
+
+def first_rate(lab):
+    try:
+        return lab.rate()
+    except urllib.error.HTTPError as error:
+        # Prometheus listens before it serves: 503 until its storage is open.
+        if error.code == 503:
+            return None
+        raise
 
 
 def ramp(lab, driver):

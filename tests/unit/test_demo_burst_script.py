@@ -1,5 +1,9 @@
 """scripts/demo_burst.py's report: the decision log with runs of "stay" folded, the weights over time, and what it
 says when the traffic did not move (the full run is tests/integration/test_demo_burst.py)."""
+import urllib.error
+
+import pytest
+
 from scripts import demo_burst
 
 PRIMARY, BURST = {"primary": 100, "burst": 0}, {"primary": 0, "burst": 100}
@@ -57,3 +61,16 @@ def test_the_clusters_share_one_kubeconfig(tmp_path):
     assert [c["name"] for c in merged["contexts"]] == ["primary", "burst"]
     assert [u["name"] for u in merged["users"]] == ["primary-admin", "burst-admin"]
     assert merged["current-context"] == "primary"
+
+
+def test_a_prometheus_still_opening_its_storage_has_no_rate_yet():
+    class Lab:
+        def __init__(self, code):
+            self.code = code
+
+        def rate(self):
+            raise urllib.error.HTTPError("http://127.0.0.1:1/api/v1/query", self.code, "status", {}, None)
+
+    assert demo_burst.first_rate(Lab(503)) is None
+    with pytest.raises(urllib.error.HTTPError):
+        demo_burst.first_rate(Lab(400))
