@@ -260,20 +260,34 @@ def ramp(lab, driver):
     begin = time.monotonic()
     print(f"\nThe load ramps from {time.strftime('%H:%M:%SZ', time.gmtime())} (UTC) on:", flush=True)
     print(f"{'time':>5}  {'load':>6}  {'measured':>8}  weights of {VS}", flush=True)
-    samples = []
-    for step, (load, seconds) in enumerate(RAMP):
-        lab.set_load(load)
-        end = time.monotonic() + seconds
-        last = step == len(RAMP) - 1
-        while time.monotonic() < end or (last and driver.busy() and time.monotonic() < end + LINGER):
-            rate, weights = lab.rate(), lab.weights()
-            sample = {"second": round(time.monotonic() - begin), "load": load, "rate": rate, "weights": weights}
-            samples.append(sample)
-            print(f"{sample['second']:>4}s  {load:>4}/s  {'-' if rate is None else f'{rate:.1f}/s':>8}  "
-                  f"{weights_text(weights)}", flush=True)
-            left = end - time.monotonic()
-            time.sleep(min(SAMPLE_INTERVAL, left) if left > 0 else SAMPLE_INTERVAL)
+    samples, load = [], None
+    while True:
+        # Samples on a fixed grid of SAMPLE_INTERVAL; each sample's time says which step of RAMP the load is at.
+        elapsed = time.monotonic() - begin
+        step = step_at(elapsed)
+        if step is None and not (driver.busy() and elapsed < sum(seconds for _load, seconds in RAMP) + LINGER):
+            break
+        wanted = RAMP[-1 if step is None else step][0]
+        if wanted != load:
+            load = wanted
+            lab.set_load(load)
+        rate, weights = lab.rate(), lab.weights()
+        samples.append({"second": round(elapsed), "load": load, "rate": rate, "weights": weights})
+        print(f"{round(elapsed):>4}s  {load:>4}/s  {'-' if rate is None else f'{rate:.1f}/s':>8}  "
+              f"{weights_text(weights)}", flush=True)
+        # The next point of the grid: a slow sample skips points instead of bunching the next ones.
+        tick = int((time.monotonic() - begin) // SAMPLE_INTERVAL) + 1
+        time.sleep(max(0.0, begin + tick * SAMPLE_INTERVAL - time.monotonic()))
     return samples
+
+
+def step_at(elapsed):
+    """The index of the RAMP step at ``elapsed`` seconds into the ramp, None past its end."""
+    for step, (_load, seconds) in enumerate(RAMP):
+        if elapsed < seconds:
+            return step
+        elapsed -= seconds
+    return None
 
 
 def weights_text(weights):

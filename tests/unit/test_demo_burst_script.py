@@ -74,3 +74,9 @@ def test_a_prometheus_still_opening_its_storage_has_no_rate_yet():
     assert demo_burst.first_rate(Lab(503)) is None
     with pytest.raises(urllib.error.HTTPError):
         demo_burst.first_rate(Lab(400))
+
+
+def test_the_ramp_steps_by_elapsed_time():
+    # RAMP is 5 req/s for 10 s, 20 for 20 s, 5 for 20 s.
+    assert demo_burst.RAMP == ((5, 10), (20, 20), (5, 20))
+    assert [demo_burst.step_at(t) for t in (0, 9.9, 10, 29.9, 30, 49.9, 50, 70)] == [0, 0, 1, 1, 2, 2, None, None]
