@@ -11,7 +11,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export ANSIBLE_HOME := $(CURDIR)/$(TOOLS)/ansible-home
 export ANSIBLE_REMOTE_TEMP := $(CURDIR)/$(TOOLS)/ansible-home/tmp
 
-.PHONY: setup demo demo-keep test test-python lint sanity molecule clean matrix bench bench-quick
+.PHONY: setup demo demo-keep demo-burst test test-python lint sanity molecule clean matrix bench bench-quick
 
 setup: $(VENV)/.installed $(TOOLS)/bin/helm $(TOOLS)/.prometheus $(TOOLS)/.eda $(COLLECTIONS)/ansible_collections/meshops/istio
 
@@ -50,6 +50,11 @@ demo: setup
 # The demo, leaving the simulated cluster running for kubectl (the demo prints how to stop it).
 demo-keep: setup
 	$(VENV)/bin/python -m scripts.demo --keep
+
+# The codelab's multicloud burst on two simulated clusters: mesh, hash app, load 5 -> 20 -> 5 req/s, the burst
+# job moving the worker traffic and back (scripts/demo_burst.py; about two minutes).
+demo-burst: setup
+	$(VENV)/bin/python -m scripts.demo_burst
 
 test: setup
 	scripts/test.sh

@@ -135,9 +135,14 @@ def serve(directory, name, *args):
     log = open(Path(directory) / f"{name}.log", "w")  # noqa: SIM115 - the server keeps writing after we return
     server = subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
-    with open(Path(directory) / "servers.pid", "a") as pids:
-        pids.write(f"{server.pid}\n")
+    remember(directory, server.pid)
     return server
+
+
+def remember(directory, pid):
+    """Note a process group started here in DIR/servers.pid, for `down` to stop."""
+    with open(Path(directory) / "servers.pid", "a") as pids:
+        pids.write(f"{pid}\n")
 
 
 def wait_until(ready, server, what, log, timeout=30):
@@ -153,6 +158,34 @@ def listening(port):
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def start_kubesim(directory, name, kubeconfig, log_name="kubesim"):
+    """Start a simulated cluster called ``name`` (also its kubeconfig context); return once ``kubeconfig`` is written."""
+    kubeconfig = Path(kubeconfig)
+    kubeconfig.unlink(missing_ok=True)
+    kubesim = serve(directory, log_name, "tests.sim.kubesim", "--name", name, "--port", "0",
+                    "--kubeconfig", str(kubeconfig), "--available-delay", "0.5")
+    wait_until(kubeconfig.is_file, kubesim, log_name, Path(directory) / f"{log_name}.log")
+    return kubeconfig
+
+
+def start_meshsim(directory, kubeconfig, context, *args):
+    """Start meshsim following the routing of ``context`` (``args``: its other options); return its port."""
+    port = free_port()
+    meshsim = serve(directory, "meshsim", "tests.sim.meshsim", "--kubeconfig", str(kubeconfig), "--context", context,
+                    "--port", str(port), *args)
+    wait_until(lambda: listening(port), meshsim, "meshsim", Path(directory) / "meshsim.log")
+    return port
+
+
+def start_prometheus(directory, target_port):
+    """Start a real Prometheus scraping 127.0.0.1:``target_port`` every second; return its port."""
+    port = free_port()
+    prometheus = serve(directory, "prometheus", "tests.sim.prometheus_harness", "--target",
+                       f"127.0.0.1:{target_port}", "--port", str(port))
+    wait_until(lambda: listening(port), prometheus, "prometheus", Path(directory) / "prometheus.log")
+    return port
+
+
 def up(directory, istio_dir=None):
     """Start kubesim, meshsim and Prometheus in the background; write a kubeconfig and a hosts file."""
     istio_dir = check_istio_dir(istio_dir) if istio_dir else None  # before anything is stopped or written
@@ -160,20 +193,11 @@ def up(directory, istio_dir=None):
     directory.mkdir(parents=True, exist_ok=True)
     down(directory)
     charts = build_charts(directory, istio_dir)
-    kubeconfig = directory / "kubeconfig"
-    kubeconfig.unlink(missing_ok=True)
-    kubesim = serve(directory, "kubesim", "tests.sim.kubesim", "--name", CLUSTER, "--port", "0",
-                    "--kubeconfig", str(kubeconfig), "--available-delay", "0.5")
-    wait_until(kubeconfig.is_file, kubesim, "kubesim", directory / "kubesim.log")
+    kubeconfig = start_kubesim(directory, CLUSTER, directory / "kubeconfig")
     namespace = yaml.safe_load((REPO / "roles" / "bookinfo" / "defaults" / "main.yml").read_text())["bookinfo_namespace"]
-    mesh_port, prometheus_port = free_port(), free_port()
-    meshsim = serve(directory, "meshsim", "tests.sim.meshsim", "--kubeconfig", str(kubeconfig), "--context", CLUSTER,
-                    "--port", str(mesh_port), "--service", f"reviews:{namespace}:v1,v2,v3", "--rate", "50",
-                    "--source-workload", "productpage-v1", "--cluster", CLUSTER)
-    wait_until(lambda: listening(mesh_port), meshsim, "meshsim", directory / "meshsim.log")
-    prometheus = serve(directory, "prometheus", "tests.sim.prometheus_harness", "--target",
-                       f"127.0.0.1:{mesh_port}", "--port", str(prometheus_port))
-    wait_until(lambda: listening(prometheus_port), prometheus, "prometheus", directory / "prometheus.log")
+    mesh_port = start_meshsim(directory, kubeconfig, CLUSTER, "--service", f"reviews:{namespace}:v1,v2,v3",
+                              "--rate", "50", "--source-workload", "productpage-v1", "--cluster", CLUSTER)
+    prometheus_port = start_prometheus(directory, mesh_port)
     host_vars = {
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,
@@ -189,10 +213,12 @@ def up(directory, istio_dir=None):
     return kubeconfig
 
 
-def write_file(path, text):
-    """Write whole or not at all (renamed into place)."""
+def write_file(path, text, mode=0o644):
+    """Write whole or not at all (renamed into place), readable as ``mode`` says from the start."""
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
+    partial.unlink(missing_ok=True)
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w") as out:
+        out.write(text)
     partial.replace(path)
 
 
@@ -230,12 +256,19 @@ def demo_accelerator():
     return accelerator
 
 
+def playbook_command(playbook, *inventories):
+    """ansible-playbook of the venv running playbooks/``playbook`` on ``inventories``."""
+    command = [str(BIN / "ansible-playbook")]
+    for inventory in inventories:
+        command += ["-i", str(inventory)]
+    return [*command, str(REPO / "playbooks" / playbook)]
+
+
 def run(keep, istio_dir=None):
     kubeconfig = up(DEMO_DIR, istio_dir)
     try:
-        play = subprocess.run(
-            [str(BIN / "ansible-playbook"), "-i", str(SIM_INVENTORY), "-i", str(DEMO_DIR / "hosts.yml"),
-             str(REPO / "playbooks" / "site.yml")], cwd=REPO, env=dict(tool_env(), **demo_accelerator()), check=False)
+        play = subprocess.run(playbook_command("site.yml", SIM_INVENTORY, DEMO_DIR / "hosts.yml"), cwd=REPO,
+                              env=dict(tool_env(), **demo_accelerator()), check=False)
         show(kubeconfig)
         if keep:
             print(f"kubesim keeps serving: export KUBECONFIG={kubeconfig}; stop it with "
