@@ -353,7 +353,7 @@ def judge_checks(judge, samples):
                          verdict="canary worse" if worse else "canary not worse",
                          text="judge %s: %s, one-sided Mann-Whitney U=%s p=%s %s %s (confidence %s%%): %s" % (
                              metric, values, _fmt(test["u"]), _p_text(test["p_value"]), "<" if worse else ">=",
-                             _fmt(alpha), _fmt(judge["confidence"] * 100),
+                             _p_text(alpha), _fmt(judge["confidence"] * 100),
                              "canary worse" if worse else "canary not worse"))
         checks.append(check)
     return checks

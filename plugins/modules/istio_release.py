@@ -319,6 +319,36 @@ EXAMPLES = r"""
     action: abort
     service: reviews
     namespace: bookinfo
+
+# Judged against the version it replaces, over the same window: a bad day for every version is not the canary's
+# fault, and a canary worse than v2 fails even inside the fixed bounds. The judge takes one sample a minute of
+# both versions and fails the step only when the canary is worse with 99% confidence. At 100% v2 serves
+# nothing, so the last step is judged by the fixed bounds alone.
+# test runs with: analysis.interval=16s, analysis.judge.sample_interval=2s
+# test expects: result: outcomes == [started, advanced, promoted]
+# test expects: result: release.history[?event=='analysis'].compared.judge.verdict | [0] == canary not worse
+- name: Release reviews v3, judged against v2
+  meshops.istio.istio_release:
+    action: run
+    service: reviews
+    namespace: bookinfo
+    stable: v2
+    canary: v3
+    steps: [50, 100]
+    analysis:
+      interval: 10m
+      success_rate: 95
+      latency_p99: 1000
+      compare:
+        success_rate_drop: 1
+        latency_p99_ratio: 1.2
+      judge:
+        test: mann-whitney
+        confidence: 0.99
+        sample_interval: 1m
+        metrics: [success_rate]
+    prometheus:
+      url: http://prometheus.istio-system:9090
 """
 
 RETURN = r"""

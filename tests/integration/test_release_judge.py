@@ -57,7 +57,7 @@ def test_a_canary_worse_than_stable_inside_the_fixed_bounds_is_caught(env, run_p
     assert found["judge_success_rate"]["u"] == 0, "every canary sample is below every stable one (all 100%)"
     msg = failure(run)
     assert msg.startswith("Release reviews-v2 rolled back to 100% v1: the analysis at 50% failed - success_rate canary ")
-    assert "judge success_rate: canary median " in msg and "(confidence 99.9%): canary worse" in msg
+    assert "judge success_rate: canary median " in msg and "< 0.001 (confidence 99.9%): canary worse" in msg
     # The report shows both versions, the verdict and the p-values of the step.
     analysed = [h for h in state_of(env, ns)["history"] if h["event"] == "analysis"]
     compared = analysed[0]["compared"]
