@@ -141,3 +141,18 @@ def test_bad_comparison_settings_are_refused_and_nothing_changes(env, run_playbo
     assert "Traceback" not in run.stdout
     assert env.sim.writes() == [] and split(env, ns) == {"v1": 100}
     env.done(ns)
+
+
+def test_release_role_passes_compare_and_judge(env, run_playbook):
+    ns = env.namespace(rate=300, versions={"v1": {}, "v2": BAD, "v3": {}})
+    extra = {"release_namespace": ns, "release_prometheus_url": env.prometheus.url, "release_interval": 16,
+             "release_steps": "50,100", "release_success_rate": 80, "release_latency_p99": 500,
+             "release_min_requests": 5, "release_threshold": 0, "release_compare": {"success_rate_drop": 5},
+             "release_judge": {"confidence": 0.999, "sample_interval": "2s", "metrics": ["success_rate"]}}
+    run = run_playbook("release.yml", env.sim, extra_vars=extra)
+    assert run.rc != 0
+    (res,) = run.results("meshops.istio.release : Act on the release of the service")
+    assert res["outcomes"] == ["started", "rolled_back"] and split(env, ns) == {"v1": 100}
+    assert res["analysis"]["failed"] == ["compare_success_rate", "judge_success_rate"]
+    assert checks(res)["judge_success_rate"]["test"] == "mann-whitney", "the module's default test"
+    env.done(ns)
