@@ -221,8 +221,8 @@ def validate_judge(judge, window, seconds):
         raise JudgeError(
             "analysis.window (%gs) holds %d samples of %gs, and the judge needs min_samples %d per version: make "
             "the window at least %gs, or the sample_interval shorter (but at least twice the Prometheus scrape "
-            "interval, or samples come back empty)." % (window, samples, out["sample_interval"], out["min_samples"],
-                                                       out["min_samples"] * out["sample_interval"]))
+            "interval, or samples come back empty)."
+            % (window, samples, out["sample_interval"], out["min_samples"], out["min_samples"] * out["sample_interval"]))
     if smallest_p(samples, samples) >= 1 - out["confidence"]:
         raise JudgeError(
             "With %d samples per version the test can never reach confidence %g (its smallest p-value is %.3g): "

@@ -240,10 +240,11 @@ def markdown(state, now, chart_name, steps_chart_name=None):
              "| Updated | %s |" % state["updated"],
              "", "## Summary", "", "```", rl.summary(state, now), "```", "",
              "![Canary weight and success rate over time](%s)" % chart_name, "",
-             ] + _steps_section(state, steps_chart_name) + [
              "## History", "",
              "| Time | Event | Weights | Requests | Success rate | P99 | Note |",
              "|---|---|---|---|---|---|---|"]
+    at = lines.index("## History")
+    lines[at:at] = _steps_section(state, steps_chart_name)
     for entry in state.get("history") or []:
         values = entry.get("values") or {}
         lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
