@@ -21,6 +21,7 @@ import datetime
 import json
 import re
 
+from ansible_collections.meshops.istio.plugins.module_utils import judge as jd
 from ansible_collections.meshops.istio.plugins.module_utils import validation as val
 
 ANNOTATION = "meshops.istio/release"
@@ -131,7 +132,7 @@ def validate_analysis(analysis, seconds):
     A setting that is None is not given (its default applies)."""
     analysis = dict((k, v) for k, v in (analysis or {}).items() if v is not None)
     known = set(("interval", "window", "success_rate", "latency_p99", "min_requests", "threshold", "checks",
-                 "traffic_wait"))
+                 "traffic_wait", "compare", "judge"))
     unknown = set(analysis) - known
     if unknown:
         raise ReleaseError("Unknown analysis settings %s; use %s." % (", ".join(sorted(unknown)),
@@ -180,8 +181,14 @@ def validate_analysis(analysis, seconds):
             raise ReleaseError("%s (%s): min %g is more than max %g." % (where, check["name"], low, high))
         checks.append(dict(name=check["name"], query=check["query"], min=low, max=high))
     out["checks"] = checks
-    if out["success_rate"] is None and out["latency_p99"] is None and not checks and not out["min_requests"]:
-        raise ReleaseError("The analysis checks nothing: set success_rate, latency_p99, min_requests or checks.")
+    try:
+        out.update(jd.validate(analysis, window, seconds))
+    except jd.JudgeError as e:
+        raise ReleaseError(str(e)) from None
+    if out["success_rate"] is None and out["latency_p99"] is None and not checks and not out["min_requests"] and not (
+            out["compare"] or out["judge"]):
+        raise ReleaseError("The analysis checks nothing: set success_rate, latency_p99, min_requests, checks, compare "
+                           "or judge.")
     return out
 
 
@@ -232,10 +239,17 @@ def decide(analysis, measured):
         checks.append(dict(name=check["name"], value=value, threshold=check["min"] if check["min"] is not None
                            else check["max"], bound="min" if check["min"] is not None else "max", passed=ok,
                            text="%s %s (%s)" % (check["name"], _fmt(value), bounds)))
+    checks += jd.checks(analysis, measured)
     failed = [c for c in checks if not c["passed"]]
-    no_data = requests is None or (analysis["min_requests"] and requests < analysis["min_requests"])
-    return dict(passed=not failed, checks=checks, failed=[c["name"] for c in failed],
-                status="passed" if not failed else ("no_traffic" if no_data else "failed"))
+    # Too few samples for the judge is silence too: nothing is known against the canary.
+    no_data = requests is None or (analysis["min_requests"] and requests < analysis["min_requests"]) or \
+        jd.short_of_samples(failed)
+    result = dict(passed=not failed, checks=checks, failed=[c["name"] for c in failed],
+                  status="passed" if not failed else ("no_traffic" if no_data else "failed"))
+    compared = jd.compared(analysis, measured, checks)
+    if compared:
+        result["compared"] = compared
+    return result
 
 
 def failure_text(result):
@@ -333,6 +347,8 @@ def after_analysis(state, result, measured, now):
                                   values=dict((c["name"], c["value"]) for c in result["checks"]),
                                   text="; ".join(c["text"] + ("" if c["passed"] else " FAILED") for c in result["checks"]))
     record = dict(passed=result["passed"], status=result["status"], values=state["last_analysis"]["values"])
+    if result.get("compared"):
+        record["compared"] = result["compared"]
     if result["status"] == "no_traffic":
         return _silence(state, result, measured, record, now)
     _traffic_came(state, now)

@@ -166,6 +166,59 @@ options:
           max:
             description: The highest value that passes.
             type: float
+      compare:
+        description:
+          - Compare the canary with the stable version over the same window, from the same queries with the stable
+            version's labels (the C(version) label of the stable subset, or O(stable_metrics_labels)). Catches a
+            canary that is worse than what runs today while still inside the fixed bounds, and does not blame a
+            canary for a problem the stable version has too.
+          - Both versions' values are in the check (C(value) for the canary, C(stable) for the stable version).
+          - A step where the stable version gets no traffic (canary at 100%) is not compared.
+        type: dict
+        suboptions:
+          success_rate_drop:
+            description:
+              - Percentage points the canary's success rate may be below the stable's, for example V(1) - with the
+                stable at 99.5%, a canary under 98.5% fails.
+            type: float
+          latency_p99_ratio:
+            description: How many times the stable's P99 the canary's P99 may be, for example V(1.2).
+            type: float
+      judge:
+        description:
+          - A statistical judge, as Kayenta's - per-interval samples of both versions over the window (one every
+            O(analysis.judge.sample_interval)) and a one-sided Mann-Whitney U test per metric. The check fails only
+            when the canary is worse than the stable version with O(analysis.judge.confidence).
+          - The check names both versions' medians, the test, U (of the canary) and the p-value. Fewer samples
+            than O(analysis.judge.min_samples) for either version is "not enough samples" (analysis status
+            C(no_traffic)), never a verdict on the canary.
+          - The window must hold at least O(analysis.judge.min_samples) samples. A step where the stable version
+            gets no traffic (canary at 100%) is not judged.
+        type: dict
+        suboptions:
+          test:
+            description: The statistical test.
+            type: str
+            choices: [mann-whitney]
+            default: mann-whitney
+          confidence:
+            description:
+              - How sure the judge must be that the canary is worse before the check fails, above 0.5 and below 1;
+                0.95 when not given (the canary fails when the p-value is below 0.05).
+            type: float
+          sample_interval:
+            description:
+              - Length of each sample (seconds or a duration); 30s when not given. At least twice the Prometheus
+                scrape interval, or samples come back empty.
+            type: raw
+          min_samples:
+            description: Samples each version needs for a verdict, 3 to 1000; 5 when not given.
+            type: int
+          metrics:
+            description: The metrics judged; both when not given.
+            type: list
+            elements: str
+            choices: [success_rate, latency_p99]
   load:
     description:
       - Load generation during the analysis, for services too quiet to judge a canary on.
@@ -214,6 +267,11 @@ options:
       - Label matchers that select the canary's metrics besides service and namespace. Defaults to
         C(destination_version) = the C(version) label of the canary subset.
     type: dict
+  stable_metrics_labels:
+    description:
+      - With O(metrics_labels), the label matchers that select the stable version's metrics, for O(analysis.compare)
+        and O(analysis.judge). Defaults to C(destination_version) = the C(version) label of the stable subset.
+    type: dict
   prometheus:
     description: Where the metrics are. Required for V(start), V(step) and V(run).
     type: dict
@@ -221,6 +279,9 @@ options:
     description:
       - Path of a markdown release report written after the action, with an SVG chart of the canary weight
         and success rate over time next to it (same name, C(.svg)). Not written in check mode.
+      - The report has a table and a chart of every analysed step (C(<name>-steps.svg)) - weights, both versions'
+        success rate and P99 (the stable's when O(analysis.compare) or O(analysis.judge) measured it), the judge's
+        verdict and p-values.
     type: path
   virtual_service:
     description: Name of the VirtualService. Defaults to the service name of O(service).
@@ -343,6 +404,36 @@ EXAMPLES = r"""
       connections: 4
     prometheus:
       url: http://prometheus.istio-system:9090
+
+# Judged against the version it replaces, over the same window: a bad day for every version is not the canary's
+# fault, and a canary worse than v2 fails even inside the fixed bounds. The judge takes one sample a minute of
+# both versions and fails the step only when the canary is worse with 99% confidence. At 100% v2 serves
+# nothing, so the last step is judged by the fixed bounds alone.
+# test runs with: analysis.interval=16s, analysis.judge.sample_interval=2s
+# test expects: result: outcomes == [started, advanced, promoted]
+# test expects: result: release.history[?event=='analysis'].compared.judge.verdict | [0] == canary not worse
+- name: Release reviews v3, judged against v2
+  meshops.istio.istio_release:
+    action: run
+    service: reviews
+    namespace: bookinfo
+    stable: v2
+    canary: v3
+    steps: [50, 100]
+    analysis:
+      interval: 10m
+      success_rate: 95
+      latency_p99: 1000
+      compare:
+        success_rate_drop: 1
+        latency_p99_ratio: 1.2
+      judge:
+        test: mann-whitney
+        confidence: 0.99
+        sample_interval: 1m
+        metrics: [success_rate]
+    prometheus:
+      url: http://prometheus.istio-system:9090
 """
 
 RETURN = r"""
@@ -385,6 +476,9 @@ analysis:
     - The last analysis - C(passed), C(status) and the C(checks) with value and bound.
     - C(status) is V(passed), V(failed), V(no_traffic), or V(error) when the analysis could not run (Prometheus
       unreachable, too slow, refusing the query); then C(reason) and C(message) say why, and C(checks) is empty.
+    - Checks of O(analysis.compare) (C(compare_success_rate), C(compare_latency_p99)) have C(value) (canary) and
+      C(stable); checks of O(analysis.judge) (C(judge_success_rate), C(judge_latency_p99)) also C(test), C(u),
+      C(p_value), C(samples) and C(verdict). C(compared) keeps both versions' values and the judge's verdict.
   returned: when an analysis ran
   type: dict
   sample: {passed: true, status: passed, checks: [{name: success_rate, value: 99.9, threshold: 99, bound: min, passed: true}]}
@@ -420,7 +514,7 @@ report:
   description: Paths of the report files written.
   returned: when O(report) is set and not in check mode
   type: dict
-  sample: {markdown: /tmp/reviews-v2.md, chart: /tmp/reviews-v2.svg}
+  sample: {markdown: /tmp/reviews-v2.md, chart: /tmp/reviews-v2.svg, steps_chart: /tmp/reviews-v2-steps.svg}
 diff:
   description:
     - Weights and phase before and after, with C(--diff); with O(load), also the load Jobs deleted (before) and
@@ -436,6 +530,7 @@ import time
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
 from ansible_collections.meshops.istio.plugins.module_utils.job import JobGuard
 from ansible_collections.meshops.istio.plugins.module_utils import loadgen
+from ansible_collections.meshops.istio.plugins.module_utils import judge as jd
 from ansible_collections.meshops.istio.plugins.module_utils import release as rl
 from ansible_collections.meshops.istio.plugins.module_utils import release_report
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
@@ -449,6 +544,9 @@ from ansible_collections.meshops.istio.plugins.module_utils.kube import (
 from ansible_collections.meshops.istio.plugins.module_utils.traffic import HostRouting
 
 NEEDS_PROMETHEUS = ("start", "step", "run")
+STABLE_LABELS_NEEDED = ("metrics_labels selects the canary's metrics, so analysis.compare and analysis.judge need "
+                        "stable_metrics_labels to select the stable version's (for example "
+                        "{destination_workload: reviews-v1}).")
 
 
 def argspec():
@@ -480,9 +578,21 @@ def argspec():
                 min=dict(type="float"),
                 max=dict(type="float"),
             )),
+            compare=dict(type="dict", options=dict(
+                success_rate_drop=dict(type="float"),
+                latency_p99_ratio=dict(type="float"),
+            )),
+            judge=dict(type="dict", options=dict(
+                test=dict(type="str", choices=list(jd.TESTS), default=jd.MANN_WHITNEY),
+                confidence=dict(type="float"),
+                sample_interval=dict(type="raw"),
+                min_samples=dict(type="int"),
+                metrics=dict(type="list", elements="str", choices=list(jd.METRICS)),
+            )),
         )),
         metrics_labels=dict(type="dict"),
         load=dict(type="dict", options=loadgen.ARG_SPEC),
+        stable_metrics_labels=dict(type="dict"),
         prometheus=dict(type="dict", options=prometheus),
         report=dict(type="path"),
         virtual_service=dict(type="str"),
@@ -642,7 +752,24 @@ class Release:
                          window=prom.promql_duration(window), interval=prom.promql_duration(max(cfg["interval"], 1)))
         for check in cfg["checks"]:
             measured[check["name"]] = self.client.value(prom.render_query(check["query"], variables))
+        if cfg.get("compare") or cfg.get("judge"):
+            # With the canary at 100% the stable version has nothing to be compared on.
+            serving = self.state["weights"].get(self.state["stable"], 0) > 0
+            measured = jd.measure(self.client, cfg, labels, self.stable_labels() if serving else None, measured,
+                                  time.time())
         return measured
+
+    def stable_labels(self):
+        """The canary's matchers with the stable version's label (or stable_metrics_labels)."""
+        given = self.p["stable_metrics_labels"]
+        if not given:
+            if self.p["metrics_labels"]:
+                raise rl.ReleaseError(STABLE_LABELS_NEEDED)
+            return self.canary_labels(self.state["stable"])
+        labels = prom.destination_labels((rt.service_of(self.p["service"], self.p["namespace"]) or (self.p["service"],))[0],
+                                         self.p["namespace"])
+        labels.update(dict((k, str(v)) for k, v in given.items()))
+        return labels
 
     def analyse_and_decide(self):
         """One step of the release: wait for the interval, analyse, write the outcome."""
@@ -884,9 +1011,12 @@ class Release:
         chart = os.path.splitext(path)[0] + ".svg"
         with open(chart, "w") as f:
             f.write(release_report.svg(self.state))
+        steps_chart = os.path.splitext(path)[0] + "-steps.svg"
+        with open(steps_chart, "w") as f:
+            f.write(release_report.steps_svg(self.state))
         with open(path, "w") as f:
-            f.write(release_report.markdown(self.state, now, os.path.basename(chart)))
-        return dict(markdown=path, chart=chart)
+            f.write(release_report.markdown(self.state, now, os.path.basename(chart), os.path.basename(steps_chart)))
+        return dict(markdown=path, chart=chart, steps_chart=steps_chart)
 
 
 def main():
@@ -902,6 +1032,10 @@ def main():
                 rt.validate_subset_name(module.params[key], key)
         if module.params["name"]:
             rl.validate_name(module.params["name"])
+        analysis = module.params["analysis"] or {}
+        if (analysis.get("compare") or analysis.get("judge")) and module.params["metrics_labels"] and not \
+                module.params["stable_metrics_labels"]:
+            raise rl.ReleaseError(STABLE_LABELS_NEEDED)
         val.require_names(val.host_checks(module.params))
         if module.params["prometheus"]:
             problem = val.url_problem(module.params["prometheus"]["url"], "prometheus.url")
