@@ -279,6 +279,7 @@ from ansible_collections.meshops.istio.plugins.module_utils.kube import (
 )
 from ansible_collections.meshops.istio.plugins.module_utils.traffic import (
     HostRouting,
+    RouteRouting,
     view,
 )
 
@@ -307,6 +308,10 @@ def argspec():
         prune_subsets=dict(type="bool", default=False),
         validate_service=dict(type="bool", default=True),
         api_version=dict(type="str", choices=list(rt.API_VERSIONS), default=rt.DEFAULT_API_VERSION),
+        routing_api=dict(type="str", choices=list(rt.ROUTING_APIS), default="istio"),
+        http_route=dict(type="str"),
+        parent_refs=dict(type="list", elements="dict"),
+        service_port=dict(type="int"),
     )
 
 
@@ -324,6 +329,13 @@ def validated(params):
         out["mirror"] = rt.validate_mirror(params["mirror"])
     elif params["timeout"] is not None or params["retries"] is not None:
         raise rt.RoutingError("timeout and retries only apply with state=present; drop them for state=absent.")
+    gateway_api_problem(params)
+    if params["routing_api"] == "gateway-api":
+        out["parent_refs"] = rt.validate_parent_refs(params["parent_refs"]) if params["parent_refs"] else None
+        if params["timeout"]:
+            rt.validate_gateway_duration(params["timeout"], "timeout")
+        for index, (_subset, match, _name) in enumerate(out["matches"]):
+            rt.httproute_match(match, index)
     if params["timeout"] is not None:
         out["timeout"] = rt.validate_duration(params["timeout"], "timeout") if params["timeout"] else None
     if params["retries"] is not None:
@@ -336,6 +348,70 @@ def validated(params):
             raise rt.RoutingError("subset_labels.%s must be a mapping of pod labels, for example {version: %s}."
                                   % (name, name))
     return out
+
+
+def gateway_api_problem(params):
+    """RoutingError for options that do not fit the routing API chosen."""
+    gateway = params["routing_api"] == "gateway-api"
+    if gateway:
+        unfit = [k for k in ("virtual_service", "destination_rule") if params[k]]
+        if params["retries"]:
+            unfit.append("retries")
+        if params["prune_subsets"]:
+            unfit.append("prune_subsets")
+        if unfit:
+            raise rt.RoutingError(
+                "%s only apply with routing_api=istio: the Gateway API (standard channel) has no retries, and its "
+                "routes send to per-version Services, not DestinationRule subsets. Drop %s, or use routing_api=istio."
+                % (", ".join(unfit), ", ".join(unfit)))
+    else:
+        unfit = [k for k in ("http_route", "parent_refs", "service_port") if params[k] is not None]
+        if unfit:
+            raise rt.RoutingError("%s only apply with routing_api=gateway-api; drop them, or set routing_api=gateway-api."
+                                  % ", ".join(unfit))
+
+
+def declare_route(module, cluster, want):
+    """declare() with a Gateway API HTTPRoute and per-version Services."""
+    params = module.params
+    routing = RouteRouting(cluster, params["service"], params["namespace"], params["http_route"],
+                           want.get("parent_refs"), params["service_port"]).read()
+    if params["validate_service"] and params["state"] == "present":
+        routing.require_service()
+    service = routing.service
+    previous = routing.split()
+    previous_mirror = rt.route_mirror(routing.live_route, service)
+    before = set(routing.versions)
+    if params["state"] == "present":
+        rules = rt.build_rules(routing.live_route, service, routing.backend_port(), want["weights"],
+                               matches=want["matches"], mirror=want["mirror"], timeout=want["timeout"])
+        needed = list(want["weights"]) + [m[0] for m in want["matches"]]
+        if want["mirror"]:
+            needed.append(want["mirror"]["subset"])
+        objects = routing.plan(rules, params["subset_labels"], needed)
+    elif routing.live_route is None:
+        objects = routing.plan([], params["subset_labels"], delete_route=True)
+    else:
+        rules = rt.remove_service_rules(routing.live_route, service)
+        objects = routing.plan(rules, params["subset_labels"], delete_route=not rules)
+    report = routing.apply(objects)
+    result = dict(
+        changed=report.changed,
+        previous=previous,
+        split=routing.split(),
+        match=rt.route_match_rules(routing.live_route, service),
+        mirror=rt.route_mirror(routing.live_route, service),
+        previous_mirror=previous_mirror,
+        subsets_added=sorted(set(routing.versions) - before),
+        subsets_removed=[],
+        objects=report.results,
+        virtual_service=None,
+        destination_rule=None,
+        http_route=view(routing.live_route),
+    )
+    if module._diff and report.changed:
+        result["diff"] = report.diff
+    return result
 
 
 def declare(module, cluster, want):
@@ -395,6 +471,8 @@ def main():
 
     def act():
         try:
+            if module.params["routing_api"] == "gateway-api":
+                return declare_route(module, Cluster(module), want)
             return declare(module, Cluster(module), want)
         except rt.RoutingError as e:
             raise KubeError(str(e), reason="InvalidRouting") from None
