@@ -23,18 +23,39 @@ TICK = 0.05
 
 
 class KubeReader:
-    """Reads VirtualServices and DestinationRules through the Kubernetes API (any cluster)."""
+    """Reads VirtualServices and DestinationRules, and mesh HTTPRoutes in their form, through the Kubernetes API."""
 
     def __init__(self, kubeconfig, context=None, api_version="v1"):
         from kubernetes import client, config
-        self.api = client.CustomObjectsApi(config.new_client_from_config(config_file=kubeconfig, context=context))
+        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+        self.api = client.CustomObjectsApi(api_client)
+        self.core = client.CoreV1Api(api_client)
         self.version = api_version
 
     def __call__(self, namespace):
         def items(plural):
             return self.api.list_namespaced_custom_object("networking.istio.io", self.version, namespace,
                                                           plural)["items"]
-        return items("virtualservices"), items("destinationrules")
+        vss, drs = items("virtualservices"), items("destinationrules")
+        routes = self.http_routes(namespace)
+        if routes:
+            services = self.core.list_namespaced_service(namespace).to_dict()["items"]
+            services = [{"metadata": {"name": s["metadata"]["name"]}, "spec": {"selector": s["spec"].get("selector")}}
+                        for s in services]
+            route_vss, route_drs = routing.from_http_routes(routes, services, namespace)
+            vss, drs = route_vss + vss, route_drs + drs
+        return vss, drs
+
+    def http_routes(self, namespace):
+        """Gateway API HTTPRoutes of the namespace; none where the cluster does not serve them."""
+        from kubernetes.client.exceptions import ApiException
+        try:
+            return self.api.list_namespaced_custom_object("gateway.networking.k8s.io", "v1", namespace,
+                                                          "httproutes")["items"]
+        except ApiException as e:
+            if e.status == 404:
+                return []
+            raise
 
 
 class Version:
