@@ -173,6 +173,20 @@ options:
     type: str
     choices: [networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3]
     default: networking.istio.io/v1
+  routing_api:
+    description:
+      - V(istio) moves the weights of the VirtualService's default route between two DestinationRule subsets.
+      - V(gateway-api) moves the weights of the default rule (the one without matches) of a Kubernetes Gateway API
+        HTTPRoute between the per-version Services C(<service>-<stable>) and C(<service>-<canary>), and keeps the
+        release state in the same annotation on the HTTPRoute. The canary's C(version) label (for its metrics) is
+        read from the selector of its Service. Declare the routing first with M(meshops.istio.istio_traffic) and
+        the same O(routing_api).
+    type: str
+    choices: [istio, gateway-api]
+    default: istio
+  http_route:
+    description: Name of the HTTPRoute with O(routing_api=gateway-api). Defaults to the service name of O(service).
+    type: str
 notes:
   - Each weight change is one merge patch of the VirtualService (weights and state together, guarded by its
     resourceVersion, so two jobs cannot both advance the same release). Each analysis is one Prometheus query

@@ -147,6 +147,37 @@ options:
     type: str
     choices: [networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3]
     default: networking.istio.io/v1
+  routing_api:
+    description:
+      - V(istio) routes with a VirtualService and DestinationRule subsets.
+      - V(gateway-api) routes with a Kubernetes Gateway API C(gateway.networking.k8s.io/v1) HTTPRoute, as Istio
+        documents it beside its own APIs - the default rule's C(backendRefs) carry the weights and point at one
+        Service per version, C(<service>-<subset>) (for example C(reviews-v2), as in Istio's
+        C(bookinfo-versions.yaml)); match routes become header matches of the HTTPRoute (exact or regex, no
+        prefix), the mirror a C(RequestMirror) filter, the timeout C(timeouts.request).
+      - With V(gateway-api), O(subset_labels) creates (or relabels) the per-version Services, with the ports and
+        selector of the Service plus the subset's labels; O(retries), O(prune_subsets), O(virtual_service) and
+        O(destination_rule) do not apply. The Gateway API CRDs (standard channel) must be installed.
+    type: str
+    choices: [istio, gateway-api]
+    default: istio
+  http_route:
+    description: Name of the HTTPRoute with O(routing_api=gateway-api). Defaults to the service name of O(service).
+    type: str
+  parent_refs:
+    description:
+      - With O(routing_api=gateway-api), what the HTTPRoute attaches to, as its C(spec.parentRefs) - for example
+        V([{name: bookinfo-gateway}]) for traffic through a Gateway.
+      - Not given, the HTTPRoute keeps the parentRefs it has, and a new one attaches to the Service itself
+        (V({group: "", kind: Service, name: <service>, port: <port>})), which routes the mesh's own (east-west)
+        traffic to the Service.
+    type: list
+    elements: dict
+  service_port:
+    description:
+      - With O(routing_api=gateway-api), the port of the backendRefs (and of the Service parentRef). Defaults to
+        the port the HTTPRoute uses, or to the Service's only port.
+    type: int
 notes:
   - Requests made - one read each of the Service, VirtualService and DestinationRule, one server-side apply
     per object that changes, and a list of the namespace's VirtualServices with O(prune_subsets=true).
@@ -251,17 +282,24 @@ objects:
     - {kind: DestinationRule, apiVersion: networking.istio.io/v1, name: reviews, namespace: bookinfo, action: updated}
     - {kind: VirtualService, apiVersion: networking.istio.io/v1, name: reviews, namespace: bookinfo, action: updated}
 virtual_service:
-  description: The VirtualService after the change (without server bookkeeping), null once deleted.
+  description: The VirtualService after the change (without server bookkeeping), null once deleted (always with O(routing_api=gateway-api)).
   returned: always
   type: dict
   sample: {apiVersion: networking.istio.io/v1, kind: VirtualService, metadata: {name: reviews, namespace: bookinfo},
            spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews, subset: v1}}]}]}}
 destination_rule:
-  description: The DestinationRule after the change (without server bookkeeping), or null.
+  description: The DestinationRule after the change (without server bookkeeping), or null (always with O(routing_api=gateway-api)).
   returned: always
   type: dict
   sample: {apiVersion: networking.istio.io/v1, kind: DestinationRule, metadata: {name: reviews, namespace: bookinfo},
            spec: {host: reviews, subsets: [{name: v1, labels: {version: v1}}]}}
+http_route:
+  description: The HTTPRoute after the change (without server bookkeeping), null once deleted.
+  returned: with O(routing_api=gateway-api)
+  type: dict
+  sample: {apiVersion: gateway.networking.k8s.io/v1, kind: HTTPRoute, metadata: {name: reviews, namespace: bookinfo},
+           spec: {parentRefs: [{group: "", kind: Service, name: reviews, port: 9080}],
+                  rules: [{backendRefs: [{name: reviews-v1, port: 9080, weight: 90}, {name: reviews-v2, port: 9080, weight: 10}]}]}}
 diff:
   description: The objects before and after, when run with C(--diff) and something changed.
   returned: when diff mode is on and something changed
