@@ -232,6 +232,33 @@ EXAMPLES = r"""
     timeout: 5s
     retries: {attempts: 2, perTryTimeout: 2s}
     prune_subsets: true
+
+# test needs: gateway api
+# test expects: HTTPRoute bookstore/reviews: spec.rules[0].backendRefs[*].name == [reviews-v1, reviews-v2]
+# test expects: HTTPRoute bookstore/reviews: spec.rules[0].backendRefs[*].weight == [90, 10]
+# test expects: Service bookstore/reviews-v2: spec.selector == {app: reviews, version: v2}
+- name: Split the mesh traffic of reviews 90/10 with a Gateway API HTTPRoute, creating reviews-v1 and reviews-v2
+  meshops.istio.istio_traffic:
+    service: reviews
+    namespace: bookstore
+    routing_api: gateway-api
+    subsets: {v1: 90, v2: 10}
+    subset_labels:
+      v1: {version: v1}
+      v2: {version: v2}
+
+# test expects: HTTPRoute bookstore/reviews: spec.rules[0].matches[0].headers[0].value == jason
+# test expects: result: split == {v1: 100}
+- name: With the Gateway API too, send jason to v2 and everyone else to v1
+  meshops.istio.istio_traffic:
+    service: reviews
+    namespace: bookstore
+    routing_api: gateway-api
+    subsets: {v1: 100}
+    match:
+      - subset: v2
+        headers:
+          end-user: jason
 """
 
 RETURN = r"""
