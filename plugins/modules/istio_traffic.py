@@ -309,13 +309,17 @@ objects:
     - {kind: DestinationRule, apiVersion: networking.istio.io/v1, name: reviews, namespace: bookinfo, action: updated}
     - {kind: VirtualService, apiVersion: networking.istio.io/v1, name: reviews, namespace: bookinfo, action: updated}
 virtual_service:
-  description: The VirtualService after the change (without server bookkeeping), null once deleted (always with O(routing_api=gateway-api)).
+  description:
+    - The VirtualService after the change (without server bookkeeping), null once deleted.
+    - Always null with O(routing_api=gateway-api).
   returned: always
   type: dict
   sample: {apiVersion: networking.istio.io/v1, kind: VirtualService, metadata: {name: reviews, namespace: bookinfo},
            spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews, subset: v1}}]}]}}
 destination_rule:
-  description: The DestinationRule after the change (without server bookkeeping), or null (always with O(routing_api=gateway-api)).
+  description:
+    - The DestinationRule after the change (without server bookkeeping), or null.
+    - Always null with O(routing_api=gateway-api).
   returned: always
   type: dict
   sample: {apiVersion: networking.istio.io/v1, kind: DestinationRule, metadata: {name: reviews, namespace: bookinfo},
@@ -326,7 +330,8 @@ http_route:
   type: dict
   sample: {apiVersion: gateway.networking.k8s.io/v1, kind: HTTPRoute, metadata: {name: reviews, namespace: bookinfo},
            spec: {parentRefs: [{group: "", kind: Service, name: reviews, port: 9080}],
-                  rules: [{backendRefs: [{name: reviews-v1, port: 9080, weight: 90}, {name: reviews-v2, port: 9080, weight: 10}]}]}}
+                  rules: [{backendRefs: [{name: reviews-v1, port: 9080, weight: 90},
+                                         {name: reviews-v2, port: 9080, weight: 10}]}]}}
 diff:
   description: The objects before and after, when run with C(--diff) and something changed.
   returned: when diff mode is on and something changed

@@ -140,7 +140,7 @@ def from_http_routes(routes, services, namespace):
             host = parent["name"]
             subsets = {}
 
-            def destination(name):
+            def destination(name, host=host, subsets=subsets):
                 if name == host:
                     return {"host": host}
                 if name in selectors:
