@@ -166,11 +166,11 @@ options:
     type: str
   parent_refs:
     description:
-      - With O(routing_api=gateway-api), what the HTTPRoute attaches to, as its C(spec.parentRefs) - for example
-        V([{name: bookinfo-gateway}]) for traffic through a Gateway.
-      - Not given, the HTTPRoute keeps the parentRefs it has, and a new one attaches to the Service itself
-        (V({group: "", kind: Service, name: <service>, port: <port>})), which routes the mesh's own (east-west)
-        traffic to the Service.
+      - "With O(routing_api=gateway-api), what the HTTPRoute attaches to, as its C(spec.parentRefs) - for example
+        V([{name: bookinfo-gateway}]) for traffic through a Gateway."
+      - "Not given, the HTTPRoute keeps the parentRefs it has, and a new one attaches to the Service itself
+        (V({group: '', kind: Service, name: <service>, port: <port>})), which routes the mesh's own (east-west)
+        traffic to the Service."
     type: list
     elements: dict
   service_port:
