@@ -182,6 +182,12 @@ def test_release_start_to_promote_shifts_simulated_traffic(kubesim_factory, run_
                 "threshold": 0}
         extra = {"rel_action": "start", "rel_namespace": ns, "rel_prometheus": env.prometheus_options,
                  "rel_routing_api": "gateway-api", "rel_canary": "v2", "rel_steps": [20, 100], "rel_analysis": fast}
+        writes = len(sim.writes())
+        dry = run_playbook(RELEASE, sim, extra_vars=extra, check=True, diff=True)
+        res = items(dry, "Act on the release")[0]
+        assert dry.rc == 0 and res["outcome"] == "started" and res["diff"]["after"]["weights"] == {"v1": 80, "v2": 20}
+        assert len(sim.writes()) == writes, "check mode writes nothing"
+        assert route(sim, ns=ns)["metadata"].get("annotations") is None
         started = run_playbook(RELEASE, sim, extra_vars=extra)
         res = items(started, "Act on the release")[0]
         assert started.rc == 0 and res["outcome"] == "started" and res["weights"] == {"v1": 80, "v2": 20}, started
