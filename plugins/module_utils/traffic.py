@@ -233,7 +233,10 @@ class RouteRouting:
         index = rt.default_rule_index(self.live_route, self.service)
         if index is not None:
             return self.live_route["spec"]["rules"][index]["backendRefs"][0].get("port")
-        ports = ((self.base or {}).get("spec") or {}).get("ports") or []
+        if self.base is None:
+            raise rt.RoutingError("Service %s/%s does not exist, so its port is not known: give service_port."
+                                  % (self.namespace, self.service))
+        ports = (self.base.get("spec") or {}).get("ports") or []
         if len(ports) == 1:
             return ports[0]["port"]
         raise rt.RoutingError("Service %s/%s has %s ports; say which one the route sends to with service_port."
