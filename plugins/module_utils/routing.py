@@ -482,3 +482,311 @@ def safe_order(dr_grown, vs_new, dr_final=None):
 
 def prune_subsets(subsets, keep):
     return [copy.deepcopy(s) for s in subsets if s.get("name") in keep]
+
+
+# -- Gateway API: HTTPRoute ---------------------------------------------------------------------
+# The same routing of one Service written as Istio documents it with the Kubernetes Gateway API:
+# an HTTPRoute whose backendRefs carry the weights and point at one Service per version
+# (<service>-<subset>, as Istio's bookinfo-versions.yaml names them), attached to the Service
+# itself (mesh traffic) or to Gateways. A subset of the Istio form is a per-version Service here.
+
+ROUTING_APIS = ("istio", "gateway-api")
+HTTPROUTE_KIND = "HTTPRoute"
+GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1"
+GATEWAY_API_INSTALL = ("kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/"
+                       "v1.6.1/standard-install.yaml")
+# Gateway API durations (GEP-2257) are stricter than Istio's: no fractions, no units below ms.
+_GATEWAY_DURATION_RE = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
+# What the API server writes for a match or a rule that has none: every path.
+_ALL_PATHS = {"path": {"type": "PathPrefix", "value": "/"}}
+_MANAGED_RULE_FIELDS = frozenset(("name", "matches", "backendRefs", "filters", "timeouts"))
+
+
+def backend_name(service, subset):
+    """The per-version Service of ``subset`` (reviews, v2 -> reviews-v2)."""
+    return "%s-%s" % (service, subset)
+
+
+def service_parent_ref(service, port):
+    """The parentRef that attaches a route to a Service: mesh (east-west) traffic to it."""
+    return {"group": "", "kind": "Service", "name": service, "port": port}
+
+
+def validate_parent_refs(parent_refs):
+    """User parentRefs as given (name required, port a whole number)."""
+    if not isinstance(parent_refs, list) or not parent_refs:
+        raise RoutingError("parent_refs must be a list of parentRefs, for example [{name: bookinfo-gateway}] for a "
+                           "Gateway or [{group: '', kind: Service, name: reviews, port: 9080}] for mesh traffic.")
+    for index, ref in enumerate(parent_refs):
+        if not isinstance(ref, dict) or not ref.get("name"):
+            raise RoutingError("parent_refs[%d] needs a name (the Gateway or Service the route attaches to); got %r."
+                               % (index, ref))
+        unknown = set(ref) - set(("group", "kind", "name", "namespace", "sectionName", "port"))
+        if unknown:
+            raise RoutingError("parent_refs[%d] has unknown keys %s; a parentRef has group, kind, name, namespace, "
+                               "sectionName and port." % (index, ", ".join(sorted(unknown))))
+        if "port" in ref:
+            ref["port"] = _as_int(ref["port"], "parent_refs[%d].port" % index)
+    return [dict(ref) for ref in parent_refs]
+
+
+def validate_gateway_duration(value, what):
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _GATEWAY_DURATION_RE.match(value):
+        raise RoutingError("%s is %r, which the Gateway API does not accept: write whole numbers with h, m, s or ms, "
+                           "for example 10s, 1m30s or 250ms." % (what, value))
+    return value
+
+
+def httproute_match(match, index=0):
+    """An Istio HTTPMatchRequest of normalize_match ({headers: {name: {exact|regex: v}}}) in HTTPRoute form."""
+    headers = []
+    for name, cond in match["headers"].items():
+        kind, value = list(cond.items())[0]
+        if kind == "prefix":
+            raise RoutingError("match[%d]: header %s uses prefix, which HTTPRoute header matches do not have (only "
+                               "exact and regex): write {regex: '^%s.*'} instead." % (index, name, re.escape(value)))
+        entry = {"name": name, "value": value}
+        if kind == "regex":
+            entry["type"] = "RegularExpression"
+        headers.append(entry)
+    return {"headers": headers}
+
+
+def _backend_refs(service, weights, port):
+    """backendRefs for a split, written as Istio's samples write them: zero weights dropped, a lone
+    backend without weight (route-reviews-v1.yaml), otherwise every backend with its weight."""
+    live = [(subset, weight) for subset, weight in weights.items() if weight > 0]
+    out = []
+    for subset, weight in live:
+        ref = {"name": backend_name(service, subset), "port": port}
+        if len(live) > 1:
+            ref["weight"] = weight
+        out.append(ref)
+    return out
+
+
+def _real_matches(rule):
+    return [m for m in rule.get("matches") or [] if m and m != _ALL_PATHS]
+
+
+def _is_service_backend(ref):
+    return ref.get("group", "") == "" and ref.get("kind", "Service") == "Service" and not ref.get("namespace")
+
+
+def _subset_of(service, ref):
+    """The subset a backendRef stands for, or None for a Service that is not one of ``service``'s versions."""
+    prefix = service + "-"
+    name = ref.get("name") or ""
+    if _is_service_backend(ref) and name.startswith(prefix) and len(name) > len(prefix):
+        return name[len(prefix):]
+    return None
+
+
+def _all_to_versions(rule, service):
+    refs = rule.get("backendRefs") or []
+    return bool(refs) and all(_subset_of(service, r) and not r.get("filters") for r in refs)
+
+
+def _only_mirror_filters(rule):
+    return all(f.get("type") == "RequestMirror" for f in rule.get("filters") or [])
+
+
+def is_default_rule(rule, service):
+    return (not _real_matches(rule) and not set(rule) - _MANAGED_RULE_FIELDS and _only_mirror_filters(rule)
+            and _all_to_versions(rule, service))
+
+
+def is_match_rule(rule, service):
+    """A header match rule to one of the versions that holds nothing this collection does not write."""
+    matches = _real_matches(rule)
+    if not matches or len(matches) != len(rule.get("matches")) or set(rule) - _MANAGED_RULE_FIELDS:
+        return False
+    if rule.get("filters") or not _all_to_versions(rule, service):
+        return False
+    # A header match carries at most the path the API server defaults it to.
+    return all(set(m) <= set(("headers", "path")) and m.get("headers") and m.get("path", _ALL_PATHS["path"])
+               == _ALL_PATHS["path"] for m in matches)
+
+
+def _rules(route):
+    return ((route or {}).get("spec") or {}).get("rules") or []
+
+
+def default_rule_index(route, service):
+    for index, rule in enumerate(_rules(route)):
+        if is_default_rule(rule, service):
+            return index
+    return None
+
+
+def split_of_rule(rule, service):
+    """{subset: weight} of one rule. A lone backend takes 100; a missing weight is the API's default, 1."""
+    refs = rule.get("backendRefs") or []
+    if len(refs) == 1:
+        return {_subset_of(service, refs[0]): 100}
+    split = {}
+    for ref in refs:
+        subset = _subset_of(service, ref)
+        split[subset] = split.get(subset, 0) + int(ref.get("weight", 1))
+    return split
+
+
+def route_split(route, service):
+    """The default rule's split, or None when the HTTPRoute has no such rule."""
+    index = default_rule_index(route, service)
+    return None if index is None else split_of_rule(_rules(route)[index], service)
+
+
+def route_match_rules(route, service):
+    """The managed match rules as [{subsets, match, name}], match in HTTPRoute form."""
+    return [dict(subsets=split_of_rule(rule, service), match=rule["matches"], name=rule.get("name"))
+            for rule in _rules(route) if is_match_rule(rule, service)]
+
+
+def route_mirror(route, service):
+    index = default_rule_index(route, service)
+    if index is None:
+        return None
+    for f in _rules(route)[index].get("filters") or []:
+        mirror = f.get("requestMirror") or {}
+        subset = _subset_of(service, mirror.get("backendRef") or {})
+        if subset:
+            if "fraction" in mirror:
+                fraction = mirror["fraction"]
+                percent = 100.0 * fraction["numerator"] / fraction.get("denominator", 100)
+            else:
+                percent = mirror.get("percent", 100)
+            return {"subset": subset, "percent": float(percent)}
+    return None
+
+
+def route_backends(route, service):
+    """Every subset whose per-version Service a rule (or mirror) of ``route`` sends to."""
+    used = set()
+    for rule in _rules(route):
+        for ref in rule.get("backendRefs") or []:
+            if _subset_of(service, ref):
+                used.add(_subset_of(service, ref))
+        for f in rule.get("filters") or []:
+            subset = _subset_of(service, (f.get("requestMirror") or {}).get("backendRef") or {})
+            if subset:
+                used.add(subset)
+    return used
+
+
+def _mirror_filter(service, mirror, port):
+    spec = {"backendRef": {"name": backend_name(service, mirror["subset"]), "port": port}}
+    percent = float(mirror["percent"])
+    if percent.is_integer():
+        spec["percent"] = int(percent)
+    else:
+        # percent is whole numbers only; a fraction keeps two decimals.
+        spec["fraction"] = {"numerator": int(round(percent * 100)), "denominator": 10000}
+    return {"type": "RequestMirror", "requestMirror": spec}
+
+
+def _settle_rule(rule, service, port, mirror, timeout):
+    if mirror is not KEEP:
+        rule.pop("filters", None)
+        if mirror:
+            rule["filters"] = [_mirror_filter(service, mirror, port)]
+    if timeout is not KEEP:
+        timeouts = dict(rule.get("timeouts") or {})
+        timeouts.pop("request", None)
+        if timeout:
+            timeouts["request"] = timeout
+        if timeouts:
+            rule["timeouts"] = timeouts
+        else:
+            rule.pop("timeouts", None)
+    return rule
+
+
+def build_rules(live_route, service, port, weights, matches=KEEP, mirror=KEEP, timeout=KEEP):
+    """The new ``spec.rules`` for ``service``, as build_http does for a VirtualService.
+
+    ``matches``: list of (subset, Istio HTTPMatchRequest, name), or KEEP. Rules that are not the
+    service's default or header match rules keep their place; a rule that matches every request
+    before the default one would make it unreachable and is refused."""
+    old = copy.deepcopy(_rules(live_route))
+    default_index = default_rule_index(live_route, service)
+    if default_index is None:
+        for rule in old:
+            if not _real_matches(rule) and rule.get("backendRefs"):
+                names = sorted(set(r.get("name", "?") for r in rule["backendRefs"]))
+                raise RoutingError(
+                    "The HTTPRoute already has a rule for every request to %s, so the split of %s would never be "
+                    "used. Route %s from its own HTTPRoute, or remove that rule first."
+                    % (", ".join(names), service, service))
+    default = copy.deepcopy(old[default_index]) if default_index is not None else {}
+    default["backendRefs"] = _backend_refs(service, weights, port)
+    default = _settle_rule(default, service, port, mirror, timeout)
+    match_mirror = KEEP if mirror is KEEP else None
+    declared = []
+    if matches is not KEEP:
+        for index, (subset, match, name) in enumerate(matches):
+            rule = {}
+            if name:
+                rule["name"] = name
+            rule["matches"] = [httproute_match(match, index)]
+            rule["backendRefs"] = _backend_refs(service, {subset: 100}, port)
+            declared.append(_settle_rule(rule, service, port, match_mirror, timeout))
+    rules = []
+    for index, rule in enumerate(old):
+        if index == default_index:
+            rules.extend(declared)
+            rules.append(default)
+        elif is_match_rule(rule, service):
+            if matches is KEEP:
+                rules.append(_settle_rule(rule, service, port, match_mirror, timeout))
+        else:
+            rules.append(rule)
+    if default_index is None:
+        rules.extend(declared)
+        rules.append(default)
+    return rules
+
+
+def set_route_weights(live_route, service, port, weights):
+    """``spec.rules`` with only the default rule's weights changed (what a release step does)."""
+    if default_rule_index(live_route, service) is None:
+        raise RoutingError("The HTTPRoute has no rule without matches to the versions of %s; declare the routing "
+                           "with meshops.istio.istio_traffic (routing_api=gateway-api) first." % service)
+    return build_rules(live_route, service, port, weights)
+
+
+def remove_service_rules(live_route, service):
+    return [copy.deepcopy(r) for r in _rules(live_route)
+            if not is_default_rule(r, service) and not is_match_rule(r, service)]
+
+
+def http_route(name, namespace, parent_refs, rules, annotations=None):
+    """The HTTPRoute fields this collection applies (server-side apply keeps the rest, hostnames included)."""
+    obj = {"apiVersion": GATEWAY_API_VERSION, "kind": HTTPROUTE_KIND,
+           "metadata": {"name": name, "namespace": namespace},
+           "spec": {"parentRefs": copy.deepcopy(parent_refs), "rules": rules}}
+    if annotations:
+        obj["metadata"]["annotations"] = dict(annotations)
+    return obj
+
+
+def version_service(service, subset, base, labels):
+    """The per-version Service of ``subset``: the ports of ``service`` and its selector plus ``labels``
+    (bookinfo-versions.yaml's reviews-v2 is reviews' port with app: reviews, version: v2)."""
+    spec = (base or {}).get("spec") or {}
+    ports = []
+    for p in spec.get("ports") or []:
+        # What the API server defaults (protocol TCP, targetPort = port) is left for it to add again.
+        port = dict((k, p[k]) for k in ("name", "port", "appProtocol") if k in p)
+        if p.get("protocol", "TCP") != "TCP":
+            port["protocol"] = p["protocol"]
+        if p.get("targetPort", p.get("port")) != p.get("port"):
+            port["targetPort"] = p["targetPort"]
+        ports.append(port)
+    selector = dict(spec.get("selector") or {})
+    selector.update(dict((str(k), str(v)) for k, v in labels.items()))
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": backend_name(service, subset), "namespace": base["metadata"]["namespace"]},
+            "spec": {"ports": ports, "selector": selector}}

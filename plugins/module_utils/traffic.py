@@ -59,6 +59,30 @@ class HostRouting:
     def split(self):
         return rt.current_split(self.live_vs, self.host, self.namespace)
 
+    # The interface istio_release shares with RouteRouting.
+    kind = rt.VS_KIND
+
+    @property
+    def live(self):
+        return self.live_vs
+
+    @live.setter
+    def live(self, obj):
+        self.live_vs = obj
+
+    @property
+    def name(self):
+        return self.vs_name
+
+    def labels_of(self, subset):
+        return (rt.dr_subsets(self.live_dr).get(subset) or {}).get("labels") or {}
+
+    def check_subsets(self, needed):
+        rt.check_subsets_defined(list(needed), rt.grown_subsets(self.live_dr, None), self.dr_name, self.namespace)
+
+    def weights_spec(self, weights):
+        return {"http": rt.set_weights(self.live_vs, self.host, self.namespace, weights)}
+
     def other_virtual_services(self):
         """Every other VirtualService of the namespace (they may route to this host's subsets too)."""
         return [vs for vs in self.cluster.list(self.api_version, rt.VS_KIND, namespace=self.namespace)
@@ -137,6 +161,146 @@ class HostRouting:
         vs = rt.virtual_service(self.vs_name, self.namespace, self.host, http, self.live_vs, self.api_version,
                                 annotations)
         return self.apply([vs])
+
+
+class RouteRouting:
+    """The Gateway API form of HostRouting: one HTTPRoute and the per-version Services it sends to.
+
+    A subset is the Service ``<service>-<subset>``; ``subset_labels`` creates (or relabels) it with the
+    ports and selector of the Service plus the subset's labels, as Istio's bookinfo-versions.yaml has them."""
+
+    kind = rt.HTTPROUTE_KIND
+    api_version = rt.GATEWAY_API_VERSION
+
+    def __init__(self, cluster, host, namespace, http_route=None, parent_refs=None, port=None):
+        service = rt.service_of(host, namespace)
+        if service is None or service[1] != namespace:
+            raise rt.RoutingError("routing_api=gateway-api routes a Service of namespace %s through an HTTPRoute there; "
+                                  "%s is not one (name the Service, for example reviews)." % (namespace, host))
+        self.cluster = cluster
+        self.host = host
+        self.service = service[0]
+        self.namespace = namespace
+        self.name = http_route or self.service
+        self.parent_refs = parent_refs
+        self.port = port
+        self.live_route = None
+        self.base = None
+        self.versions = {}
+
+    @property
+    def live(self):
+        return self.live_route
+
+    @live.setter
+    def live(self, obj):
+        self.live_route = obj
+
+    # -- reads ------------------------------------------------------------------------------
+    def get_route(self):
+        try:
+            return self.cluster.get(rt.GATEWAY_API_VERSION, rt.HTTPROUTE_KIND, self.name, self.namespace)
+        except KubeError as e:
+            if e.reason != "NoSuchKind":
+                raise
+            raise KubeError("The cluster does not serve %s HTTPRoute: the Gateway API CRDs are not installed. Install "
+                            "them (standard channel v1.6.1) with: %s - or use routing_api=istio."
+                            % (rt.GATEWAY_API_VERSION, rt.GATEWAY_API_INSTALL), kind=rt.HTTPROUTE_KIND,
+                            name=self.name, namespace=self.namespace, reason="GatewayAPINotInstalled") from None
+
+    def read(self):
+        self.live_route = self.get_route()
+        services = self.cluster.list("v1", "Service", namespace=self.namespace)
+        by_name = dict((s["metadata"]["name"], s) for s in services)
+        self.base = by_name.get(self.service)
+        prefix = self.service + "-"
+        self.versions = dict((name[len(prefix):], svc) for name, svc in by_name.items() if name.startswith(prefix))
+        return self
+
+    def require_service(self):
+        if self.base is None:
+            raise KubeError("Service %s/%s does not exist, so there is nothing for service %s to route to. Deploy the "
+                            "application first, or fix service/namespace." % (self.namespace, self.service, self.host),
+                            kind="Service", name=self.service, namespace=self.namespace, reason="NotFound")
+
+    def split(self):
+        return rt.route_split(self.live_route, self.service)
+
+    def backend_port(self):
+        """The port of the backendRefs: given, as the route has it, or the Service's only port."""
+        if self.port:
+            return self.port
+        index = rt.default_rule_index(self.live_route, self.service)
+        if index is not None:
+            return self.live_route["spec"]["rules"][index]["backendRefs"][0].get("port")
+        if self.base is None:
+            raise rt.RoutingError("Service %s/%s does not exist, so its port is not known: give service_port."
+                                  % (self.namespace, self.service))
+        ports = (self.base.get("spec") or {}).get("ports") or []
+        if len(ports) == 1:
+            return ports[0]["port"]
+        raise rt.RoutingError("Service %s/%s has %s ports; say which one the route sends to with service_port."
+                              % (self.namespace, self.service, len(ports) or "no"))
+
+    def labels_of(self, subset):
+        """Pod labels of a subset: the selector of its per-version Service."""
+        return ((self.versions.get(subset) or {}).get("spec") or {}).get("selector") or {}
+
+    def check_subsets(self, needed, subset_labels=None):
+        missing = [s for s in dict.fromkeys(needed) if s not in self.versions and s not in (subset_labels or {})]
+        if missing:
+            raise rt.RoutingError(
+                "Service %s does not exist in namespace %s: with routing_api=gateway-api each version is a Service of "
+                "its own (as Istio's bookinfo-versions.yaml). Add subset_labels: {%s: {version: %s}} to create it, or "
+                "deploy it first." % (", ".join(rt.backend_name(self.service, s) for s in missing), self.namespace,
+                                      missing[0], missing[0]))
+
+    # -- plans and writes ------------------------------------------------------------------
+    def plan(self, rules, subset_labels=None, needed=(), annotations=None, delete_route=False):
+        """Per-version Services first (a backend must exist before the route sends to it), then the route."""
+        self.check_subsets(needed, subset_labels)
+        objects = []
+        for subset, labels in (subset_labels or {}).items():
+            if self.base is None:
+                self.require_service()
+            objects.append(rt.version_service(self.service, subset, self.base, labels))
+        if delete_route:
+            if self.live_route is not None:
+                objects.append({"apiVersion": rt.GATEWAY_API_VERSION, "kind": rt.HTTPROUTE_KIND, DELETE: True,
+                                "metadata": {"name": self.name, "namespace": self.namespace}})
+        else:
+            parents = self.parent_refs
+            if parents is None:
+                live_parents = ((self.live_route or {}).get("spec") or {}).get("parentRefs")
+                parents = live_parents or [rt.service_parent_ref(self.service, self.backend_port())]
+            objects.append(rt.http_route(self.name, self.namespace, parents, rules, annotations))
+        return objects
+
+    def apply(self, objects):
+        report = ApplyReport()
+        for obj in objects:
+            if obj.get(DELETE):
+                deleted = self.cluster.delete_objects([dict((k, v) for k, v in obj.items() if k != DELETE)])
+                report.results.extend(deleted.results)
+                report.before.extend(deleted.before)
+                report.after.extend(deleted.after)
+                self.live_route = None
+                continue
+            if obj["kind"] == rt.HTTPROUTE_KIND:
+                live = self.live_route
+            else:
+                live = self.versions.get(obj["metadata"]["name"][len(self.service) + 1:])
+            action, before, after = self.cluster.apply_one(obj, live=live, known_live=True)
+            report.add(obj, action, before, after)
+            if obj["kind"] == rt.HTTPROUTE_KIND:
+                self.live_route = after
+            else:
+                self.versions[obj["metadata"]["name"][len(self.service) + 1:]] = after
+        return report
+
+    def weights_spec(self, weights):
+        """The ``spec`` of a merge patch that sets the default rule's weights."""
+        return {"rules": rt.set_route_weights(self.live_route, self.service, self.backend_port(), weights)}
 
 
 def view(obj):

@@ -294,6 +294,20 @@ options:
     type: str
     choices: [networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3]
     default: networking.istio.io/v1
+  routing_api:
+    description:
+      - V(istio) moves the weights of the VirtualService's default route between two DestinationRule subsets.
+      - V(gateway-api) moves the weights of the default rule (the one without matches) of a Kubernetes Gateway API
+        HTTPRoute between the per-version Services C(<service>-<stable>) and C(<service>-<canary>), and keeps the
+        release state in the same annotation on the HTTPRoute. The canary's C(version) label (for its metrics) is
+        read from the selector of its Service. Declare the routing first with M(meshops.istio.istio_traffic) and
+        the same O(routing_api).
+    type: str
+    choices: [istio, gateway-api]
+    default: istio
+  http_route:
+    description: Name of the HTTPRoute with O(routing_api=gateway-api). Defaults to the service name of O(service).
+    type: str
 notes:
   - Each weight change is one merge patch of the VirtualService (weights and state together, guarded by its
     resourceVersion, so two jobs cannot both advance the same release). Each analysis is one Prometheus query
@@ -541,7 +555,7 @@ from ansible_collections.meshops.istio.plugins.module_utils.kube import (
     new_module,
     run,
 )
-from ansible_collections.meshops.istio.plugins.module_utils.traffic import HostRouting
+from ansible_collections.meshops.istio.plugins.module_utils.traffic import HostRouting, RouteRouting
 
 NEEDS_PROMETHEUS = ("start", "step", "run")
 STABLE_LABELS_NEEDED = ("metrics_labels selects the canary's metrics, so analysis.compare and analysis.judge need "
@@ -598,6 +612,8 @@ def argspec():
         virtual_service=dict(type="str"),
         destination_rule=dict(type="str"),
         api_version=dict(type="str", choices=list(rt.API_VERSIONS), default=rt.DEFAULT_API_VERSION),
+        routing_api=dict(type="str", choices=list(rt.ROUTING_APIS), default="istio"),
+        http_route=dict(type="str"),
     )
 
 
@@ -623,8 +639,11 @@ class Release:
         self.module = module
         self.p = module.params
         self.check = module.check_mode
-        self.routing = HostRouting(cluster, self.p["service"], self.p["namespace"], self.p["virtual_service"],
-                                   self.p["destination_rule"], self.p["api_version"])
+        if self.p["routing_api"] == "gateway-api":
+            self.routing = RouteRouting(cluster, self.p["service"], self.p["namespace"], self.p["http_route"])
+        else:
+            self.routing = HostRouting(cluster, self.p["service"], self.p["namespace"], self.p["virtual_service"],
+                                       self.p["destination_rule"], self.p["api_version"])
         # Settings given now; the rest come from the release state (or the defaults at start).
         self.analysis_given = dict((k, v) for k, v in (self.p["analysis"] or {}).items() if v is not None)
         self.analysis_cfg = rl.validate_analysis(self.analysis_given, prom.seconds)
@@ -645,7 +664,7 @@ class Release:
     # -- reading ----------------------------------------------------------------------------
     def load(self):
         self.routing.read()
-        vs = self.routing.live_vs
+        vs = self.routing.live
         if vs is None:
             raise self.missing_routing()
         self.state = rl.load((vs.get("metadata") or {}).get("annotations"))
@@ -654,25 +673,25 @@ class Release:
 
     def missing_routing(self):
         """The error for a VirtualService that is not there: where it was looked for, and where it is."""
-        namespace, name, cluster = self.p["namespace"], self.routing.vs_name, self.routing.cluster
+        namespace, name, cluster, kind = self.p["namespace"], self.routing.name, self.routing.cluster, self.routing.kind
         try:
-            found_in = sorted(vs["metadata"]["namespace"] for vs in cluster.list(self.p["api_version"], rt.VS_KIND)
+            found_in = sorted(vs["metadata"]["namespace"] for vs in cluster.list(self.routing.api_version, kind)
                               if vs["metadata"]["name"] == name and vs["metadata"]["namespace"] != namespace)
             namespace_exists = cluster.get("v1", "Namespace", namespace) is not None
         except KubeError:
             # Reading other namespaces may be forbidden; the message then goes without the hint.
             found_in, namespace_exists = [], None
         where = "namespace %s%s" % (namespace, " (which does not exist)" if namespace_exists is False else "")
-        hint = (" VirtualService %s is in namespace %s." % (name, ", ".join(found_in))) if found_in else ""
+        hint = (" %s %s is in namespace %s." % (kind, name, ", ".join(found_in))) if found_in else ""
         return MissingRouting(
-            "There is no VirtualService %s in %s.%s Deploy the application and its routing into namespace %s first "
+            "There is no %s %s in %s.%s Deploy the application and its routing into namespace %s first "
             "(Bookinfo: the meshops.istio.bookinfo role), or set namespace to where it runs; for a service of your "
-            "own, declare its routing first (meshops.istio.istio_traffic)." % (name, where, hint, namespace),
-            kind=rt.VS_KIND, name=name, namespace=namespace, reason="NotFound",
+            "own, declare its routing first (meshops.istio.istio_traffic)." % (kind, name, where, hint, namespace),
+            kind=kind, name=name, namespace=namespace, reason="NotFound",
             found_in=found_in, namespace_exists=namespace_exists)
 
     def split(self):
-        return rt.current_split(self.routing.live_vs, self.p["service"], self.p["namespace"])
+        return self.routing.split()
 
     def release_name(self):
         if self.p["name"]:
@@ -682,19 +701,18 @@ class Release:
             return rl.validate_name("%s-%s" % (service, self.p["canary"]))
         if self.state or self.p["action"] == "status":
             return self.state["name"] if self.state else None
-        raise rl.ReleaseError("There is no release on VirtualService %s/%s; give canary (and steps) to start one."
-                              % (self.p["namespace"], self.routing.vs_name))
+        raise rl.ReleaseError("There is no release on %s %s/%s; give canary (and steps) to start one."
+                              % (self.routing.kind, self.p["namespace"], self.routing.name))
 
     # -- writing ----------------------------------------------------------------------------
     def write(self, state, outcome, decided, analysis_ms=None):
         """Weights and state in one merge patch, guarded by the resourceVersion we decided on."""
-        vs = self.routing.live_vs
-        http = rt.set_weights(vs, self.p["service"], self.p["namespace"], state["weights"])
+        vs = self.routing.live
         patch = {"metadata": {"resourceVersion": vs["metadata"]["resourceVersion"],
                               "annotations": {rl.ANNOTATION: rl.dump(state)}},
-                 "spec": {"http": http}}
-        self.routing.live_vs = self.routing.cluster.patch(self.p["api_version"], rt.VS_KIND, self.routing.vs_name,
-                                                          self.p["namespace"], patch)
+                 "spec": self.routing.weights_spec(state["weights"])}
+        self.routing.live = self.routing.cluster.patch(self.routing.api_version, self.routing.kind, self.routing.name,
+                                                       self.p["namespace"], patch)
         timing = dict(outcome=outcome, weights=dict(state["weights"]),
                       decided_to_written_ms=round((time.monotonic() - decided) * 1000, 1))
         if analysis_ms is not None:
@@ -728,12 +746,12 @@ class Release:
         if self.p["metrics_labels"]:
             labels.update(dict((k, str(v)) for k, v in self.p["metrics_labels"].items()))
             return labels
-        subset = rt.dr_subsets(self.routing.live_dr).get(canary) or {}
-        version = (subset.get("labels") or {}).get("version")
+        subset_labels = self.routing.labels_of(canary)
+        version = subset_labels.get("version")
         if not version:
             raise rl.ReleaseError("The labels of subset %s (%s) have no version label, so its metrics cannot be told "
                                   "apart: set metrics_labels, for example {destination_workload: <deployment>}."
-                                  % (canary, subset.get("labels")))
+                                  % (canary, subset_labels or None))
         labels["destination_version"] = version
         return labels
 
@@ -816,8 +834,8 @@ class Release:
             if e.reason != "IstioNotInstalled":
                 raise
             return "Istio is not installed yet"
-        if self.routing.live_vs is None:
-            return "VirtualService %s/%s does not exist yet" % (self.p["namespace"], self.routing.vs_name)
+        if self.routing.live is None:
+            return "%s %s/%s does not exist yet" % (self.routing.kind, self.p["namespace"], self.routing.name)
         return None
 
     def execute(self):
@@ -852,8 +870,8 @@ class Release:
             elif not self.outcomes:
                 self.outcomes.append("unchanged")
         elif mine is None:
-            raise rl.ReleaseError("There is no release %r on VirtualService %s/%s to %s; start it first (action=start "
-                                  "or run)." % (name, self.p["namespace"], self.routing.vs_name, action))
+            raise rl.ReleaseError("There is no release %r on %s %s/%s to %s; start it first (action=start "
+                                  "or run)." % (name, self.routing.kind, self.p["namespace"], self.routing.name, action))
         elif action == "step":
             if mine["phase"] == rl.PAUSED:
                 raise rl.ReleaseError("Release %s is paused (%s); run action=resume first."
@@ -896,9 +914,9 @@ class Release:
         if self.plan is None:
             raise rl.ReleaseError("A release needs a plan: steps (for example [10, 25, 50, 100]) or step_weight.")
         if split is None:
-            raise rl.ReleaseError("VirtualService %s/%s has no default route to %s: declare it with "
+            raise rl.ReleaseError("%s %s/%s has no default route to %s: declare it with "
                                   "meshops.istio.istio_traffic first."
-                                  % (self.p["namespace"], self.routing.vs_name, self.p["service"]))
+                                  % (self.routing.kind, self.p["namespace"], self.routing.name, self.p["service"]))
         serving = [s for s, w in split.items() if w > 0]
         stable = self.p["stable"]
         if not stable:
@@ -913,8 +931,7 @@ class Release:
             raise rl.ReleaseError("The default route of %s also sends traffic to %s (%s); a release moves traffic "
                                   "between %s and %s only. Route it to %s first (meshops.istio.istio_traffic)."
                                   % (self.p["service"], ", ".join(others), rl.split_text(split), stable, canary, stable))
-        rt.check_subsets_defined([stable, canary], rt.grown_subsets(self.routing.live_dr, None),
-                                 self.routing.dr_name, self.p["namespace"])
+        self.routing.check_subsets([stable, canary])
         self.canary_labels(canary)
         # A release that cannot be judged must not move traffic.
         try:

@@ -147,6 +147,37 @@ options:
     type: str
     choices: [networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3]
     default: networking.istio.io/v1
+  routing_api:
+    description:
+      - V(istio) routes with a VirtualService and DestinationRule subsets.
+      - V(gateway-api) routes with a Kubernetes Gateway API C(gateway.networking.k8s.io/v1) HTTPRoute, as Istio
+        documents it beside its own APIs - the default rule's C(backendRefs) carry the weights and point at one
+        Service per version, C(<service>-<subset>) (for example C(reviews-v2), as in Istio's
+        C(bookinfo-versions.yaml)); match routes become header matches of the HTTPRoute (exact or regex, no
+        prefix), the mirror a C(RequestMirror) filter, the timeout C(timeouts.request).
+      - With V(gateway-api), O(subset_labels) creates (or relabels) the per-version Services, with the ports and
+        selector of the Service plus the subset's labels; O(retries), O(prune_subsets), O(virtual_service) and
+        O(destination_rule) do not apply. The Gateway API CRDs (standard channel) must be installed.
+    type: str
+    choices: [istio, gateway-api]
+    default: istio
+  http_route:
+    description: Name of the HTTPRoute with O(routing_api=gateway-api). Defaults to the service name of O(service).
+    type: str
+  parent_refs:
+    description:
+      - "With O(routing_api=gateway-api), what the HTTPRoute attaches to, as its C(spec.parentRefs) - for example
+        V([{name: bookinfo-gateway}]) for traffic through a Gateway."
+      - "Not given, the HTTPRoute keeps the parentRefs it has, and a new one attaches to the Service itself
+        (V({group: '', kind: Service, name: <service>, port: <port>})), which routes the mesh's own (east-west)
+        traffic to the Service."
+    type: list
+    elements: dict
+  service_port:
+    description:
+      - With O(routing_api=gateway-api), the port of the backendRefs (and of the Service parentRef). Defaults to
+        the port the HTTPRoute uses, or to the Service's only port.
+    type: int
 notes:
   - Requests made - one read each of the Service, VirtualService and DestinationRule, one server-side apply
     per object that changes, and a list of the namespace's VirtualServices with O(prune_subsets=true).
@@ -201,6 +232,33 @@ EXAMPLES = r"""
     timeout: 5s
     retries: {attempts: 2, perTryTimeout: 2s}
     prune_subsets: true
+
+# test needs: gateway api
+# test expects: HTTPRoute bookstore/reviews: spec.rules[0].backendRefs[*].name == [reviews-v1, reviews-v2]
+# test expects: HTTPRoute bookstore/reviews: spec.rules[0].backendRefs[*].weight == [90, 10]
+# test expects: Service bookstore/reviews-v2: spec.selector == {app: reviews, version: v2}
+- name: Split the mesh traffic of reviews 90/10 with a Gateway API HTTPRoute, creating reviews-v1 and reviews-v2
+  meshops.istio.istio_traffic:
+    service: reviews
+    namespace: bookstore
+    routing_api: gateway-api
+    subsets: {v1: 90, v2: 10}
+    subset_labels:
+      v1: {version: v1}
+      v2: {version: v2}
+
+# test expects: HTTPRoute bookstore/reviews: spec.rules[0].matches[0].headers[0].value == jason
+# test expects: result: split == {v1: 100}
+- name: With the Gateway API too, send jason to v2 and everyone else to v1
+  meshops.istio.istio_traffic:
+    service: reviews
+    namespace: bookstore
+    routing_api: gateway-api
+    subsets: {v1: 100}
+    match:
+      - subset: v2
+        headers:
+          end-user: jason
 """
 
 RETURN = r"""
@@ -251,17 +309,29 @@ objects:
     - {kind: DestinationRule, apiVersion: networking.istio.io/v1, name: reviews, namespace: bookinfo, action: updated}
     - {kind: VirtualService, apiVersion: networking.istio.io/v1, name: reviews, namespace: bookinfo, action: updated}
 virtual_service:
-  description: The VirtualService after the change (without server bookkeeping), null once deleted.
+  description:
+    - The VirtualService after the change (without server bookkeeping), null once deleted.
+    - Always null with O(routing_api=gateway-api).
   returned: always
   type: dict
   sample: {apiVersion: networking.istio.io/v1, kind: VirtualService, metadata: {name: reviews, namespace: bookinfo},
            spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews, subset: v1}}]}]}}
 destination_rule:
-  description: The DestinationRule after the change (without server bookkeeping), or null.
+  description:
+    - The DestinationRule after the change (without server bookkeeping), or null.
+    - Always null with O(routing_api=gateway-api).
   returned: always
   type: dict
   sample: {apiVersion: networking.istio.io/v1, kind: DestinationRule, metadata: {name: reviews, namespace: bookinfo},
            spec: {host: reviews, subsets: [{name: v1, labels: {version: v1}}]}}
+http_route:
+  description: The HTTPRoute after the change (without server bookkeeping), null once deleted.
+  returned: with O(routing_api=gateway-api)
+  type: dict
+  sample: {apiVersion: gateway.networking.k8s.io/v1, kind: HTTPRoute, metadata: {name: reviews, namespace: bookinfo},
+           spec: {parentRefs: [{group: "", kind: Service, name: reviews, port: 9080}],
+                  rules: [{backendRefs: [{name: reviews-v1, port: 9080, weight: 90},
+                                         {name: reviews-v2, port: 9080, weight: 10}]}]}}
 diff:
   description: The objects before and after, when run with C(--diff) and something changed.
   returned: when diff mode is on and something changed
@@ -279,6 +349,7 @@ from ansible_collections.meshops.istio.plugins.module_utils.kube import (
 )
 from ansible_collections.meshops.istio.plugins.module_utils.traffic import (
     HostRouting,
+    RouteRouting,
     view,
 )
 
@@ -307,6 +378,10 @@ def argspec():
         prune_subsets=dict(type="bool", default=False),
         validate_service=dict(type="bool", default=True),
         api_version=dict(type="str", choices=list(rt.API_VERSIONS), default=rt.DEFAULT_API_VERSION),
+        routing_api=dict(type="str", choices=list(rt.ROUTING_APIS), default="istio"),
+        http_route=dict(type="str"),
+        parent_refs=dict(type="list", elements="dict"),
+        service_port=dict(type="int"),
     )
 
 
@@ -324,6 +399,13 @@ def validated(params):
         out["mirror"] = rt.validate_mirror(params["mirror"])
     elif params["timeout"] is not None or params["retries"] is not None:
         raise rt.RoutingError("timeout and retries only apply with state=present; drop them for state=absent.")
+    gateway_api_problem(params)
+    if params["routing_api"] == "gateway-api":
+        out["parent_refs"] = rt.validate_parent_refs(params["parent_refs"]) if params["parent_refs"] else None
+        if params["timeout"]:
+            rt.validate_gateway_duration(params["timeout"], "timeout")
+        for index, (_subset, match, _name) in enumerate(out["matches"]):
+            rt.httproute_match(match, index)
     if params["timeout"] is not None:
         out["timeout"] = rt.validate_duration(params["timeout"], "timeout") if params["timeout"] else None
     if params["retries"] is not None:
@@ -336,6 +418,70 @@ def validated(params):
             raise rt.RoutingError("subset_labels.%s must be a mapping of pod labels, for example {version: %s}."
                                   % (name, name))
     return out
+
+
+def gateway_api_problem(params):
+    """RoutingError for options that do not fit the routing API chosen."""
+    gateway = params["routing_api"] == "gateway-api"
+    if gateway:
+        unfit = [k for k in ("virtual_service", "destination_rule") if params[k]]
+        if params["retries"]:
+            unfit.append("retries")
+        if params["prune_subsets"]:
+            unfit.append("prune_subsets")
+        if unfit:
+            raise rt.RoutingError(
+                "%s only apply with routing_api=istio: the Gateway API (standard channel) has no retries, and its "
+                "routes send to per-version Services, not DestinationRule subsets. Drop %s, or use routing_api=istio."
+                % (", ".join(unfit), ", ".join(unfit)))
+    else:
+        unfit = [k for k in ("http_route", "parent_refs", "service_port") if params[k] is not None]
+        if unfit:
+            raise rt.RoutingError("%s only apply with routing_api=gateway-api; drop them, or set routing_api=gateway-api."
+                                  % ", ".join(unfit))
+
+
+def declare_route(module, cluster, want):
+    """declare() with a Gateway API HTTPRoute and per-version Services."""
+    params = module.params
+    routing = RouteRouting(cluster, params["service"], params["namespace"], params["http_route"],
+                           want.get("parent_refs"), params["service_port"]).read()
+    if params["validate_service"] and params["state"] == "present":
+        routing.require_service()
+    service = routing.service
+    previous = routing.split()
+    previous_mirror = rt.route_mirror(routing.live_route, service)
+    before = set(routing.versions)
+    if params["state"] == "present":
+        rules = rt.build_rules(routing.live_route, service, routing.backend_port(), want["weights"],
+                               matches=want["matches"], mirror=want["mirror"], timeout=want["timeout"])
+        needed = list(want["weights"]) + [m[0] for m in want["matches"]]
+        if want["mirror"]:
+            needed.append(want["mirror"]["subset"])
+        objects = routing.plan(rules, params["subset_labels"], needed)
+    elif routing.live_route is None:
+        objects = routing.plan([], params["subset_labels"], delete_route=True)
+    else:
+        rules = rt.remove_service_rules(routing.live_route, service)
+        objects = routing.plan(rules, params["subset_labels"], delete_route=not rules)
+    report = routing.apply(objects)
+    result = dict(
+        changed=report.changed,
+        previous=previous,
+        split=routing.split(),
+        match=rt.route_match_rules(routing.live_route, service),
+        mirror=rt.route_mirror(routing.live_route, service),
+        previous_mirror=previous_mirror,
+        subsets_added=sorted(set(routing.versions) - before),
+        subsets_removed=[],
+        objects=report.results,
+        virtual_service=None,
+        destination_rule=None,
+        http_route=view(routing.live_route),
+    )
+    if module._diff and report.changed:
+        result["diff"] = report.diff
+    return result
 
 
 def declare(module, cluster, want):
@@ -395,6 +541,8 @@ def main():
 
     def act():
         try:
+            if module.params["routing_api"] == "gateway-api":
+                return declare_route(module, Cluster(module), want)
             return declare(module, Cluster(module), want)
         except rt.RoutingError as e:
             raise KubeError(str(e), reason="InvalidRouting") from None

@@ -38,7 +38,7 @@ RESULT_EXPECT = re.compile(r"^result: (?P<path>.+?) (?P<op>==|!=) (?P<value>.+)$
 API_VERSIONS = {
     "Namespace": "v1", "Secret": "v1", "ConfigMap": "v1", "Service": "v1", "ServiceAccount": "v1",
     "Deployment": "apps/v1", "VirtualService": "networking.istio.io/v1", "DestinationRule": "networking.istio.io/v1",
-    "Gateway": "networking.istio.io/v1",
+    "Gateway": "networking.istio.io/v1", "HTTPRoute": "gateway.networking.k8s.io/v1",
 }
 # The options that name a Prometheus, per module: the test points them at the simulated one.
 PROMETHEUS_URL_OPTIONS = {"istio_release": "prometheus.url", "istio_burst": "prometheus.url",
@@ -238,6 +238,16 @@ def _checkout(env):
     ])
 
 
+def _gateway_api(env):
+    from tests.conftest import REFERENCE
+    from tests.sim.meshsim import bookinfo
+    folder = REFERENCE / "gateway-api" / "config" / "crd" / "standard"
+    crds = [doc for kind in ("gatewayclasses", "gateways", "httproutes", "referencegrants")
+            for doc in yaml.safe_load_all((folder / ("gateway.networking.k8s.io_%s.yaml" % kind)).read_text()) if doc]
+    env.primary.create_objects(crds)
+    bookinfo.seed(env.primary, "bookstore", destination_rules=False)
+
+
 def _istiod(env):
     from tests.sim.webhook_support import istiod
     istiod(env.primary, image="docker.io/istio/pilot:1.27.3")
@@ -293,6 +303,8 @@ PREREQUISITES = {
                "frontend-deployment to it, scraped by Prometheus", _worker),
     "checkout": ("namespace shop with Service checkout, DestinationRule checkout (subsets onprem, cloud) and "
                  "VirtualService checkout sending all to cloud; no traffic", _checkout),
+    "gateway api": ("the Gateway API CRDs (v1.6.1 standard, from ../shared/reference) and namespace bookstore with "
+                    "Bookinfo's Services, no routing", _gateway_api),
     "istiod 1.27.3": ("istiod of Istio 1.27.3 (default revision) in istio-system", _istiod),
     "workloads in frontend and backend": ("namespaces frontend and backend with a Deployment each (web, api)",
                                           _workloads),

@@ -95,3 +95,77 @@ def duration_ms(text):
     for value, unit in _DURATION.findall(text):
         total += float(value) * {"ms": 1, "s": 1000, "m": 60000, "h": 3600000}[unit]
     return total
+
+
+# -- Gateway API ----------------------------------------------------------------------------------
+# Mesh HTTPRoutes (parentRefs to a Service) are turned into the VirtualService/DestinationRule form
+# above, so one router serves both: a backendRef to a per-version Service becomes a subset named
+# after that Service, with its selector as the subset's labels. What a caller of the Service is
+# counted as in the metrics stays the Service it called (destination_service is the host the
+# request was sent to), with the version of the pod that answered.
+
+_ALL_PATHS = {"type": "PathPrefix", "value": "/"}
+
+
+def _istio_match(match):
+    """An HTTPRoute match in VirtualService form; None when it matches every request. Conditions
+    meshsim does not model (paths other than "/", methods, query parameters) never match."""
+    other = set(match) - {"headers", "path"}
+    if other or match.get("path", _ALL_PATHS) != _ALL_PATHS:
+        return {"unsupported": sorted(other) or ["path"]}
+    if not match.get("headers"):
+        return None
+    headers = {}
+    for h in match["headers"]:
+        kind = "regex" if h.get("type") == "RegularExpression" else "exact"
+        headers[h["name"].lower()] = {kind: h["value"]}
+    return {"headers": headers}
+
+
+def _mirror_percent(mirror):
+    if "fraction" in mirror:
+        return 100.0 * mirror["fraction"]["numerator"] / mirror["fraction"].get("denominator", 100)
+    return float(mirror.get("percent", 100))
+
+
+def from_http_routes(routes, services, namespace):
+    """(virtual services, destination rules) that route as the mesh HTTPRoutes of ``namespace`` do."""
+    selectors = dict((s["metadata"]["name"], (s.get("spec") or {}).get("selector") or {}) for s in services)
+    vss, drs = [], []
+    for route in routes:
+        spec = route.get("spec") or {}
+        for parent in spec.get("parentRefs") or []:
+            if parent.get("kind") != "Service" or parent.get("group", "") != "":
+                continue  # attached to a Gateway: ingress traffic, not simulated here
+            host = parent["name"]
+            subsets = {}
+
+            def destination(name, host=host, subsets=subsets):
+                if name == host:
+                    return {"host": host}
+                if name in selectors:
+                    subsets[name] = selectors[name]
+                return {"host": host, "subset": name}
+
+            http = []
+            for rule in spec.get("rules") or []:
+                refs = rule.get("backendRefs") or []
+                out = {"route": [{"destination": destination(r["name"]), "weight": int(r.get("weight", 1))}
+                                 for r in refs]}
+                matches = [_istio_match(m) for m in rule.get("matches") or []]
+                if matches and None not in matches:
+                    out["match"] = matches
+                for f in rule.get("filters") or []:
+                    if f.get("type") == "RequestMirror":
+                        mirror = f["requestMirror"]
+                        out["mirror"] = destination(mirror["backendRef"]["name"])
+                        out["mirrorPercentage"] = {"value": _mirror_percent(mirror)}
+                if (rule.get("timeouts") or {}).get("request"):
+                    out["timeout"] = rule["timeouts"]["request"]
+                http.append(out)
+            meta = {"name": route["metadata"]["name"], "namespace": namespace,
+                    "creationTimestamp": route["metadata"].get("creationTimestamp")}
+            vss.append({"metadata": dict(meta), "spec": {"hosts": [host], "http": http}})
+            drs.append({"metadata": dict(meta), "spec": {"host": host, "subsets": [
+                {"name": name, "labels": labels} for name, labels in subsets.items()]}})
+    return vss, drs

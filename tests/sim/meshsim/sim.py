@@ -26,13 +26,15 @@ TICK = 0.05
 
 
 class KubeReader:
-    """Reads VirtualServices and DestinationRules through the Kubernetes API (any cluster)."""
+    """Reads VirtualServices and DestinationRules, and mesh HTTPRoutes in their form, through the Kubernetes API."""
 
     def __init__(self, kubeconfig, context=None, api_version="v1"):
         from kubernetes import client, config
         api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
         self.api = client.CustomObjectsApi(api_client)
         self.batch = client.BatchV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.no_gateway_api = False
         self.version = api_version
 
     def jobs(self, namespace):
@@ -43,7 +45,32 @@ class KubeReader:
         def items(plural):
             return self.api.list_namespaced_custom_object("networking.istio.io", self.version, namespace,
                                                           plural)["items"]
-        return items("virtualservices"), items("destinationrules")
+        vss, drs = items("virtualservices"), items("destinationrules")
+        routes = self.http_routes(namespace)
+        if routes:
+            services = self.core.list_namespaced_service(namespace).to_dict()["items"]
+            services = [{"metadata": {"name": s["metadata"]["name"]}, "spec": {"selector": s["spec"].get("selector")}}
+                        for s in services]
+            route_vss, route_drs = routing.from_http_routes(routes, services, namespace)
+            vss, drs = route_vss + vss, route_drs + drs
+        return vss, drs
+
+    def http_routes(self, namespace):
+        """Gateway API HTTPRoutes of the namespace; none where the cluster does not serve them.
+
+        A cluster found without them is not asked again (tests install the CRDs when they start the
+        cluster), so tests that count API requests see no more polling than before."""
+        from kubernetes.client.exceptions import ApiException
+        if self.no_gateway_api:
+            return []
+        try:
+            return self.api.list_namespaced_custom_object("gateway.networking.k8s.io", "v1", namespace,
+                                                          "httproutes")["items"]
+        except ApiException as e:
+            if e.status == 404:
+                self.no_gateway_api = True
+                return []
+            raise
 
 
 class Version:
