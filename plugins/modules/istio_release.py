@@ -394,39 +394,18 @@ EXAMPLES = r"""
     service: reviews
     namespace: bookinfo
 
-# A quiet service: the release brings its own traffic (a fortio Job per analysed step, removed afterwards), and a
-# step without enough requests waits for traffic up to 30 minutes instead of failing the canary.
-# test runs with: analysis.interval=5s
-# test expects: result: outcomes == [started, advanced, promoted]
-# test expects: result: length(load_jobs[?action=='created']) == 2
-# test expects: result: length(load_jobs[?action=='deleted']) == 2
-- name: Release reviews v3 with load generation during the analysis
-  meshops.istio.istio_release:
-    action: run
-    service: reviews
-    namespace: bookinfo
-    stable: v2
-    canary: v3
-    steps: [50, 100]
-    analysis:
-      interval: 2m
-      success_rate: 99
-      min_requests: 100
-      traffic_wait: 30m
-    load:
-      rate: 20
-      connections: 4
-    prometheus:
-      url: http://prometheus.istio-system:9090
-
 # Judged against the version it replaces, over the same window: a bad day for every version is not the canary's
 # fault, and a canary worse than v2 fails even inside the fixed bounds. The judge takes one sample a minute of
 # both versions and fails the step only when the canary is worse with 99% confidence. At 100% v2 serves
 # nothing, so the last step is judged by the fixed bounds alone.
+# The service is quiet, so the release brings its own traffic (a fortio Job per analysed period, removed
+# afterwards), and a step without enough requests waits for traffic up to 30 minutes instead of failing the canary.
 # test runs with: analysis.interval=16s, analysis.judge.sample_interval=2s
 # test expects: result: outcomes == [started, advanced, promoted]
 # test expects: result: release.history[?event=='analysis'].compared.judge.verdict | [0] == canary not worse
-- name: Release reviews v3, judged against v2
+# test expects: result: length(load_jobs[?action=='created']) == 2
+# test expects: result: length(load_jobs[?action=='deleted']) == 2
+- name: Release reviews v3 on a quiet night, judged against v2
   meshops.istio.istio_release:
     action: run
     service: reviews
@@ -438,6 +417,8 @@ EXAMPLES = r"""
       interval: 10m
       success_rate: 95
       latency_p99: 1000
+      min_requests: 100
+      traffic_wait: 30m
       compare:
         success_rate_drop: 1
         latency_p99_ratio: 1.2
@@ -446,6 +427,9 @@ EXAMPLES = r"""
         confidence: 0.99
         sample_interval: 1m
         metrics: [success_rate]
+    load:
+      rate: 20
+      connections: 4
     prometheus:
       url: http://prometheus.istio-system:9090
 """
