@@ -90,7 +90,8 @@ options:
       - Apply every C(networking.istio.io) object at this version of the API, whatever version it gives.
         V(auto) picks V(v1) when the cluster serves it (Istio 1.22 and later), else V(v1beta1).
       - With O(state=present) the task fails before any write when the cluster serves no such version
-        (Istio is not installed); in check mode those objects are listed in RV(pending) instead.
+        (Istio is not installed, so pods cannot get sidecars either), even when no object is an Istio one; in
+        check mode the Istio objects are listed in RV(pending) instead.
       - Not given, the objects are applied at the version they name.
     type: str
     choices: [auto, v1, v1beta1, v1alpha3]
@@ -362,7 +363,7 @@ def main():
         cluster = Cluster(module, field_manager=params["field_manager"])
         todo = objects
         wanted = params["istio_api_version"]
-        if wanted and any(o["apiVersion"].partition("/")[0] == mesh_app.ISTIO_NETWORKING for o in objects):
+        if wanted:
             version = mesh_app.served_istio_version(cluster, wanted)
             if version:
                 todo = mesh_app.with_istio_version(objects, version)

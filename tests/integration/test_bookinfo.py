@@ -219,8 +219,9 @@ def test_pods_without_sidecar_are_reported_then_restarted(kubesim_istio, run_pla
     fixed = run_playbook("bookinfo.yml", sim,
                          extra_vars={"bookinfo_restart_workloads": True, "bookinfo_require_sidecar": True})
     assert fixed.rc == 0, fixed
-    (restart,) = results(fixed, "Look for pods without the istio-proxy sidecar")
-    assert sorted(restart["namespaces"][0]["restarted"]) == sorted(DEPLOYMENTS)
+    (restart,) = results(fixed, APPLY_TASK)
+    assert sorted(restart["restarted"]) == sorted(DEPLOYMENTS)
+    assert restart["without_sidecar"] == []
     assert messages(fixed, SIDECAR_TASK) == ["Every bookinfo pod in default runs the istio-proxy sidecar."]
     live = [p for p in pods(sim, "default") if p["metadata"]["labels"].get("app") in SERVICES
             and not p["metadata"].get("deletionTimestamp")]
