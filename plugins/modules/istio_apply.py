@@ -197,6 +197,39 @@ EXAMPLES = r"""
     create_only:
       VirtualService: [ratings]
 
+# The whole phase of an application role in one task (one module process): Istio's API version, the
+# injected namespace, the apply and its wait, the sidecar check and the ingress gateway's address.
+# test expects: result: results[*].action == [created, created, created]
+# test expects: result: ingress == {resources: [], nodes: []}
+# test expects: Namespace webshop: metadata.labels."istio-injection" == enabled
+# test expects: VirtualService webshop/web: apiVersion == networking.istio.io/v1
+- name: Deploy into an injected namespace, check the sidecars and read where the gateway is reached
+  meshops.istio.istio_apply:
+    objects:
+      - apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: web, namespace: webshop, labels: {app: web}}
+        spec:
+          replicas: 1
+          selector: {matchLabels: {app: web}}
+          template:
+            metadata: {labels: {app: web}}
+            spec:
+              containers:
+                - {name: web, image: docker.io/mccutchen/go-httpbin:v2.15.0}
+      - apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: web, namespace: webshop}
+        spec:
+          hosts: [web]
+          http: [{route: [{destination: {host: web}}]}]
+    istio_api_version: auto
+    namespace_injection: {name: webshop, injection: enabled}
+    wait: true
+    sidecars: report
+    ingress_service: {name: istio-ingressgateway, namespace: istio-system}
+  register: shop
+
 # test expects: result: results[*].action == [deleted, deleted]
 # test expects: Deployment store/ratings absent
 - name: Remove the application again (the Namespace stays)
