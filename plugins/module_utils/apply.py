@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.meshops.istio.plugins.module_utils.mesh_app import ensure_namespace
 from ansible_collections.meshops.istio.plugins.module_utils.kube import (
     ApplyReport,
     KubeError,
@@ -88,8 +89,12 @@ def create_only_names(create_only):
 class ApplyRun:
     """Apply (or delete) ``objects`` on ``cluster`` and say what was done per object."""
 
-    def __init__(self, cluster, objects, create_only=None):
+    def __init__(self, cluster, objects, create_only=None, namespace=None):
+        """``namespace``: (name, labels) of a namespace to create or label before the objects (labels map
+        to a value, or None for "must not be there")."""
         self.cluster = cluster
+        self.namespace = namespace
+        self.namespace_action = None
         self.objects = objects
         self.create_only = create_only_names(create_only)
         self.report = ApplyReport()
@@ -102,6 +107,8 @@ class ApplyRun:
     def present(self, wait=False, wait_timeout=300, wait_sleep=1.0):
         pending_namespaces = {}
         applied = []
+        if self.namespace:
+            self._ensure_namespace(pending_namespaces)
         for obj in self.objects:
             meta = obj["metadata"]
             namespace = meta.get("namespace")
@@ -138,6 +145,15 @@ class ApplyRun:
             if self.not_ready:
                 raise KubeError(not_ready_message(self.not_ready, wait_timeout), reason="NotReady")
         return self
+
+    def _ensure_namespace(self, pending_namespaces):
+        name, labels = self.namespace
+        live = self.cluster.get("v1", "Namespace", name)
+        action, after, _change = ensure_namespace(self.cluster, name, live, labels, {})
+        self.namespace_action = action
+        self.report.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, action, live, after)
+        if self.cluster.check_mode and action == "created":
+            pending_namespaces[name] = "namespace %s would be created first" % name
 
     @staticmethod
     def _why_not_dry_run(error, obj):

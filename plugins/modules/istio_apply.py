@@ -85,6 +85,61 @@ options:
     description: Seconds between two reads while waiting.
     type: float
     default: 1
+  istio_api_version:
+    description:
+      - Apply every C(networking.istio.io) object at this version of the API, whatever version it gives.
+        V(auto) picks V(v1) when the cluster serves it (Istio 1.22 and later), else V(v1beta1).
+      - With O(state=present) the task fails before any write when the cluster serves no such version
+        (Istio is not installed, so pods cannot get sidecars either), even when no object is an Istio one; in
+        check mode the Istio objects are listed in RV(pending) instead.
+      - Not given, the objects are applied at the version they name.
+    type: str
+    choices: [auto, v1, v1beta1, v1alpha3]
+  namespace_injection:
+    description:
+      - A namespace to create (or label) for sidecar injection before the objects, as
+        M(meshops.istio.istio_namespace) does it; its result is the first of RV(results).
+      - Only with O(state=present); the namespace is never deleted by this module.
+    type: dict
+    suboptions:
+      name:
+        description: The namespace.
+        type: str
+        required: true
+      injection:
+        description: V(enabled) labels C(istio-injection=enabled), V(revision) labels C(istio.io/rev=<revision>);
+          the other label is removed.
+        type: str
+        choices: [enabled, disabled, revision, absent]
+        default: enabled
+      revision:
+        description: The istiod revision, with O(namespace_injection.injection=revision).
+        type: str
+  sidecars:
+    description:
+      - After the apply (and its wait), look for pods of the applied Deployments in
+        O(namespace_injection.name) that do not match its injection setting (no C(istio-proxy) sidecar, or one
+        of another revision) and list them in RV(without_sidecar).
+      - V(restart) also restarts those Deployments (as C(kubectl rollout restart) does), waits for them with
+        O(wait_timeout) and looks again.
+      - Needs O(namespace_injection). Skipped in check mode when the namespace would be created.
+    type: str
+    choices: [skip, report, restart]
+    default: skip
+  ingress_service:
+    description:
+      - After the apply, read this Service (the ingress gateway) and, when it has no load balancer address,
+        the Nodes, and return them in RV(ingress) for the C(meshops.istio.gateway_url) filter.
+    type: dict
+    suboptions:
+      name:
+        description: The Service's name.
+        type: str
+        required: true
+      namespace:
+        description: The Service's namespace.
+        type: str
+        default: istio-system
 notes:
   - Requests for N objects of K kinds (and namespaces) that exist and do not change - at most K reads and no write.
     Each object that changes costs one server-side apply.
@@ -142,6 +197,39 @@ EXAMPLES = r"""
     create_only:
       VirtualService: [ratings]
 
+# The whole phase of an application role in one task (one module process): Istio's API version, the
+# injected namespace, the apply and its wait, the sidecar check and the ingress gateway's address.
+# test expects: result: results[*].action == [created, created, created]
+# test expects: result: ingress == {resources: [], nodes: []}
+# test expects: Namespace webshop: metadata.labels."istio-injection" == enabled
+# test expects: VirtualService webshop/web: apiVersion == networking.istio.io/v1
+- name: Deploy into an injected namespace, check the sidecars and read where the gateway is reached
+  meshops.istio.istio_apply:
+    objects:
+      - apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: web, namespace: webshop, labels: {app: web}}
+        spec:
+          replicas: 1
+          selector: {matchLabels: {app: web}}
+          template:
+            metadata: {labels: {app: web}}
+            spec:
+              containers:
+                - {name: web, image: docker.io/mccutchen/go-httpbin:v2.15.0}
+      - apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: web, namespace: webshop}
+        spec:
+          hosts: [web]
+          http: [{route: [{destination: {host: web}}]}]
+    istio_api_version: auto
+    namespace_injection: {name: webshop, injection: enabled}
+    wait: true
+    sidecars: report
+    ingress_service: {name: istio-ingressgateway, namespace: istio-system}
+  register: shop
+
 # test expects: result: results[*].action == [deleted, deleted]
 # test expects: Deployment store/ratings absent
 - name: Remove the application again (the Namespace stays)
@@ -192,6 +280,25 @@ pending:
   sample:
     - {kind: Deployment, apiVersion: apps/v1, name: reviews-v1, namespace: store,
        reason: namespace store does not exist yet (it would be created first)}
+without_sidecar:
+  description: With O(sidecars), the applied Deployments whose pods do not match the namespace's injection setting.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: reviews-v1, reason: no istio-proxy sidecar, pods: [reviews-v1-5d8f7c9b4-x2x7q]}]
+restarted:
+  description: With O(sidecars=restart), the Deployments restarted (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [reviews-v1]
+ingress:
+  description:
+    - With O(ingress_service), C(resources) holds the Service (none when it does not exist) and C(nodes) the
+      Nodes when the address is a node port.
+  returned: always
+  type: dict
+  sample: {resources: [], nodes: []}
 diff:
   description: The objects that change, before and after, keyed by C(kind/namespace/name); only with C(--diff).
   returned: when diff mode is on and something changed
@@ -199,11 +306,14 @@ diff:
   sample: {before: {}, after: {"ServiceAccount/store/reviews": {kind: ServiceAccount}}}
 """
 
+from ansible_collections.meshops.istio.plugins.module_utils import injection as inj
+from ansible_collections.meshops.istio.plugins.module_utils import mesh_app
 from ansible_collections.meshops.istio.plugins.module_utils.apply import (
     ApplyRun,
     ObjectsError,
     hidden_objects,
     load_objects,
+    not_ready_message,
 )
 from ansible_collections.meshops.istio.plugins.module_utils.kube import (
     Cluster,
@@ -221,7 +331,54 @@ def argspec():
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
         wait_sleep=dict(type="float", default=1.0),
+        istio_api_version=dict(type="str", choices=list(mesh_app.ISTIO_API_VERSIONS)),
+        namespace_injection=dict(type="dict", options=dict(
+            name=dict(type="str", required=True),
+            injection=dict(type="str", choices=list(inj.INJECTION_MODES), default="enabled"),
+            revision=dict(type="str"),
+        )),
+        sidecars=dict(type="str", choices=["skip", "report", "restart"], default="skip"),
+        ingress_service=dict(type="dict", options=dict(
+            name=dict(type="str", required=True),
+            namespace=dict(type="str", default="istio-system"),
+        )),
     )
+
+
+def _check_options(params):
+    """Option combinations the argspec cannot express; raises ObjectsError."""
+    for kind, names in params["create_only"].items():
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ObjectsError("create_only.%s is %r; give a list of object names." % (kind, names))
+    if params["wait_timeout"] < 0 or params["wait_sleep"] <= 0:
+        raise ObjectsError("wait_timeout must be 0 or more and wait_sleep more than 0 seconds.")
+    ns = params["namespace_injection"]
+    if params["sidecars"] != "skip" and not ns:
+        raise ObjectsError("sidecars=%s needs namespace_injection (the namespace whose injection setting the pods "
+                           "must match)." % params["sidecars"])
+    if ns:
+        try:
+            inj.validate(ns["injection"], ns["revision"])
+        except inj.InjectionError as e:
+            raise ObjectsError("namespace_injection: %s" % e) from e
+
+
+def _sidecar_phase(cluster, params, objects, wait_sleep):
+    """(without_sidecar, restarted) for the applied Deployments of the injected namespace."""
+    ns = params["namespace_injection"]
+    deployments = [o for o in objects if o["kind"] == "Deployment" and o["metadata"].get("namespace") == ns["name"]]
+    stale = mesh_app.without_sidecar(cluster, ns["name"], deployments, ns["injection"], ns["revision"])
+    if params["sidecars"] != "restart" or not stale:
+        return stale, []
+    restarted = [w["name"] for w in stale]
+    mesh_app.restart(cluster, ns["name"], restarted)
+    if cluster.check_mode:
+        return stale, restarted
+    waited = [o for o in deployments if o["metadata"]["name"] in restarted]
+    not_ready = cluster.wait_ready(waited, params["wait_timeout"], sleep=wait_sleep)
+    if not_ready:
+        raise KubeError(not_ready_message(not_ready, params["wait_timeout"]), reason="NotReady")
+    return mesh_app.without_sidecar(cluster, ns["name"], deployments, ns["injection"], ns["revision"]), restarted
 
 
 def main():
@@ -229,11 +386,7 @@ def main():
     params = module.params
     try:
         objects = load_objects(params["objects"])
-        for kind, names in params["create_only"].items():
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise ObjectsError("create_only.%s is %r; give a list of object names." % (kind, names))
-        if params["wait_timeout"] < 0 or params["wait_sleep"] <= 0:
-            raise ObjectsError("wait_timeout must be 0 or more and wait_sleep more than 0 seconds.")
+        _check_options(params)
     except ObjectsError as e:
         module.fail_json(msg=str(e))
     # The objects may hold Secrets: what Ansible shows of the task's arguments gets them without values.
@@ -241,12 +394,34 @@ def main():
 
     def act():
         cluster = Cluster(module, field_manager=params["field_manager"])
-        worker = ApplyRun(cluster, objects, create_only=params["create_only"])
+        todo = objects
+        wanted = params["istio_api_version"]
+        if wanted:
+            version = mesh_app.served_istio_version(cluster, wanted)
+            if version:
+                todo = mesh_app.with_istio_version(objects, version)
+            elif params["state"] == "present" and not cluster.check_mode:
+                # Before any write: half an application (workloads without their routing) helps nobody.
+                ns = params["namespace_injection"] or {}
+                raise KubeError(mesh_app.istio_missing_message(wanted, ns.get("name") or "of the objects"),
+                                reason="IstioNotInstalled")
+        ns = params["namespace_injection"]
         if params["state"] == "absent":
-            worker.absent()
-        else:
-            worker.present(wait=params["wait"], wait_timeout=params["wait_timeout"], wait_sleep=params["wait_sleep"])
-        return worker.result(diff=module._diff)
+            output = ApplyRun(cluster, todo, create_only=params["create_only"]).absent().result(diff=module._diff)
+            output.update(without_sidecar=[], restarted=[], ingress=dict(resources=[], nodes=[]))
+            return output
+        namespace = (ns["name"], inj.label_changes(ns["injection"], ns["revision"])) if ns else None
+        worker = ApplyRun(cluster, todo, create_only=params["create_only"], namespace=namespace)
+        worker.present(wait=params["wait"], wait_timeout=params["wait_timeout"], wait_sleep=params["wait_sleep"])
+        output = worker.result(diff=module._diff)
+        output.update(without_sidecar=[], restarted=[], ingress=dict(resources=[], nodes=[]))
+        if params["sidecars"] != "skip" and not (cluster.check_mode and worker.namespace_action == "created"):
+            output["without_sidecar"], output["restarted"] = _sidecar_phase(cluster, params, todo, params["wait_sleep"])
+            output["changed"] = output["changed"] or bool(output["restarted"])
+        if params["ingress_service"]:
+            svc = params["ingress_service"]
+            output["ingress"] = mesh_app.ingress(cluster, svc["name"], svc["namespace"])
+        return output
 
     try:
         output = act()

@@ -166,7 +166,6 @@ diff:
   sample: {before: {bookinfo: {labels: {}}}, after: {bookinfo: {labels: {istio-injection: enabled}}}}
 """
 
-import datetime
 
 from ansible_collections.meshops.istio.plugins.module_utils import injection as inj
 from ansible_collections.meshops.istio.plugins.module_utils import validation as val
@@ -175,6 +174,7 @@ from ansible_collections.meshops.istio.plugins.module_utils.kube import (
     new_module,
     run,
 )
+from ansible_collections.meshops.istio.plugins.module_utils.mesh_app import ensure_namespace, restart
 
 
 def argspec():
@@ -221,29 +221,13 @@ class NamespaceRun:
         labels = dict((k, str(v)) for k, v in self.params["labels"].items())
         labels.update(inj.label_changes(self.params["injection"], self.params["revision"]))
         annotations = dict((k, str(v)) for k, v in self.params["annotations"].items())
-        patch = inj.metadata_patch((live or {}).get("metadata"), labels, annotations)
-        change = patch.get("metadata", {})
-        result = dict(
-            name=name,
+        result = dict(name=name)
+        result["action"], after, change = ensure_namespace(self.cluster, name, live, labels, annotations)
+        result.update(
             labels_set=dict((k, v) for k, v in (change.get("labels") or {}).items() if v is not None),
             labels_removed=sorted(k for k, v in (change.get("labels") or {}).items() if v is None),
             annotations_set=change.get("annotations") or {},
         )
-        if live is None:
-            desired = {"apiVersion": "v1", "kind": "Namespace", "metadata": {
-                "name": name,
-                "labels": dict((k, v) for k, v in labels.items() if v is not None),
-                "annotations": annotations}}
-            if not desired["metadata"]["annotations"]:
-                del desired["metadata"]["annotations"]
-            after = self.cluster.apply_one(desired, live=None, known_live=True)[2]
-            result["action"] = "created"
-        elif patch:
-            after = self.cluster.patch("v1", "Namespace", name, None, patch)
-            result["action"] = "updated"
-        else:
-            after = live
-            result["action"] = "unchanged"
         if result["action"] != "unchanged":
             self.diff["before"][name] = _meta_view(live) if live else None
             self.diff["after"][name] = _meta_view(after)
@@ -264,11 +248,8 @@ class NamespaceRun:
         result["workloads_out_of_date"] = stale
         if not self.params["restart_workloads"]:
             return
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for workload in stale:
-            self.cluster.patch("apps/v1", "Deployment", workload["name"], name, inj.restart_patch(stamp),
-                               patch_type="strategic-merge")
-            result["restarted"].append(workload["name"])
+        result["restarted"] = [workload["name"] for workload in stale]
+        restart(self.cluster, name, result["restarted"])
 
 
 def main():

@@ -219,8 +219,9 @@ def test_pods_without_sidecar_are_reported_then_restarted(kubesim_istio, run_pla
     fixed = run_playbook("bookinfo.yml", sim,
                          extra_vars={"bookinfo_restart_workloads": True, "bookinfo_require_sidecar": True})
     assert fixed.rc == 0, fixed
-    (restart,) = results(fixed, "Look for pods without the istio-proxy sidecar")
-    assert sorted(restart["namespaces"][0]["restarted"]) == sorted(DEPLOYMENTS)
+    (restart,) = results(fixed, APPLY_TASK)
+    assert sorted(restart["restarted"]) == sorted(DEPLOYMENTS)
+    assert restart["without_sidecar"] == []
     assert messages(fixed, SIDECAR_TASK) == ["Every bookinfo pod in default runs the istio-proxy sidecar."]
     live = [p for p in pods(sim, "default") if p["metadata"]["labels"].get("app") in SERVICES
             and not p["metadata"].get("deletionTimestamp")]
@@ -315,3 +316,33 @@ def test_both_apps_after_the_collections_own_install(kubesim, run_playbook, tmp_
         f"bookinfo: http://{address}/productpage (load balancer address of istio-system/istio-ingressgateway)"]
     assert messages(hashapp, URL_TASK) == [
         f"hashapp: http://{address}/ (load balancer address of istio-system/istio-ingressgateway)"]
+
+
+def _v1beta1_only_crd(kind, plural):
+    """An Istio CRD as Istio before 1.22 ships it: networking.istio.io served at v1beta1, not v1."""
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.networking.istio.io"},
+            "spec": {"group": "networking.istio.io", "scope": "Namespaced",
+                     "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": kind + "List"},
+                     "versions": [{"name": "v1beta1", "served": True, "storage": True,
+                                   "schema": {"openAPIV3Schema": {"type": "object",
+                                                                  "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
+
+def test_istio_serving_only_v1beta1_gets_its_routing_at_v1beta1(kubesim, run_playbook):
+    """The apply task picks the networking.istio.io version the cluster serves (bookinfo_istio_api_version auto)."""
+    sim = install_minimal_istio(kubesim)
+    sim.create_objects([_v1beta1_only_crd(kind, plural) for kind, plural in (
+        ("Gateway", "gateways"), ("DestinationRule", "destinationrules"), ("VirtualService", "virtualservices"))])
+    first = run_playbook("bookinfo.yml", sim)
+    assert first.rc == 0, first
+    (applied,) = results(first, APPLY_TASK)
+    istio = [r for r in applied["results"] if r["kind"] in ("Gateway", "DestinationRule", "VirtualService")]
+    assert len(istio) == 10 and {r["apiVersion"] for r in istio} == {"networking.istio.io/v1beta1"}
+    assert {r["action"] for r in istio} == {"created"}
+    route = sim.get_object("networking.istio.io/v1beta1", "VirtualService", "reviews", "default")
+    assert route["spec"]["http"][0]["route"] == [{"destination": {"host": "reviews", "subset": "v1"}}]
+    sim.clear_request_log()
+    again = run_playbook("bookinfo.yml", sim)
+    assert again.rc == 0 and again.changed == 0, again
+    assert writes(sim) == []

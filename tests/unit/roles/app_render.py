@@ -10,7 +10,7 @@ from tests.conftest import REFERENCE, REPO, ansible_env
 
 ISTIO_API = "networking.istio.io/v1"
 
-# name -> (role, vars for its render.yml)
+# name -> (role, its variables)
 VARIANTS = {
     "bookinfo": ("bookinfo", {}),
     "bookinfo_mirror": ("bookinfo", {
@@ -30,26 +30,34 @@ VARIANTS = {
 
 
 def _render_playbook(out_dir, variants):
+    """The objects as mesh_app renders them in its apply task: the role's own list of templates
+    (_<role>_templates), with the role's defaults and vars loaded by its (read-only) preflight."""
     tasks = []
     for name, (role, extra) in variants.items():
+        role_vars = dict(extra, mesh_app_istio_api=ISTIO_API)
         tasks.append({
-            "name": f"Render {name}",
-            "ansible.builtin.include_role": {"name": f"meshops.istio.{role}", "tasks_from": "render.yml"},
-            "vars": dict(extra, mesh_app_istio_api=ISTIO_API),
+            "name": f"Load the variables of {name}",
+            "ansible.builtin.include_role": {"name": f"meshops.istio.{role}", "tasks_from": "preflight.yml",
+                                             "public": True},
+            "vars": role_vars,
         })
+        templates = str(REPO / "roles" / role / "templates") + "/"
         tasks.append({
             "name": f"Save {name}",
             "ansible.builtin.copy": {
-                "content": "{{ (_%s_workloads + _%s_routing) | to_nice_json }}" % (role, role),
+                "content": "{{ query('ansible.builtin.template', *(_%s_templates | map('regex_replace', '^', %r)))"
+                           " | map('ansible.builtin.from_yaml_all') | map('list') | flatten(levels=1)"
+                           " | select | list | to_nice_json }}" % (role, templates),
                 "dest": str(out_dir / f"{name}.json"),
                 "mode": "0644",
             },
+            "vars": role_vars,
         })
     return [{"name": "Render", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
 
 
 def render(out_dir, variants=None):
-    """Run the roles' render.yml once for every variant; {variant: [objects in apply order]}."""
+    """Render the roles' templates once for every variant; {variant: [objects in apply order]}."""
     variants = variants or VARIANTS
     playbook = out_dir / "render.yml"
     playbook.write_text(yaml.safe_dump(_render_playbook(out_dir, variants), sort_keys=False))

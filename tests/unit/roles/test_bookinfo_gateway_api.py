@@ -1,40 +1,29 @@
 """Bookinfo's Gateway API routing as the role renders it, equal to Istio's samples/bookinfo/gateway-api."""
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
-from app_render import load_reference
+from app_render import load_reference, render
 
-from tests.conftest import REPO, ansible_env, needs_reference
+from tests.conftest import needs_reference
 
 PART_OF = "app.kubernetes.io/part-of"
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    out = tmp_path_factory.mktemp("gateway_api")
-    variants = {"default": {}, "reviews_v3": {"bookinfo_routes": {"reviews": "v3"}, "bookinfo_namespace": "shop"}}
-    tasks = []
-    for name, extra in variants.items():
-        tasks += [{"name": "Render %s" % name, "ansible.builtin.include_role": {
-                      "name": "meshops.istio.bookinfo", "tasks_from": "render_gateway_api.yml"},
-                   "vars": dict(extra, _bookinfo_gateway_api_missing=[])},
-                  {"name": "Save %s" % name, "ansible.builtin.copy": {
-                      "content": "{{ _bookinfo_routing | to_nice_json }}", "dest": str(out / ("%s.json" % name)),
-                      "mode": "0644"}}]
-    playbook = out / "render.yml"
-    playbook.write_text(yaml.safe_dump([{"name": "Render", "hosts": "localhost", "gather_facts": False,
-                                         "tasks": tasks}], sort_keys=False))
-    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                           "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)],
-                          capture_output=True, text=True, env=ansible_env(ANSIBLE_STDOUT_CALLBACK="default"),
-                          cwd=REPO, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return dict((name, json.loads((out / ("%s.json" % name)).read_text())) for name in variants)
+    """The routing objects of bookinfo_routing_api=gateway-api as mesh_app renders them: what comes after
+    the workloads (the last Deployment) in the role's templates."""
+    gateway_api = {"bookinfo_routing_api": "gateway-api", "_bookinfo_gateway_api_missing": []}
+    variants = {"default": ("bookinfo", gateway_api),
+                "reviews_v3": ("bookinfo", dict(gateway_api, bookinfo_routes={"reviews": "v3"},
+                                                bookinfo_namespace="shop"))}
+    objects = render(tmp_path_factory.mktemp("gateway_api"), variants)
+    routing = {}
+    for name, objs in objects.items():
+        last_deployment = max(i for i, o in enumerate(objs) if o["kind"] == "Deployment")
+        routing[name] = objs[last_deployment + 1:]
+    return routing
 
 
 def plain(obj):
