@@ -162,7 +162,12 @@ def test_every_example_runs_or_says_why():
     modules = sorted(p.stem for p in ex.MODULES.glob("*.py") if p.stem != "__init__")
     assert sorted(set(e.module for e in EXAMPLES)) == modules
     # Tasks of other collections in an example (a debug, a fail) run too, unannotated.
-    assert len(EXAMPLES) == 37 and len(ours) == 35
+    # The line-by-line split finds every task a YAML parser finds (a count per module, not a number to keep
+    # up to date by hand: branches adding examples collided on it).
+    for module in modules:
+        tasks = yaml.safe_load(ex.examples_text(ex.MODULES / ("%s.py" % module)))
+        assert len([e for e in EXAMPLES if e.module == module]) == len(tasks), module
+    assert len(ours) >= len(modules)
     not_run = [e for e in EXAMPLES if e.cannot_run]
     assert [e.id for e in not_run] == ["prometheus_query#3"]
     assert all(len(e.cannot_run) > 20 for e in not_run)
