@@ -72,9 +72,12 @@ options:
     type: str
     default: burst
   prometheus:
-    description: Where the metrics are.
+    description:
+      - Where the metrics are.
+      - Without O(prometheus.url) (the default) Prometheus is queried through the Kubernetes API server's
+        service proxy, with the credentials of this task; see O(prometheus.service).
     type: dict
-    required: true
+    default: {}
   query:
     description:
       - PromQL that answers one number, the load in requests per second.
@@ -271,7 +274,7 @@ def argspec():
         destination_rule=dict(type="str", default="worker-destination-rule"),
         primary_subset=dict(type="str", default="primary"),
         burst_subset=dict(type="str", default="burst"),
-        prometheus=dict(type="dict", required=True, options=prometheus),
+        prometheus=dict(type="dict", default={}, options=prometheus),
         query=dict(type="str"),
         source_workload=dict(type="str", default="frontend-deployment"),
         window=dict(type="str", default="15s"),
@@ -302,7 +305,7 @@ class BurstRun:
             rt.validate_subset_name(p["primary_subset"], "primary_subset")
             rt.validate_subset_name(p["burst_subset"], "burst_subset")
             val.require_names(val.host_checks(p) + [(p["source_workload"], "source_workload", "subdomain")])
-            problem = val.url_problem(p["prometheus"]["url"], "prometheus.url")
+            problem = prom.options_problem(p["prometheus"])
             if problem:
                 raise val.InputError(problem)
         except (bu.BurstError, rt.RoutingError, val.InputError) as e:
@@ -384,7 +387,8 @@ class BurstRun:
                             "VirtualService", p["virtual_service"], p["namespace"], reason="NotFound")
         self.first_vs = routing.live_vs
         try:
-            client = prom.client_from(p["prometheus"])
+            # Without prometheus.url, through the API server's service proxy with this cluster's client.
+            client = prom.client_from(p["prometheus"], cluster.dynamic)
         except prom.PrometheusError as e:
             self.module.fail_json(msg=str(e))
         checks = 1 if p["mode"] == "once" else p["max_checks"]

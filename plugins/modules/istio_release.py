@@ -155,7 +155,10 @@ options:
         C(destination_version) = the C(version) label of the canary subset.
     type: dict
   prometheus:
-    description: Where the metrics are. Required for V(start), V(step) and V(run).
+    description:
+      - Where the metrics are, for V(start), V(step) and V(run).
+      - Without O(prometheus.url) (the default) Prometheus is queried through the Kubernetes API server's
+        service proxy, with the credentials of this task; see O(prometheus.service).
     type: dict
   report:
     description:
@@ -351,9 +354,6 @@ from ansible_collections.meshops.istio.plugins.module_utils.kube import (
 )
 from ansible_collections.meshops.istio.plugins.module_utils.traffic import HostRouting
 
-NEEDS_PROMETHEUS = ("start", "step", "run")
-
-
 def argspec():
     prometheus = dict(prom.CLIENT_ARG_SPEC)
     prometheus["username"] = dict(type="str")
@@ -422,7 +422,8 @@ class Release:
         self.plan = None
         if self.p["steps"] or self.p["step_weight"]:
             self.plan = rl.plan_weights(self.p["steps"], self.p["step_weight"], self.p["max_weight"])
-        self.client = prom.client_from(self.p["prometheus"]) if self.p["prometheus"] else None
+        # Without prometheus.url, through the API server's service proxy with this cluster's client.
+        self.client = prom.client_from(self.p["prometheus"], cluster.dynamic)
         self.outcomes = []
         self.timings = []
         self.last_result = None
@@ -590,8 +591,6 @@ class Release:
         mine = self.state if self.state and self.state["name"] == name else None
         if mine and mine["phase"] in rl.ACTIVE:
             self.adopt_analysis(mine)
-        if action in NEEDS_PROMETHEUS and self.client is None:
-            raise rl.ReleaseError("action=%s analyses the canary: give prometheus: {url: ...}." % action)
         if action == "status":
             self.outcomes.append("status")
         elif action in ("start", "run"):
@@ -755,10 +754,9 @@ def main():
         if module.params["name"]:
             rl.validate_name(module.params["name"])
         val.require_names(val.host_checks(module.params))
-        if module.params["prometheus"]:
-            problem = val.url_problem(module.params["prometheus"]["url"], "prometheus.url")
-            if problem:
-                raise val.InputError(problem)
+        problem = prom.options_problem(module.params["prometheus"])
+        if problem:
+            raise val.InputError(problem)
     except (rl.ReleaseError, rt.RoutingError, val.InputError) as e:
         module.fail_json(msg=str(e))
 
