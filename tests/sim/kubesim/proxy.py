@@ -110,10 +110,14 @@ class ServiceProxy:
         request = urllib.request.Request(url, data=body or None, headers=headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                status, payload, ctype = response.status, response.read(), response.headers.get("Content-Type")
+                status, payload, answer_headers = response.status, response.read(), response.headers
         except urllib.error.HTTPError as e:
-            status, payload, ctype = e.code, e.read(), e.headers.get("Content-Type")
+            status, payload, answer_headers = e.code, e.read(), e.headers
         except OSError as e:
             # What a real API server answers when the endpoint does not accept the connection.
             raise errors.ApiError(503, f"error trying to reach service: {e}") from None
-        handler._send(status, payload, ctype or "application/octet-stream")
+        # The body goes back as it came (gzip included when the client asked for it).
+        for name in ("Content-Encoding", "Retry-After"):
+            if answer_headers.get(name):
+                handler._headers[name] = answer_headers[name]
+        handler._send(status, payload, answer_headers.get("Content-Type") or "application/octet-stream")
