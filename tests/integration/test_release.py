@@ -79,9 +79,14 @@ def split(env, ns):
 def test_healthy_canary_promotes_itself(env, run_playbook, tmp_path):
     ns = env.namespace(rate=120)
     report = tmp_path / "reports" / "reviews-v2.md"
+    forwarded = len(env.sim.service_proxy.forwarded)
     run, res = release(run_playbook, env, ns, "run", canary="v2", steps=[10, 50, 100], analysis=FAST,
                        report=str(report))
     assert run.rc == 0, run
+    # Judged without a URL: every query went through the API server's service proxy to the real Prometheus.
+    queries = env.sim.service_proxy.forwarded[forwarded:]
+    assert len(queries) >= 6 and {(q["method"], q["service"], q["path"]) for q in queries} == {
+        ("GET", "prometheus", "/api/v1/query")}
     assert res["outcomes"] == ["started", "advanced", "advanced", "promoted"]
     assert res["phase"] == "succeeded" and res["weights"] == {"v2": 100}
     assert res["previous_weights"] == {"v1": 100}
@@ -142,7 +147,11 @@ def test_failures_within_the_threshold_hold_the_step(env, run_playbook):
 
 def test_latency_regression_is_caught_by_latency_p99(env, run_playbook):
     ns = env.namespace(rate=120, versions={"v1": {"latency_ms": 20}, "v2": {"latency_ms": 900}, "v3": {}})
-    run, res = release(run_playbook, env, ns, "run", canary="v2", steps=[25, 100], analysis=FAST)
+    forwarded = len(env.sim.service_proxy.forwarded)
+    # A direct prometheus.url still queries Prometheus itself, with no API server between.
+    run, res = release(run_playbook, env, ns, "run", canary="v2", steps=[25, 100], analysis=FAST,
+                       prometheus=env.prometheus_direct)
+    assert len(env.sim.service_proxy.forwarded) == forwarded
     assert run.rc != 0
     assert res["outcomes"] == ["started", "rolled_back"]
     failed = [c for c in res["analysis"]["checks"] if not c["passed"]]
