@@ -148,10 +148,8 @@ EXAMPLES = r"""
 # test needs: worker
 # test expects: VirtualService default/worker-virtual-service: spec.http[0].route[*].destination.subset == [burst]
 # test expects: result: in_burst == true
-- name: Check the worker load once (an AWX schedule every minute)
+- name: Check the worker load once (an AWX schedule every minute), Prometheus through the API server
   meshops.istio.istio_burst:
-    prometheus:
-      url: http://prometheus.istio-system:9090
 
 # test needs: worker
 # test runs with: interval=1, max_checks=2
@@ -180,8 +178,12 @@ EXAMPLES = r"""
     query: sum(rate(istio_requests_total{reporter="destination",destination_service_name="checkout"}[1m]))
     high: 200
     low: 120
+    # Through the API server's service proxy to another Prometheus Service (needs get on services/proxy there).
     prometheus:
-      url: http://prometheus.monitoring:9090
+      service:
+        namespace: monitoring
+        name: prometheus-operated
+        port: web
 """
 
 RETURN = r"""

@@ -208,8 +208,8 @@ EXAMPLES = r"""
       latency_p99: 500
       min_requests: 50
       threshold: 1
-    prometheus:
-      url: http://prometheus.istio-system:9090
+    # No prometheus.url: Prometheus (Service istio-system/prometheus, port 9090) is queried through the API
+    # server's service proxy with this task's Kubernetes credentials, from wherever the API server answers.
     report: "{{ lookup('env', 'HOME') }}/reports/reviews-v2.md"
 
 # test expects: VirtualService bookinfo/reviews: spec.http[0].route[?destination.subset=='v3'].weight | [0] == 20

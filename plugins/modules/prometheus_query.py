@@ -140,9 +140,9 @@ seealso:
 EXAMPLES = r"""
 # test needs: reviews traffic
 # test expects: result: empty == false
+# Without url: through the API server's service proxy to Service istio-system/prometheus port 9090.
 - name: Read the success rate of reviews v2 over the last minute
   meshops.istio.prometheus_query:
-    url: http://prometheus.istio-system:9090
     metric: success_rate
     service: reviews
     namespace: bookinfo

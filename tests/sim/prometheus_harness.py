@@ -104,7 +104,7 @@ class PrometheusServer:
             self.dir = None
 
 
-def expose_in(sim, server, namespace="istio-system", name="prometheus", port=9090):
+def expose_in(sim, server, namespace="istio-system", name="prometheus", port=9090, port_name="http"):
     """Make ``server`` the Prometheus behind Service namespace/name:port of kubesim ``sim`` (created
     when missing, as the addons role would), so that the API server's service proxy reaches it."""
     if sim.get_object("v1", "Namespace", namespace) is None:
@@ -113,7 +113,7 @@ def expose_in(sim, server, namespace="istio-system", name="prometheus", port=909
         sim.create_objects({"apiVersion": "v1", "kind": "Service",
                             "metadata": {"name": name, "namespace": namespace, "labels": {"app": "prometheus"}},
                             "spec": {"selector": {"app": "prometheus"},
-                                     "ports": [{"name": "http", "port": port, "targetPort": 9090}]}})
+                                     "ports": [{"name": port_name, "port": port, "targetPort": 9090}]}})
     sim.service_proxy.register(namespace, name, port, server.url)
     return server
 
