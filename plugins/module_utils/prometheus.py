@@ -565,10 +565,10 @@ def proxy_problem(params, prefix="prometheus.", names=None):
         given.append(prefix + names.get("validate_certs", "validate_certs") + "=false")
     if not given:
         return None
-    return ("%s only apply to a direct %surl: without one Prometheus is queried through the Kubernetes API "
+    return ("%s only %s to a direct %surl: without one Prometheus is queried through the Kubernetes API "
             "server's service proxy, with the kubernetes credentials and TLS settings of the task (kubeconfig, "
             "api_key, ca_cert, validate_certs). Give %surl, or drop %s."
-            % (", ".join(given), prefix, prefix, ", ".join(given)))
+            % (", ".join(given), "applies" if len(given) == 1 else "apply", prefix, prefix, ", ".join(given)))
 
 
 def options_problem(params, prefix="prometheus.", names=None):

@@ -147,9 +147,9 @@ def test_403_from_the_proxy_is_explained_and_nothing_moves(env, run_playbook, tm
     ({"prometheus_service": {"port": "web:1"}}, "prometheus service port 'web:1' is neither a port number nor a port name"),
     ({"prometheus_service": {"namespace": "Istio_System"}}, "prometheus service namespace 'Istio_System' is not a "
                                                              "Kubernetes name"),
-    ({"bearer_token": "tok-SECRET-7"}, "bearer_token only apply to a direct url: without one Prometheus is queried "
+    ({"bearer_token": "tok-SECRET-7"}, "bearer_token only applies to a direct url: without one Prometheus is queried "
                                        "through the Kubernetes API server's service proxy"),
-    ({"url_validate_certs": False}, "url_validate_certs=false only apply to a direct url"),
+    ({"url_validate_certs": False}, "url_validate_certs=false only applies to a direct url"),
     ({"url": "http://127.0.0.1:9", "username": "admin", "password": "pw-SECRET-3"},
      "username and password are the Kubernetes API server's credentials (kubernetes.core's auth options); for basic "
      "authentication to Prometheus at url give url_username and url_password."),

@@ -84,7 +84,9 @@ def test_rollback_and_promote_playbooks(env, run_playbook):
 def test_failed_release_fails_the_job_and_publishes_the_summary(env, run_playbook):
     ns = env.namespace(rate=100, versions={"v1": {}, "v2": {"error_rate": 0.5}, "v3": {}})
     token = "tok-SECRET-5f3a9"
-    run = run_playbook("release.yml", env.sim, extra_vars=survey(env, ns, release_prometheus_token=token),
+    # A token only applies to a Prometheus URL (through the API server, the play's credentials are used).
+    run = run_playbook("release.yml", env.sim, extra_vars=survey(env, ns, release_prometheus_token=token,
+                                                                 release_prometheus_url=env.prometheus.url),
                        env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"}, verbosity=2)
     assert token not in run.stdout and token not in run.stderr, "the Prometheus token is never shown"
     assert run.rc != 0
