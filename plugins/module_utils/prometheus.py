@@ -359,19 +359,15 @@ class Client:
             return PrometheusError("%s has no Prometheus API (404): the URL should be the Prometheus base URL, "
                                    "for example http://prometheus:9090 (without /api/v1)." % self.url, "http", code)
         suffix = (": " + detail) if detail else ""
-        try:
-            wait = float(headers.get("Retry-After"))
-        except (TypeError, ValueError, AttributeError):
-            wait = None
         return PrometheusError("Prometheus at %s answered %d %s%s." % (self.url, code, reason, suffix), "http",
-                               code, retry_after=wait)
+                               code, retry_after=_retry_after(headers))
 
 
 # -- through the API server's service proxy -------------------------------------------------------
 
 DEFAULT_SERVICE = dict(namespace="istio-system", name="prometheus", port="9090", scheme="http")
+# A DNS-1123 label; port names follow the same characters (at most 15 of them).
 _DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_PORT_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def proxy_target(service=None):
@@ -387,7 +383,7 @@ def proxy_target(service=None):
     if port.isdigit():
         if not 0 < int(port) < 65536:
             raise ValueError("prometheus service port %s is not a port number (1-65535)." % port)
-    elif len(port) > 15 or not _PORT_NAME_RE.match(port):
+    elif len(port) > 15 or not _DNS_LABEL_RE.match(port):
         raise ValueError("prometheus service port %r is neither a port number nor a port name (such as http-web)."
                          % port)
     if target["scheme"] not in ("http", "https"):
@@ -422,7 +418,10 @@ class ProxyClient(Client):
     Queries are sent as GET: the API server maps the HTTP method to the RBAC verb, and ``get`` on
     ``services/proxy`` is the least a read needs (a POST would need ``create``)."""
 
-    def __init__(self, dynamic_client, service=None, timeout=10, backoff=None):
+    def __init__(self, dynamic_client, service=None, timeout=10, backoff=None, options=None):
+        """``options``: the names the module gives its service, url and timeout options (for messages)."""
+        self.options = dict(service="prometheus.service", url="prometheus.url", timeout="prometheus.timeout")
+        self.options.update(options or {})
         self.dynamic = dynamic_client
         self.target = proxy_target(service)
         self.path = service_proxy_path(self.target)
@@ -452,7 +451,7 @@ class ProxyClient(Client):
             text = str(getattr(e, "reason", None) or e)
             if "timed out" in text.lower() or isinstance(e, TimeoutError):
                 raise PrometheusError("No answer from Prometheus (%s) through the API server at %s within %ss "
-                                      "(prometheus.timeout)." % (self.describe(), self.server, self.timeout),
+                                      "(%s)." % (self.describe(), self.server, self.timeout, self.options["timeout"]),
                                       "unreachable", "timeout") from None
             dropped = any(word in text.lower() for word in ("reset", "aborted", "remote end closed", "protocol"))
             hint = ""
@@ -461,8 +460,8 @@ class ProxyClient(Client):
                         "certificate-authority) as for any other task.")
             raise PrometheusError("Cannot reach the Kubernetes API server at %s to query Prometheus through its "
                                   "service proxy (%s): %s. Check kubeconfig/context (or host) as for any other "
-                                  "task, or give prometheus.url to query Prometheus directly.%s"
-                                  % (self.server, self.describe(), text, hint), "unreachable",
+                                  "task, or give %s to query Prometheus directly.%s"
+                                  % (self.server, self.describe(), text, self.options["url"], hint), "unreachable",
                                   "dropped" if dropped and not hint else "refused") from None
 
     def _proxy_error(self, code, reason, body, headers, promql):
@@ -482,27 +481,28 @@ class ProxyClient(Client):
                 "identity of this kubeconfig (or api_key) needs the RBAC verb get on services/proxy in namespace %s, "
                 "for example: kubectl create role prometheus-query -n %s --verb=get --resource=services/proxy "
                 "--resource-name=%s, then kubectl create rolebinding prometheus-query -n %s --role=prometheus-query "
-                "--user=<user> (or --serviceaccount=<namespace>:<name>). Or give prometheus.url to query Prometheus "
-                "directly." % (message, ns, ns, name, ns), "auth", code)
+                "--user=<user> (or --serviceaccount=<namespace>:<name>). Or give %s to query Prometheus directly."
+                % (message, ns, ns, name, ns, self.options["url"]), "auth", code)
         if code == 404:
             return PrometheusError(
                 "There is no Service %s/%s to reach Prometheus through the API server's service proxy (404: %s). "
                 "Install the Prometheus addon (playbooks/addons.yml), name the Service where it runs "
-                "(prometheus.service: namespace, name, port), or give prometheus.url." % (ns, name, message),
-                "http", code)
+                "(%s: namespace, name, port), or give %s."
+                % (ns, name, message, self.options["service"], self.options["url"]), "http", code)
         if code == 503:
             # Retried as any 503: Prometheus restarting has no ready endpoint for a moment.
             return PrometheusError(
                 "The API server cannot reach Prometheus behind Service %s/%s port %s (503: %s): no ready pod "
                 "serves it, or the Service has no such port. Check that Prometheus runs (kubectl -n %s get "
-                "endpoints %s) and the port in prometheus.service." % (ns, name, port, message, ns, name),
-                "http", code, retry_after=kube_retry_after(headers))
+                "endpoints %s) and the port in %s." % (ns, name, port, message, ns, name, self.options["service"]),
+                "http", code, retry_after=_retry_after(headers))
         return PrometheusError("The API server's service proxy to Prometheus (%s) answered %d: %s."
                                % (self.describe(), code, message), "http", code,
-                               retry_after=kube_retry_after(headers))
+                               retry_after=_retry_after(headers))
 
 
-def kube_retry_after(headers):
+def _retry_after(headers):
+    """Seconds of a Retry-After header, or None."""
     try:
         return float((headers or {}).get("Retry-After"))
     except (TypeError, ValueError, AttributeError):
@@ -583,17 +583,18 @@ def options_problem(params, prefix="prometheus.", names=None):
     return proxy_problem(params, prefix, names)
 
 
-def client_from(params, dynamic_client=None):
+def client_from(params, dynamic_client=None, options=None):
     """A Client from the CLIENT_ARG_SPEC options of a module (a dict of them): the direct URL when one is
     given, else the service proxy through ``dynamic_client`` (the kubernetes DynamicClient of the module's
-    cluster, Cluster.dynamic)."""
+    cluster, Cluster.dynamic). ``options``: see ProxyClient."""
     params = params or {}
     if uses_proxy(params):
         problem = proxy_problem(params)
         if problem:
             raise PrometheusError(problem, "bad_query")
         try:
-            return ProxyClient(dynamic_client, params.get("service"), timeout=params.get("timeout") or 10)
+            return ProxyClient(dynamic_client, params.get("service"), timeout=params.get("timeout") or 10,
+                               options=options)
         except ValueError as e:
             raise PrometheusError(str(e), "bad_query") from None
     return Client(params["url"], bearer_token=params.get("bearer_token"), username=params.get("username"),

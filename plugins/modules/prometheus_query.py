@@ -296,7 +296,8 @@ def main():
         # The API server is only contacted when Prometheus is reached through it.
         dynamic = Cluster(module).dynamic if prom.uses_proxy(client_options) else None
         try:
-            client = prom.client_from(client_options, dynamic)
+            client = prom.client_from(client_options, dynamic, dict(service="prometheus_service", url="url",
+                                                                    timeout="timeout"))
             if params["start"]:
                 return client.query_range(query, start, end, step)
             return client.query(query, at)

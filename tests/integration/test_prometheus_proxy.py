@@ -185,8 +185,8 @@ def test_another_service_and_the_missing_one(env, run_playbook, tmp_path):
     assert found["value"] == 1.0
     assert missing["msg"] == ('There is no Service istio-system/thanos to reach Prometheus through the API server\'s '
                               'service proxy (404: services "thanos" not found). Install the Prometheus addon '
-                              '(playbooks/addons.yml), name the Service where it runs (prometheus.service: namespace, '
-                              'name, port), or give prometheus.url.')
+                              '(playbooks/addons.yml), name the Service where it runs (prometheus_service: namespace, '
+                              'name, port), or give url.')
     paths = [(r.path, r.status) for r in env.sim.request_log if "/proxy/" in r.path]
     assert paths == [("/api/v1/namespaces/monitoring/services/kube-prometheus:web/proxy/api/v1/query", 200),
                      ("/api/v1/namespaces/istio-system/services/thanos:9090/proxy/api/v1/query", 404)]
