@@ -227,7 +227,12 @@ CLIENT_NAMES = dict(username="url_username", password="url_password", validate_c
 
 
 def argspec():
-    spec = dict((CLIENT_NAMES.get(k, k), v) for k, v in prom.CLIENT_ARG_SPEC.items())
+    spec = {}
+    for key, option in prom.CLIENT_ARG_SPEC.items():
+        if key in CLIENT_NAMES:
+            # The old aliases (url_username, url_password) are the names now.
+            key, option = CLIENT_NAMES[key], dict((k, v) for k, v in option.items() if k != "aliases")
+        spec[key] = option
     spec.update(
         query=dict(type="str"),
         metric=dict(type="str", choices=list(BUILT_IN)),
