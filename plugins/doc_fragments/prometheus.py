@@ -15,23 +15,51 @@ options:
     type: dict
     suboptions:
       url:
-        description: Base URL of Prometheus, for example V(http://prometheus.istio-system:9090).
+        description:
+          - Base URL of Prometheus, for example V(http://prometheus.istio-system:9090), queried directly.
+          - Without it, Prometheus is queried through the Kubernetes API server's service proxy
+            (C(/api/v1/namespaces/<namespace>/services/<name>:<port>/proxy)) of the Service O(prometheus.service),
+            with the same credentials and TLS settings as the other requests of the task (kubeconfig, context,
+            host, api_key, ca_cert, validate_certs). This works from anywhere the API server is reachable; the
+            identity needs the RBAC verb C(get) on C(services/proxy) in that namespace.
         type: str
-        required: true
+      service:
+        description: The Service of Prometheus reached through the API server's service proxy when O(prometheus.url) is not given.
+        type: dict
+        suboptions:
+          namespace:
+            description: Namespace of the Service.
+            type: str
+            default: istio-system
+          name:
+            description: Name of the Service.
+            type: str
+            default: prometheus
+          port:
+            description: Port of the Service, a number or a port name.
+            type: str
+            default: "9090"
+          scheme:
+            description: Protocol the API server speaks to Prometheus.
+            type: str
+            choices: [http, https]
+            default: http
       bearer_token:
-        description: Token sent as a bearer token.
+        description: Token sent as a bearer token. Direct O(prometheus.url) only.
         type: str
       username:
-        description: User for basic authentication.
+        description: User for basic authentication. Direct O(prometheus.url) only.
         type: str
       password:
-        description: Password for basic authentication.
+        description: Password for basic authentication. Direct O(prometheus.url) only.
         type: str
       ca_path:
-        description: CA certificate (PEM) that signed Prometheus's certificate.
+        description: CA certificate (PEM) that signed Prometheus's certificate. Direct O(prometheus.url) only.
         type: path
       validate_certs:
-        description: Verify Prometheus's TLS certificate.
+        description:
+          - Verify Prometheus's TLS certificate. Direct O(prometheus.url) only (through the service proxy the
+            API server's certificate is checked as kubernetes.core's O(validate_certs) says).
         type: bool
         default: true
       timeout:

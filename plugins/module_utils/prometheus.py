@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 from ansible.module_utils.urls import open_url
 from ansible_collections.meshops.istio.plugins.module_utils.kube import RETRY_STATUSES, Backoff
+from ansible_collections.meshops.istio.plugins.module_utils.validation import url_problem
 
 REQUESTS_TOTAL = "istio_requests_total"
 DURATION_BUCKET = "istio_request_duration_milliseconds_bucket"
@@ -293,22 +294,40 @@ class Client:
                 self.backoff.wait(failures, e.retry_after)
 
     def _call_once(self, path, params, promql):
+        where = self.url + path
+        self.requests += 1
+        body = self._send(path, params, promql)
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            raise PrometheusError("%s did not answer with JSON: is this the Prometheus HTTP API (and not, for "
+                                  "example, a login page)? First bytes: %r" % (where, body[:80]),
+                                  "bad_response") from None
+        if answer.get("status") != "success":
+            raise PrometheusError("Prometheus refused the query %s: %s" % (promql, answer.get("error")), "bad_query")
+        return parse_data(answer.get("data") or {})
+
+    def _send(self, path, params, promql):
+        """The body of Prometheus's answer to ``path`` with ``params``; a PrometheusError otherwise."""
         headers = dict(self.headers)
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         headers["Accept"] = "application/json"
         if self.bearer_token:
             headers["Authorization"] = "Bearer %s" % self.bearer_token
         where = self.url + path
-        self.requests += 1
         try:
             # POST keeps long queries out of URLs (and out of proxy logs).
             response = open_url(where, data=urlencode(params), headers=headers, method="POST",
                                 timeout=self.timeout, validate_certs=self.validate_certs, ca_path=self.ca_path,
                                 url_username=self.username, url_password=self.password,
                                 force_basic_auth=bool(self.username), use_netrc=False)
-            body = response.read()
+            return response.read()
         except HTTPError as e:
-            raise self._http_error(e, promql) from None
+            try:
+                body = e.read()
+            except Exception:
+                body = b""
+            raise self._http_error(e.code, e.reason, body, e.headers, promql) from None
         except (URLError, OSError, http.client.HTTPException) as e:
             reason = getattr(e, "reason", e)
             if isinstance(reason, TimeoutError) or "timed out" in str(reason):
@@ -323,37 +342,171 @@ class Client:
                                   "running and reachable from the Ansible controller (a port-forward or the "
                                   "in-cluster service name).%s" % (self.url, reason, hint), "unreachable",
                                   "dropped" if dropped else "refused") from None
-        try:
-            answer = json.loads(body)
-        except ValueError:
-            raise PrometheusError("%s did not answer with JSON: is this the Prometheus HTTP API (and not, for "
-                                  "example, a login page)? First bytes: %r" % (where, body[:80]),
-                                  "bad_response") from None
-        if answer.get("status") != "success":
-            raise PrometheusError("Prometheus refused the query %s: %s" % (promql, answer.get("error")), "bad_query")
-        return parse_data(answer.get("data") or {})
 
-    def _http_error(self, e, promql):
+    def _http_error(self, code, reason, body, headers, promql):
+        """The PrometheusError of an HTTP error answer of Prometheus (status, reason phrase, body, headers)."""
         try:
-            detail = json.loads(e.read()).get("error") or ""
+            detail = json.loads(body).get("error") or ""
         except Exception:
             detail = ""
-        if e.code in (401, 403):
+        if code in (401, 403):
             return PrometheusError("Prometheus at %s refused the credentials (%d %s): check bearer_token or "
-                                   "username/password." % (self.url, e.code, e.reason), "auth", e.code)
-        if e.code in (400, 422):
+                                   "username/password." % (self.url, code, reason), "auth", code)
+        if code in (400, 422):
             return PrometheusError("Prometheus refused the query %s (%d): %s. Fix the PromQL."
-                                   % (promql, e.code, detail or e.reason), "bad_query", e.code)
-        if e.code == 404:
+                                   % (promql, code, detail or reason), "bad_query", code)
+        if code == 404:
             return PrometheusError("%s has no Prometheus API (404): the URL should be the Prometheus base URL, "
-                                   "for example http://prometheus:9090 (without /api/v1)." % self.url, "http", e.code)
+                                   "for example http://prometheus:9090 (without /api/v1)." % self.url, "http", code)
         suffix = (": " + detail) if detail else ""
+        return PrometheusError("Prometheus at %s answered %d %s%s." % (self.url, code, reason, suffix), "http",
+                               code, retry_after=_retry_after(headers))
+
+
+# -- through the API server's service proxy -------------------------------------------------------
+
+DEFAULT_SERVICE = dict(namespace="istio-system", name="prometheus", port="9090", scheme="http")
+# A DNS-1123 label; port names follow the same characters (at most 15 of them).
+_DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def proxy_target(service=None):
+    """The Service (namespace, name, port, scheme) of the ``service`` options, defaults filled in and
+    checked: the parts end up in a URL path, so anything but a DNS label or a port is refused."""
+    target = dict(DEFAULT_SERVICE)
+    target.update(dict((k, str(v)) for k, v in (service or {}).items() if v not in (None, "")))
+    for key in ("namespace", "name"):
+        if len(target[key]) > 63 or not _DNS_LABEL_RE.match(target[key]):
+            raise ValueError("prometheus service %s %r is not a Kubernetes name (lower case letters, digits and "
+                             "'-', at most 63 characters)." % (key, target[key]))
+    port = target["port"]
+    if port.isdigit():
+        if not 0 < int(port) < 65536:
+            raise ValueError("prometheus service port %s is not a port number (1-65535)." % port)
+    elif len(port) > 15 or not _DNS_LABEL_RE.match(port):
+        raise ValueError("prometheus service port %r is neither a port number nor a port name (such as http-web)."
+                         % port)
+    if target["scheme"] not in ("http", "https"):
+        raise ValueError("prometheus service scheme %r must be http or https." % target["scheme"])
+    return target
+
+
+def service_proxy_path(target):
+    """The API server path that proxies to the Service: /api/v1/namespaces/<ns>/services/[https:]<name>:<port>/proxy.
+
+    The scheme is written only for https (the API server's default is http)."""
+    scheme = "https:" if target["scheme"] == "https" else ""
+    return "/api/v1/namespaces/%s/services/%s%s:%s/proxy" % (target["namespace"], scheme, target["name"],
+                                                             target["port"])
+
+
+def _kube_status(body):
+    """The Kubernetes Status object of an answer the API server wrote itself, or None when the body is
+    Prometheus's (the proxy passes the service's own answers on unchanged)."""
+    try:
+        answer = json.loads(body)
+    except (TypeError, ValueError):
+        return None
+    return answer if isinstance(answer, dict) and answer.get("kind") == "Status" else None
+
+
+class ProxyClient(Client):
+    """Prometheus reached through the Kubernetes API server's service proxy, with the kubernetes client's
+    own ApiClient: TLS, token (and its refresh), client certificates and HTTP proxy are exactly what
+    kubernetes.core configured for the module, and no credential of ours is added.
+
+    Queries are sent as GET: the API server maps the HTTP method to the RBAC verb, and ``get`` on
+    ``services/proxy`` is the least a read needs (a POST would need ``create``)."""
+
+    def __init__(self, dynamic_client, service=None, timeout=10, backoff=None, options=None):
+        """``options``: the names the module gives its service, url and timeout options (for messages)."""
+        self.options = dict(service="prometheus.service", url="prometheus.url", timeout="prometheus.timeout")
+        self.options.update(options or {})
+        self.dynamic = dynamic_client
+        self.target = proxy_target(service)
+        self.path = service_proxy_path(self.target)
+        configuration = getattr(getattr(dynamic_client, "client", None), "configuration", None)
+        self.server = getattr(configuration, "host", None) or "the API server"
+        self.url = self.server.rstrip("/") + self.path
+        self.timeout = timeout
+        self.requests = 0
+        self.backoff = backoff or Backoff()
+
+    def describe(self):
+        return "Service %s/%s port %s" % (self.target["namespace"], self.target["name"], self.target["port"])
+
+    def _send(self, path, params, promql):
         try:
-            wait = float(e.headers.get("Retry-After"))
-        except (TypeError, ValueError, AttributeError):
-            wait = None
-        return PrometheusError("Prometheus at %s answered %d %s%s." % (self.url, e.code, e.reason, suffix), "http",
-                               e.code, retry_after=wait)
+            # DynamicClient.request adds the configured auth (and runs the token refresh hook) like every
+            # other request of the module; serialize=False keeps Prometheus's JSON as it came.
+            response = self.dynamic.request("GET", self.path + path, query_params=list(params.items()),
+                                            header_params={"Accept": "application/json"}, serialize=False,
+                                            _request_timeout=self.timeout)
+            return response.data
+        except Exception as e:
+            status = getattr(e, "status", None)
+            if isinstance(status, int) and status >= 100:
+                raise self._proxy_error(status, getattr(e, "reason", ""), getattr(e, "body", b""),
+                                        getattr(e, "headers", None), promql) from None
+            text = str(getattr(e, "reason", None) or e)
+            if "timed out" in text.lower() or isinstance(e, TimeoutError):
+                raise PrometheusError("No answer from Prometheus (%s) through the API server at %s within %ss "
+                                      "(%s)." % (self.describe(), self.server, self.timeout, self.options["timeout"]),
+                                      "unreachable", "timeout") from None
+            dropped = any(word in text.lower() for word in ("reset", "aborted", "remote end closed", "protocol"))
+            hint = ""
+            if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
+                hint = (" The API server's certificate is not trusted: set ca_cert (or the kubeconfig's "
+                        "certificate-authority) as for any other task.")
+            raise PrometheusError("Cannot reach the Kubernetes API server at %s to query Prometheus through its "
+                                  "service proxy (%s): %s. Check kubeconfig/context (or host) as for any other "
+                                  "task, or give %s to query Prometheus directly.%s"
+                                  % (self.server, self.describe(), text, self.options["url"], hint), "unreachable",
+                                  "dropped" if dropped and not hint else "refused") from None
+
+    def _proxy_error(self, code, reason, body, headers, promql):
+        status = _kube_status(body)
+        if status is None:
+            # Prometheus's own answer, passed on by the proxy: the errors of a direct URL.
+            return self._http_error(code, reason, body, headers, promql)
+        ns, name, port = self.target["namespace"], self.target["name"], self.target["port"]
+        message = status.get("message") or reason or ""
+        if code == 401:
+            return PrometheusError("The Kubernetes API server at %s rejected the credentials (401) while querying "
+                                   "Prometheus through its service proxy: the token or client certificate is invalid "
+                                   "or has expired. Refresh the kubeconfig (or api_key)." % self.server, "auth", code)
+        if code == 403:
+            return PrometheusError(
+                "Not allowed to query Prometheus through the API server's service proxy (403 Forbidden: %s). The "
+                "identity of this kubeconfig (or api_key) needs the RBAC verb get on services/proxy in namespace %s, "
+                "for example: kubectl create role prometheus-query -n %s --verb=get --resource=services/proxy "
+                "--resource-name=%s, then kubectl create rolebinding prometheus-query -n %s --role=prometheus-query "
+                "--user=<user> (or --serviceaccount=<namespace>:<name>). Or give %s to query Prometheus directly."
+                % (message, ns, ns, name, ns, self.options["url"]), "auth", code)
+        if code == 404:
+            return PrometheusError(
+                "There is no Service %s/%s to reach Prometheus through the API server's service proxy (404: %s). "
+                "Install the Prometheus addon (playbooks/addons.yml), name the Service where it runs "
+                "(%s: namespace, name, port), or give %s."
+                % (ns, name, message, self.options["service"], self.options["url"]), "http", code)
+        if code == 503:
+            # Retried as any 503: Prometheus restarting has no ready endpoint for a moment.
+            return PrometheusError(
+                "The API server cannot reach Prometheus behind Service %s/%s port %s (503: %s): no ready pod "
+                "serves it, or the Service has no such port. Check that Prometheus runs (kubectl -n %s get "
+                "endpoints %s) and the port in %s." % (ns, name, port, message, ns, name, self.options["service"]),
+                "http", code, retry_after=_retry_after(headers))
+        return PrometheusError("The API server's service proxy to Prometheus (%s) answered %d: %s."
+                               % (self.describe(), code, message), "http", code,
+                               retry_after=_retry_after(headers))
+
+
+def _retry_after(headers):
+    """Seconds of a Retry-After header, or None."""
+    try:
+        return float((headers or {}).get("Retry-After"))
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def tls_problem(url, ca_path):
@@ -374,8 +527,16 @@ def tls_problem(url, ca_path):
     return " ".join(problems) or None
 
 
+SERVICE_ARG_SPEC = dict(
+    namespace=dict(type="str", default=DEFAULT_SERVICE["namespace"]),
+    name=dict(type="str", default=DEFAULT_SERVICE["name"]),
+    port=dict(type="str", default=DEFAULT_SERVICE["port"]),
+    scheme=dict(type="str", choices=["http", "https"], default=DEFAULT_SERVICE["scheme"]),
+)
+
 CLIENT_ARG_SPEC = dict(
-    url=dict(type="str", required=True),
+    url=dict(type="str"),
+    service=dict(type="dict", options=SERVICE_ARG_SPEC),
     bearer_token=dict(type="str", no_log=True),
     username=dict(type="str", aliases=["url_username"]),
     password=dict(type="str", no_log=True, aliases=["url_password"]),
@@ -385,8 +546,57 @@ CLIENT_ARG_SPEC = dict(
 )
 
 
-def client_from(params):
-    """A Client from the CLIENT_ARG_SPEC options of a module (a dict of them)."""
+# Options that only mean something for a direct URL: through the service proxy the API server's
+# credentials and TLS settings (kubernetes.core's) are used, and these would be silently ignored.
+_DIRECT_ONLY = ("bearer_token", "username", "password", "ca_path")
+
+
+def uses_proxy(params):
+    return not (params or {}).get("url")
+
+
+def proxy_problem(params, prefix="prometheus.", names=None):
+    """Why the CLIENT_ARG_SPEC options ``params`` cannot go through the service proxy, or None.
+    ``names``: how the module calls an option, where that is not its CLIENT_ARG_SPEC name."""
+    params = params or {}
+    names = names or {}
+    given = [prefix + names.get(k, k) for k in _DIRECT_ONLY if params.get(k)]
+    if params.get("validate_certs") is False:
+        given.append(prefix + names.get("validate_certs", "validate_certs") + "=false")
+    if not given:
+        return None
+    return ("%s only %s to a direct %surl: without one Prometheus is queried through the Kubernetes API "
+            "server's service proxy, with the kubernetes credentials and TLS settings of the task (kubeconfig, "
+            "api_key, ca_cert, validate_certs). Give %surl, or drop %s."
+            % (", ".join(given), "applies" if len(given) == 1 else "apply", prefix, prefix, ", ".join(given)))
+
+
+def options_problem(params, prefix="prometheus.", names=None):
+    """Why the CLIENT_ARG_SPEC options ``params`` cannot work, or None; checked before any request."""
+    params = params or {}
+    if not uses_proxy(params):
+        return url_problem(params["url"], prefix + "url")
+    try:
+        proxy_target(params.get("service"))
+    except ValueError as e:
+        return str(e)
+    return proxy_problem(params, prefix, names)
+
+
+def client_from(params, dynamic_client=None, options=None):
+    """A Client from the CLIENT_ARG_SPEC options of a module (a dict of them): the direct URL when one is
+    given, else the service proxy through ``dynamic_client`` (the kubernetes DynamicClient of the module's
+    cluster, Cluster.dynamic). ``options``: see ProxyClient."""
+    params = params or {}
+    if uses_proxy(params):
+        problem = proxy_problem(params)
+        if problem:
+            raise PrometheusError(problem, "bad_query")
+        try:
+            return ProxyClient(dynamic_client, params.get("service"), timeout=params.get("timeout") or 10,
+                               options=options)
+        except ValueError as e:
+            raise PrometheusError(str(e), "bad_query") from None
     return Client(params["url"], bearer_token=params.get("bearer_token"), username=params.get("username"),
                   password=params.get("password"), ca_path=params.get("ca_path"),
                   validate_certs=params.get("validate_certs", True), timeout=params.get("timeout") or 10)

@@ -72,9 +72,12 @@ options:
     type: str
     default: burst
   prometheus:
-    description: Where the metrics are.
+    description:
+      - Where the metrics are.
+      - Without O(prometheus.url) (the default) Prometheus is queried through the Kubernetes API server's
+        service proxy, with the credentials of this task; see O(prometheus.service).
     type: dict
-    required: true
+    default: {}
   query:
     description:
       - PromQL that answers one number, the load in requests per second.
@@ -152,10 +155,8 @@ EXAMPLES = r"""
 # test needs: worker
 # test expects: VirtualService default/worker-virtual-service: spec.http[0].route[*].destination.subset == [burst]
 # test expects: result: in_burst == true
-- name: Check the worker load once (an AWX schedule every minute)
+- name: Check the worker load once (an AWX schedule every minute), Prometheus through the API server
   meshops.istio.istio_burst:
-    prometheus:
-      url: http://prometheus.istio-system:9090
 
 # test needs: worker
 # test runs with: interval=1, max_checks=2
@@ -184,8 +185,12 @@ EXAMPLES = r"""
     query: sum(rate(istio_requests_total{reporter="destination",destination_service_name="checkout"}[1m]))
     high: 200
     low: 120
+    # Through the API server's service proxy to another Prometheus Service (needs get on services/proxy there).
     prometheus:
-      url: http://prometheus.monitoring:9090
+      service:
+        namespace: monitoring
+        name: prometheus-operated
+        port: web
 """
 
 RETURN = r"""
@@ -278,7 +283,7 @@ def argspec():
         destination_rule=dict(type="str", default="worker-destination-rule"),
         primary_subset=dict(type="str", default="primary"),
         burst_subset=dict(type="str", default="burst"),
-        prometheus=dict(type="dict", required=True, options=prometheus),
+        prometheus=dict(type="dict", default={}, options=prometheus),
         query=dict(type="str"),
         source_workload=dict(type="str", default="frontend-deployment"),
         window=dict(type="str", default="15s"),
@@ -310,7 +315,7 @@ class BurstRun:
             rt.validate_subset_name(p["primary_subset"], "primary_subset")
             rt.validate_subset_name(p["burst_subset"], "burst_subset")
             val.require_names(val.host_checks(p) + [(p["source_workload"], "source_workload", "subdomain")])
-            problem = val.url_problem(p["prometheus"]["url"], "prometheus.url")
+            problem = prom.options_problem(p["prometheus"])
             if problem:
                 raise val.InputError(problem)
         except (bu.BurstError, rt.RoutingError, val.InputError) as e:
@@ -397,7 +402,8 @@ class BurstRun:
                             "VirtualService", p["virtual_service"], p["namespace"], reason="NotFound")
         self.first_vs = routing.live_vs
         try:
-            client = prom.client_from(p["prometheus"])
+            # Without prometheus.url, through the API server's service proxy with this cluster's client.
+            client = prom.client_from(p["prometheus"], cluster.dynamic)
         except prom.PrometheusError as e:
             self.module.fail_json(msg=str(e))
         checks = 1 if p["mode"] == "once" else p["max_checks"]

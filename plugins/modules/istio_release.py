@@ -273,7 +273,10 @@ options:
         and O(analysis.judge). Defaults to C(destination_version) = the C(version) label of the stable subset.
     type: dict
   prometheus:
-    description: Where the metrics are. Required for V(start), V(step) and V(run).
+    description:
+      - Where the metrics are, for V(start), V(step) and V(run).
+      - Without O(prometheus.url) (the default) Prometheus is queried through the Kubernetes API server's
+        service proxy, with the credentials of this task; see O(prometheus.service).
     type: dict
   report:
     description:
@@ -340,8 +343,8 @@ EXAMPLES = r"""
       latency_p99: 500
       min_requests: 50
       threshold: 1
-    prometheus:
-      url: http://prometheus.istio-system:9090
+    # No prometheus.url: Prometheus (Service istio-system/prometheus, port 9090) is queried through the API
+    # server's service proxy with this task's Kubernetes credentials, from wherever the API server answers.
     report: "{{ lookup('env', 'HOME') }}/reports/reviews-v2.md"
 
 # test expects: VirtualService bookinfo/reviews: spec.http[0].route[?destination.subset=='v3'].weight | [0] == 20
@@ -430,8 +433,6 @@ EXAMPLES = r"""
     load:
       rate: 20
       connections: 4
-    prometheus:
-      url: http://prometheus.istio-system:9090
 """
 
 RETURN = r"""
@@ -541,7 +542,6 @@ from ansible_collections.meshops.istio.plugins.module_utils.kube import (
 )
 from ansible_collections.meshops.istio.plugins.module_utils.traffic import HostRouting, RouteRouting
 
-NEEDS_PROMETHEUS = ("start", "step", "run")
 STABLE_LABELS_NEEDED = ("metrics_labels selects the canary's metrics, so analysis.compare and analysis.judge need "
                         "stable_metrics_labels to select the stable version's (for example "
                         "{destination_workload: reviews-v1}).")
@@ -636,7 +636,8 @@ class Release:
         self.plan = None
         if self.p["steps"] or self.p["step_weight"]:
             self.plan = rl.plan_weights(self.p["steps"], self.p["step_weight"], self.p["max_weight"])
-        self.client = prom.client_from(self.p["prometheus"]) if self.p["prometheus"] else None
+        # Without prometheus.url, through the API server's service proxy with this cluster's client.
+        self.client = prom.client_from(self.p["prometheus"], cluster.dynamic)
         self.outcomes = []
         self.timings = []
         self.last_result = None
@@ -840,8 +841,6 @@ class Release:
         mine = self.state if self.state and self.state["name"] == name else None
         if mine and mine["phase"] in rl.ACTIVE:
             self.adopt_analysis(mine)
-        if action in NEEDS_PROMETHEUS and self.client is None:
-            raise rl.ReleaseError("action=%s analyses the canary: give prometheus: {url: ...}." % action)
         if action == "status":
             self.outcomes.append("status")
         elif action in ("start", "run"):
@@ -1038,10 +1037,9 @@ def main():
                 module.params["stable_metrics_labels"]:
             raise rl.ReleaseError(STABLE_LABELS_NEEDED)
         val.require_names(val.host_checks(module.params))
-        if module.params["prometheus"]:
-            problem = val.url_problem(module.params["prometheus"]["url"], "prometheus.url")
-            if problem:
-                raise val.InputError(problem)
+        problem = prom.options_problem(module.params["prometheus"])
+        if problem:
+            raise val.InputError(problem)
     except (rl.ReleaseError, rt.RoutingError, val.InputError, loadgen.LoadError) as e:
         module.fail_json(msg=str(e))
 

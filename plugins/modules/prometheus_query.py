@@ -22,6 +22,14 @@ description:
     and keep their text in C(raw)."
   - The Istio dashboards' queries are available with O(metric) (success rate, P99 latency, request rate
     and count of one service or version), so playbooks do not carry PromQL.
+  - Without O(url) (the default), Prometheus is queried through the Kubernetes API server's service proxy
+    (C(/api/v1/namespaces/<namespace>/services/<name>:<port>/proxy)) of the Service O(prometheus_service),
+    with the Kubernetes credentials of the task (kubernetes.core's auth options, K8S_AUTH_* variables or
+    C(module_defaults)), so it works wherever the API server is reachable. The identity needs the RBAC verb
+    C(get) on C(services/proxy) in that namespace.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - meshops.istio.api_options
 attributes:
   check_mode:
     support: full
@@ -31,9 +39,32 @@ attributes:
     description: Nothing changes, so there is nothing to show.
 options:
   url:
-    description: Base URL of Prometheus, for example V(http://prometheus.istio-system:9090).
+    description:
+      - Base URL of Prometheus, for example V(http://prometheus.istio-system:9090), queried directly from where
+        the task runs.
+      - Without it, Prometheus is queried through the API server's service proxy (see O(prometheus_service)).
     type: str
-    required: true
+  prometheus_service:
+    description: The Service of Prometheus reached through the API server's service proxy when O(url) is not given.
+    type: dict
+    suboptions:
+      namespace:
+        description: Namespace of the Service.
+        type: str
+        default: istio-system
+      name:
+        description: Name of the Service.
+        type: str
+        default: prometheus
+      port:
+        description: Port of the Service, a number or a port name.
+        type: str
+        default: "9090"
+      scheme:
+        description: Protocol the API server speaks to Prometheus.
+        type: str
+        choices: [http, https]
+        default: http
   query:
     description: The PromQL expression. Required unless O(metric) is given.
     type: str
@@ -74,23 +105,25 @@ options:
     type: str
     default: 15s
   bearer_token:
-    description: Token sent as C(Authorization - Bearer), for Prometheus behind an authenticating proxy.
+    description: Token sent as C(Authorization - Bearer), for Prometheus behind an authenticating proxy. Direct O(url) only.
     type: str
-  username:
-    description: User name for HTTP basic authentication.
+  url_username:
+    description:
+      - User name for HTTP basic authentication to Prometheus. Direct O(url) only.
+      - O(username) and O(password) are the API server's (kubernetes.core's auth options).
     type: str
-    aliases: [url_username]
-  password:
-    description: Password for HTTP basic authentication.
+  url_password:
+    description: Password for HTTP basic authentication to Prometheus. Direct O(url) only.
     type: str
-    aliases: [url_password]
   ca_path:
     description:
-      - PEM file of the certificate authority that signed Prometheus's certificate.
+      - PEM file of the certificate authority that signed Prometheus's certificate. Direct O(url) only.
       - A missing file, or a plain V(http://) O(url), is refused before any request is sent.
     type: path
-  validate_certs:
-    description: Verify the TLS certificate of Prometheus. Only turn off for test setups.
+  url_validate_certs:
+    description:
+      - Verify the TLS certificate of Prometheus at O(url). Only turn off for test setups.
+      - Through the service proxy, the API server's certificate is checked as O(validate_certs) says.
     type: bool
     default: true
   timeout:
@@ -107,9 +140,9 @@ seealso:
 EXAMPLES = r"""
 # test needs: reviews traffic
 # test expects: result: empty == false
+# Without url: through the API server's service proxy to Service istio-system/prometheus port 9090.
 - name: Read the success rate of reviews v2 over the last minute
   meshops.istio.prometheus_query:
-    url: http://prometheus.istio-system:9090
     metric: success_rate
     service: reviews
     namespace: bookinfo
@@ -176,9 +209,8 @@ value:
   sample: 99.5
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
-from ansible_collections.meshops.istio.plugins.module_utils import validation as val
+from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster, new_module, run
 
 BUILT_IN = dict(
     success_rate=prom.success_rate_query,
@@ -188,8 +220,19 @@ BUILT_IN = dict(
 )
 
 
+# The Prometheus client's options under the names this module gives them: its top-level username,
+# password and validate_certs are kubernetes.core's (the API server's), and service is the metric's.
+CLIENT_NAMES = dict(username="url_username", password="url_password", validate_certs="url_validate_certs",
+                    service="prometheus_service")
+
+
 def argspec():
-    spec = dict(prom.CLIENT_ARG_SPEC)
+    spec = {}
+    for key, option in prom.CLIENT_ARG_SPEC.items():
+        if key in CLIENT_NAMES:
+            # The old aliases (url_username, url_password) are the names now.
+            key, option = CLIENT_NAMES[key], dict((k, v) for k, v in option.items() if k != "aliases")
+        spec[key] = option
     spec.update(
         query=dict(type="str"),
         metric=dict(type="str", choices=list(BUILT_IN)),
@@ -213,10 +256,14 @@ def build_query(params):
     return BUILT_IN[params["metric"]](labels, params["window"])
 
 
+def client_params(params):
+    """The Prometheus client's options (CLIENT_ARG_SPEC names) from this module's."""
+    return dict((k, params[CLIENT_NAMES.get(k, k)]) for k in prom.CLIENT_ARG_SPEC)
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=argspec(),
-        supports_check_mode=True,
+    module = new_module(
+        argspec(),
         required_one_of=[("query", "metric")],
         mutually_exclusive=[("query", "metric"), ("time", "start")],
         required_if=[("metric", "success_rate", ("service", "namespace")),
@@ -226,25 +273,43 @@ def main():
         required_by=dict(end=("start",)),
     )
     params = module.params
+    client_options = client_params(params)
+    query = None
     try:
-        problem = val.url_problem(params["url"], "url")
+        if params["url"] and (params["username"] or params["password"]) and not (
+                params["url_username"] or params["url_password"]):
+            raise ValueError("username and password are the Kubernetes API server's credentials (kubernetes.core's "
+                             "auth options); for basic authentication to Prometheus at url give url_username and "
+                             "url_password.")
+        problem = prom.options_problem(client_options, "", dict((k, v) for k, v in CLIENT_NAMES.items()
+                                                                if k != "service"))
         if problem:
             raise ValueError(problem)
         query = build_query(params)
-        client = prom.client_from(params)
         if params["start"]:
             start = prom.timestamp(params["start"])
             end = prom.timestamp(params["end"] or "now")
             step = prom.seconds(params["step"], "step")
             if step <= 0:
                 raise ValueError("step must be more than 0, for example 15s.")
-            kind, result = client.query_range(query, start, end, step)
         else:
-            kind, result = client.query(query, prom.timestamp(params["time"]))
+            at = prom.timestamp(params["time"])
     except ValueError as e:
         module.fail_json(msg=str(e))
-    except prom.PrometheusError as e:
-        module.fail_json(msg=e.message, reason=e.reason, status=e.status, query=query)
+
+    def ask():
+        # The API server is only contacted when Prometheus is reached through it.
+        dynamic = Cluster(module).dynamic if prom.uses_proxy(client_options) else None
+        try:
+            client = prom.client_from(client_options, dynamic, dict(service="prometheus_service", url="url",
+                                                                    timeout="timeout"))
+            if params["start"]:
+                return client.query_range(query, start, end, step)
+            return client.query(query, at)
+        except prom.PrometheusError as e:
+            module.fail_json(msg=e.message, reason=e.reason, status=e.status, query=query)
+
+    kind, result = run(module, ask)
     module.exit_json(changed=False, query=query, result_type=kind, result=result,
                      empty=prom.is_empty(kind, result), value=prom.single_value(kind, result))
 

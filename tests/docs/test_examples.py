@@ -56,6 +56,10 @@ class ExampleEnv:
             from tests.sim.prometheus_harness import PrometheusServer
             self._mesh = MeshSim(KubeReader(str(self.kubeconfig), "primary"), cluster="primary", refresh=0.5).start()
             self.prometheus = PrometheusServer([self._mesh.url]).start()
+            # The Services the examples without a URL reach through the API server's service proxy.
+            from tests.sim.prometheus_harness import expose_in
+            expose_in(self.primary, self.prometheus)
+            expose_in(self.primary, self.prometheus, "monitoring", "prometheus-operated", 9090, "web")
         return self._mesh
 
     @property

@@ -38,7 +38,9 @@ def ingress_gateway(service_type="LoadBalancer"):
 
 def install_minimal_istio(sim, service_type="LoadBalancer", injector=True):
     objects = ingress_gateway(service_type) + istiod_objects()[1:] + ([INJECTOR] if injector else [])
-    sim.create_objects(objects)
+    # istio-system may already hold other objects (the Prometheus Service of the release tests).
+    sim.create_objects([o for o in objects if sim.get_object(o["apiVersion"], o["kind"], o["metadata"]["name"],
+                                                             o["metadata"].get("namespace")) is None])
     return sim
 
 

@@ -2,7 +2,7 @@
 import math
 
 from tests.sim.meshsim import KubeReader, MeshSim
-from tests.sim.prometheus_harness import PrometheusServer
+from tests.sim.prometheus_harness import PrometheusServer, expose_in
 
 API = "networking.istio.io/v1"
 VS, DR = "worker-virtual-service", "worker-destination-rule"
@@ -77,6 +77,8 @@ class BurstEnv:
         self.clusters = (primary_cluster, burst_cluster)
         self.mesh = MeshSim(KubeReader(sim.kubeconfig_path, sim.name), cluster=sim.name, refresh=0.5).start()
         self.prometheus = PrometheusServer([self.mesh.url]).start()
+        # Service istio-system/prometheus:9090 of the cluster: the default, through the API server's proxy.
+        expose_in(sim, self.prometheus)
 
     def add_worker(self, namespace, rate):
         self.mesh.add_service("worker-service", namespace, rate=rate, versions=worker_versions(*self.clusters),

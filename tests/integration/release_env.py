@@ -7,7 +7,7 @@ import itertools
 
 from tests.sim.meshsim import KubeReader, MeshSim
 from tests.sim.meshsim import bookinfo
-from tests.sim.prometheus_harness import PrometheusServer
+from tests.sim.prometheus_harness import PrometheusServer, expose_in
 
 API = "networking.istio.io/v1"
 _counter = itertools.count(1)
@@ -19,6 +19,8 @@ class ReleaseEnv:
         self.mesh = MeshSim(KubeReader(sim.kubeconfig_path, sim.name), cluster=sim.name, refresh=0.5,
                             follow_jobs=True).start()
         self.prometheus = PrometheusServer([self.mesh.url]).start()
+        # Service istio-system/prometheus:9090 of the cluster: the default, through the API server's proxy.
+        expose_in(sim, self.prometheus)
         self.namespaces = []
 
     def namespace(self, rate=100, versions=None, headers=None, vs="virtual-service-all-v1.yaml"):
@@ -40,6 +42,12 @@ class ReleaseEnv:
 
     @property
     def prometheus_options(self):
+        """The module's prometheus option: none, so that Prometheus is reached through the API server."""
+        return {}
+
+    @property
+    def prometheus_direct(self):
+        """The module's prometheus option with the URL of the real Prometheus (no API server between)."""
         return {"url": self.prometheus.url}
 
     def stop(self):

@@ -30,7 +30,8 @@ def namespace(env, rate, primary=100, burst=0):
 
 
 def burst_vars(env, ns, **extra):
-    return dict(meshops_target="all", burst_namespace=ns, burst_prometheus_url=env.prometheus.url, **extra)
+    # No burst_prometheus_url: the role's default, Prometheus through the API server's service proxy.
+    return dict(meshops_target="all", burst_namespace=ns, **extra)
 
 
 def result(run):
@@ -54,8 +55,12 @@ def test_enter_check_mode_diff_idempotence_and_leave(env, run_playbook):
     assert writes_to(sim, ns) == []
     assert b.weights(sim, ns) == {"primary": 100, "burst": 0}
 
+    forwarded = len(sim.service_proxy.forwarded)
     first = run_playbook("burst.yml", sim, burst_vars(env, ns), diff=True)
     assert first.rc == 0, first
+    # The one query went through the API server's service proxy to the real Prometheus.
+    assert [(q["method"], q["namespace"], q["service"], q["path"]) for q in sim.service_proxy.forwarded[forwarded:]] \
+        == [("GET", "istio-system", "prometheus", "/api/v1/query")]
     res = result(first)
     (decision,) = res["decisions"]
     assert decision["action"] == "enter" and 17 <= decision["rate"] <= 23
@@ -92,8 +97,10 @@ def test_proportional_watch_is_bounded(env, run_playbook):
     sim = env.sim
     ns = namespace(env, rate=12.5)
     b.wait_rate(env.prometheus, ns, 12, 13)
+    # A direct URL (no API server between) keeps working.
     watch = run_playbook("burst.yml", sim, burst_vars(env, ns, burst_proportional=True, burst_mode="watch",
-                                                      burst_interval=1, burst_max_checks=10, burst_duration=2.5))
+                                                      burst_interval=1, burst_max_checks=10, burst_duration=2.5,
+                                                      burst_prometheus_url=env.prometheus.url))
     assert watch.rc == 0, watch
     decisions = result(watch)["decisions"]
     # The duration bound (2.5 s at one check a second) stops it before max_checks.
@@ -118,6 +125,8 @@ BAD_INPUT = [
     ("thresholds", "burst_high (10) must be above burst_low (12)"),
     ("bad_query", "Prometheus refused the query sum(rate(istio_requests_total[15s]"),
     ("rate_watch", "rate=18.0 with mode=watch: a rate given by the caller is one measurement"),
+    ("no_prometheus_service", "There is no Service istio-system/thanos to reach Prometheus through the API server's "
+                              "service proxy (404: services \"thanos\" not found)"),
 ]
 
 
@@ -138,6 +147,8 @@ def bad_input_vars(env, case):
         extra["burst_query"] = "sum(rate(istio_requests_total[15s]"
     if case == "rate_watch":
         extra.update(burst_rate=18, burst_mode="watch")
+    if case == "no_prometheus_service":
+        extra["burst_prometheus_service"] = "thanos"
     return extra
 
 
@@ -160,7 +171,7 @@ def test_bad_input_changes_nothing(env, bad_input_run, case, message):
     message = message.format(ns=ns)
     assert any(message in m for m in msgs), msgs
     assert "Traceback" not in failed.stdout
-    if case == "prometheus_down":
+    if case in ("prometheus_down", "no_prometheus_service"):
         assert any("The weights were left as they are (burst 0%, primary 100%)" in m for m in msgs)
     assert writes_to(sim, ns) == []
     assert b.weights(sim, ns) == {"primary": 100, "burst": 0}

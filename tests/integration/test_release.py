@@ -79,9 +79,14 @@ def split(env, ns):
 def test_healthy_canary_promotes_itself(env, run_playbook, tmp_path):
     ns = env.namespace(rate=120)
     report = tmp_path / "reports" / "reviews-v2.md"
+    forwarded = len(env.sim.service_proxy.forwarded)
     run, res = release(run_playbook, env, ns, "run", canary="v2", steps=[10, 50, 100], analysis=FAST,
                        report=str(report))
     assert run.rc == 0, run
+    # Judged without a URL: every query went through the API server's service proxy to the real Prometheus.
+    queries = env.sim.service_proxy.forwarded[forwarded:]
+    assert len(queries) >= 6 and {(q["method"], q["service"], q["path"]) for q in queries} == {
+        ("GET", "prometheus", "/api/v1/query")}
     assert res["outcomes"] == ["started", "advanced", "advanced", "promoted"]
     assert res["phase"] == "succeeded" and res["weights"] == {"v2": 100}
     assert res["previous_weights"] == {"v1": 100}
@@ -142,7 +147,11 @@ def test_failures_within_the_threshold_hold_the_step(env, run_playbook):
 
 def test_latency_regression_is_caught_by_latency_p99(env, run_playbook):
     ns = env.namespace(rate=120, versions={"v1": {"latency_ms": 20}, "v2": {"latency_ms": 900}, "v3": {}})
-    run, res = release(run_playbook, env, ns, "run", canary="v2", steps=[25, 100], analysis=FAST)
+    forwarded = len(env.sim.service_proxy.forwarded)
+    # A direct prometheus.url still queries Prometheus itself, with no API server between.
+    run, res = release(run_playbook, env, ns, "run", canary="v2", steps=[25, 100], analysis=FAST,
+                       prometheus=env.prometheus_direct)
+    assert len(env.sim.service_proxy.forwarded) == forwarded
     assert run.rc != 0
     assert res["outcomes"] == ["started", "rolled_back"]
     failed = [c for c in res["analysis"]["checks"] if not c["passed"]]
@@ -341,9 +350,12 @@ def test_five_step_release_with_zero_waits_is_measured(env, run_playbook):
     assert http[0]["match"] == [{"headers": {"end-user": {"exact": "jason"}}}]
     assert http[1]["route"] == [{"destination": {"host": "reviews", "subset": "v2"}}]
     # Requests the module made to the API server (meshsim's polling lists are not the module's; this release has
-    # no load generator, so the Job lists are meshsim's too).
+    # no load generator, so the Job lists are meshsim's too); the Prometheus queries also go through the API
+    # server (its service proxy) and are counted apart.
+    queries = [r for r in env.sim.request_log if "/services/prometheus:9090/proxy/" in r.path]
     module_requests = [r for r in env.sim.request_log
-                       if not (r.method == "GET" and r.path.endswith(("/virtualservices", "/destinationrules", "/jobs")))]
+                       if not (r.method == "GET" and r.path.endswith(("/virtualservices", "/destinationrules", "/jobs")))
+                       and r not in queries]
     writes = [r for r in module_requests if r.method == "PATCH"]
     (task,) = run.results(TASK)
     duration = task.get("results", [task])[0]
@@ -356,10 +368,12 @@ def test_five_step_release_with_zero_waits_is_measured(env, run_playbook):
         "api_requests_total": len(module_requests),
         "api_requests_per_weight_change": round(len(module_requests) / len(writes), 2),
         "api_requests": sorted(set("%s %s" % (r.method, r.path) for r in module_requests)),
+        "prometheus_queries_through_api_server": len(queries),
     }
     assert duration["phase"] == "succeeded"
     assert len(writes) == 6, "one write per weight change"
     assert measurements["api_requests_per_weight_change"] <= 2
+    assert len(queries) >= 5 and {r.status for r in queries} == {200}
     assert max(measurements["decided_to_written_ms"]) < 2000
     OUTPUT.mkdir(parents=True, exist_ok=True)
     (OUTPUT / "release_measurements.json").write_text(json.dumps(measurements, indent=2) + "\n")

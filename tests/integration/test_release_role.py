@@ -21,7 +21,8 @@ def env(kubesim_istio_module):
 
 def survey(env, ns, **answers):
     """Extra vars as an AWX survey sends them: strings and integers."""
-    extra = {"release_namespace": ns, "release_prometheus_url": env.prometheus.url, "release_interval": 3,
+    # No release_prometheus_url: the role's default, Prometheus through the API server's service proxy.
+    extra = {"release_namespace": ns, "release_interval": 3,
              "release_window": "3s", "release_steps": "25,100", "release_success_rate": 99,
              "release_latency_p99": 500, "release_min_requests": 5, "release_threshold": 0}
     extra.update(answers)
@@ -83,7 +84,9 @@ def test_rollback_and_promote_playbooks(env, run_playbook):
 def test_failed_release_fails_the_job_and_publishes_the_summary(env, run_playbook):
     ns = env.namespace(rate=100, versions={"v1": {}, "v2": {"error_rate": 0.5}, "v3": {}})
     token = "tok-SECRET-5f3a9"
-    run = run_playbook("release.yml", env.sim, extra_vars=survey(env, ns, release_prometheus_token=token),
+    # A token only applies to a Prometheus URL (through the API server, the play's credentials are used).
+    run = run_playbook("release.yml", env.sim, extra_vars=survey(env, ns, release_prometheus_token=token,
+                                                                 release_prometheus_url=env.prometheus.url),
                        env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"}, verbosity=2)
     assert token not in run.stdout and token not in run.stderr, "the Prometheus token is never shown"
     assert run.rc != 0
@@ -133,13 +136,13 @@ def test_canary_after_the_bookinfo_role(env, run_playbook):
 
 def test_bookinfo_then_release_with_the_default_namespace(env, run_playbook):
     """The documented path with the defaults: bookinfo.yml deploys where release.yml looks (issue 15, item 1)."""
-    if env.sim.get_object("v1", "Namespace", "istio-system") is None:    # the module's cluster may have it
-        install_minimal_istio(env.sim)
+    install_minimal_istio(env.sim)    # the module's cluster may have it already
     deployed = run_playbook("bookinfo.yml", env.sim)
     assert deployed.rc == 0, deployed
     assert split(env, "default") == {"v1": 100}
     env.mesh.add_service("reviews", "default", rate=100, versions=["v1", "v2", "v3"], source_workload="productpage-v1")
-    # Only what has no usable default here: where Prometheus is, and a short interval for the test.
+    # Only what has no usable default here: a short interval for the test, and a direct Prometheus URL (the
+    # other tests take the default, through the API server).
     run = run_playbook("release.yml", env.sim, extra_vars={
         "release_prometheus_url": env.prometheus.url, "release_interval": 3, "release_window": "3s",
         "release_steps": "50,100", "release_min_requests": 5})

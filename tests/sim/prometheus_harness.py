@@ -107,6 +107,20 @@ class PrometheusServer:
             self.dir = None
 
 
+def expose_in(sim, server, namespace="istio-system", name="prometheus", port=9090, port_name="http"):
+    """Make ``server`` the Prometheus behind Service namespace/name:port of kubesim ``sim`` (created
+    when missing, as the addons role would), so that the API server's service proxy reaches it."""
+    if sim.get_object("v1", "Namespace", namespace) is None:
+        sim.create_objects({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    if sim.get_object("v1", "Service", name, namespace) is None:
+        sim.create_objects({"apiVersion": "v1", "kind": "Service",
+                            "metadata": {"name": name, "namespace": namespace, "labels": {"app": "prometheus"}},
+                            "spec": {"selector": {"app": "prometheus"},
+                                     "ports": [{"name": port_name, "port": port, "targetPort": 9090}]}})
+    sim.service_proxy.register(namespace, name, port, server.url)
+    return server
+
+
 @pytest.fixture
 def prometheus_factory():
     """prometheus_factory(targets=[url, ...], scrape_interval="1s") -> a started PrometheusServer."""

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
 
-from . import discovery, errors, protobuf, table
+from . import discovery, errors, protobuf, proxy, table
 from .api import Request
 from .selectors import match_fields, match_labels, parse_field_selector, parse_label_selector
 
@@ -253,6 +253,9 @@ class Handler(BaseHTTPRequestHandler):
             if doc is None:
                 raise errors.unknown_path()
             return self._send_json(200, doc)
+        proxied = proxy.match(path)
+        if proxied is not None:
+            return sim.service_proxy.serve(self, *proxied, body)
         parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
         if parts[0] == "api" and len(parts) >= 2:
             group, version, rest = "", parts[1], parts[2:]

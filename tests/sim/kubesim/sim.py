@@ -15,6 +15,7 @@ import yaml
 from . import errors
 from .api import Api, Request
 from .controllers import NODE_IP, NODE_NAME, Controllers
+from .proxy import ServiceProxy
 from .resources import Registry
 from .server import Fault, make_server
 from .store import Store, clone
@@ -69,6 +70,7 @@ class KubeSim:
         self.ca_pem = self.pki.ca_pem
         self.api = Api(self)
         self.controllers = Controllers(self)
+        self.service_proxy = ServiceProxy(self)
         self._server = None
         self._thread = None
         self.port = None

@@ -61,22 +61,17 @@ def test_no_module_option_shadows_an_auth_option(name):
     spec = module.argspec()
     assert spec, name
     ours = set(spec) | set(a for o in spec.values() for a in (o or {}).get("aliases", ()))
-    if takes_kubernetes_auth(module):
-        assert ours & AUTH_NAMES == set(), name
-        assert kube.shadowed_auth_options(spec) == []
-    else:
-        # prometheus_query talks to Prometheus only: its username/password/validate_certs are
-        # Prometheus's, and it must stay out of the action group whose module_defaults carry the
-        # Kubernetes auth (there they would set Prometheus's credentials).
-        assert name == "prometheus_query"
-        assert name not in RUNTIME["action_groups"]["istio"]
-        assert "new_module(" not in Path(module.__file__).read_text()
+    # Every module takes the Kubernetes auth (prometheus_query too: it reaches Prometheus through the
+    # API server's service proxy by default), so none may have an option of the same name.
+    assert takes_kubernetes_auth(module), name
+    assert ours & AUTH_NAMES == set(), name
+    assert kube.shadowed_auth_options(spec) == []
 
 
 def test_every_module_is_checked():
     assert len(MODULES) == 10 and {"istio_traffic", "istio_release", "istio_burst"} <= set(MODULES)
     grouped = [m for m in RUNTIME["action_groups"]["istio"] if isinstance(m, str)]
-    assert sorted(grouped) == sorted(m for m in MODULES if m != "prometheus_query")
+    assert sorted(grouped) == sorted(MODULES)
 
 
 @pytest.mark.parametrize("name", ["istio_traffic", "istio_release", "istio_burst"])
