@@ -120,9 +120,10 @@ class RulebookDriver:
         shutil.copy(self.lab.inventories[-1], self.inventory)
         shutil.rmtree(self.results, ignore_errors=True)
         self.results.mkdir()
-        # JUNIT_HIDE_TASK_ARGUMENTS: the test case names would carry the task's arguments (a bearer token).
+        # Only the check's results (and any failure) go in the reports, without the task's arguments (a bearer
+        # token could be one).
         env = dict(self.lab.env, ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.junit", JUNIT_OUTPUT_DIR=str(self.results),
-                   JUNIT_HIDE_TASK_ARGUMENTS="true")
+                   JUNIT_TEST_CASE_PREFIX=f"meshops.istio.burst : {CHECK_TASK}", JUNIT_HIDE_TASK_ARGUMENTS="true")
         # initial low: the mesh was just built on the primary, as the codelab's istiowatcher assumes.
         self.rulebook = eda.start_burst(self.lab.prometheus_url, self.inventory, namespace=NAMESPACE,
                                         poll_interval=1, window=WINDOW, initial="low",
