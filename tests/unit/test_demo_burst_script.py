@@ -125,3 +125,23 @@ def test_the_driver_is_the_rulebook_where_it_can_run(monkeypatch):
     monkeypatch.setattr(demo_burst.eda, "unavailable", lambda: "ansible-rulebook is not installed (pip install ...)")
     assert demo_burst.choose_driver() == ("polling", "ansible-rulebook is not installed (pip install ...)")
     assert sorted(demo_burst.DRIVERS) == ["polling", "rulebook"]
+
+
+def test_the_rulebook_driver_watches_on_while_a_playbook_it_started_runs(tmp_path):
+    class Rulebook:
+        dir = tmp_path
+        alive = True
+
+        def running(self):
+            return self.alive
+
+    driver = demo_burst.RulebookDriver(type("Lab", (), {"directory": tmp_path}))
+    driver.rulebook, driver.until = Rulebook(), float("inf")
+    assert driver.busy()
+    driver.until = 0.0
+    assert not driver.busy()
+    # ansible-rulebook's private directory of a playbook run (ansible-runner's), there while it runs.
+    (tmp_path / "edax1y2z3").mkdir()
+    assert driver.busy()
+    Rulebook.alive = False
+    assert not driver.busy()
