@@ -432,7 +432,8 @@ def outcome(samples):
 
 def reaction(lab, decisions, since, high=15):
     """Seconds from the load crossing ``high`` req/s (Prometheus's rate, 0.1 s steps, from ``since``, a Unix time)
-    to the decision that sent the worker traffic to burst (its time has whole seconds); None without either."""
+    to the decision that sent the worker traffic to burst; None without either. istio_burst gives the decision's
+    time in whole seconds (cut, not rounded), so the reaction may be up to a second longer than this."""
     enter = next((d for d in decisions if d["action"] == "enter"), None)
     if enter is None:
         return None
@@ -465,7 +466,7 @@ def run(directory, driver_name, why):
         summary["reaction_seconds"] = reaction(lab, summary["decisions"], began)
         if summary["reaction_seconds"] is not None:
             print(f"\nReaction: {summary['reaction_seconds']}s from the measured load crossing 15 req/s to the "
-                  f"weights moving to burst (the decision's time has whole seconds).")
+                  f"decision moving the weights to burst (up to 1s more: the decision's time has whole seconds).")
         summary["ok"], message = outcome(summary["samples"])
         print(f"\n{message}")
         return 0 if summary["ok"] else 1
