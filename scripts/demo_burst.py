@@ -14,9 +14,9 @@ Prometheus scrapes it. The load goes 5 -> 20 -> 5 requests a second, a few secon
 is 6s instead of the codelab's 15s so that the demo moves quickly), while the driver watches it and moves the
 worker traffic to burst above 15 req/s and back below 10: the event-driven burst (ansible-rulebook with the
 rulebook meshops.istio.burst, which runs playbooks/burst.yml on each crossing) or the polling burst job
-(playbooks/burst.yml in watch mode). The script samples the VirtualService's weights as it goes, then prints the driver's decision
-log and the weights over time, and stops every process it started, also when interrupted (Ctrl-C, SIGTERM)
-or when a step fails. Nothing outside the clone is read.
+(playbooks/burst.yml in watch mode). The script samples the VirtualService's weights as it goes, then prints
+the driver's decision log, the weights over time and the reaction time, and stops every process it started,
+also when interrupted (Ctrl-C, SIGTERM) or when a step fails. Nothing outside the clone is read.
 """
 
 import argparse
@@ -155,7 +155,7 @@ class RulebookDriver:
 
 def rulebook_decisions(directory):
     """The istio_burst decisions of the playbook runs ansible-rulebook started, in the order they ran, from the
-    ansible.builtin.junit reports in ``directory`` (one a run: BURST-<unix time>.xml, the check's result as JSON)."""
+    ansible.builtin.junit reports in ``directory`` (one a run: burst-<unix time>.xml, the check's result as JSON)."""
     decisions = []
     for path in sorted(Path(directory).glob("*.xml"), key=lambda p: float(p.stem.rsplit("-", 1)[-1])):
         cases = list(ElementTree.parse(path).getroot().iter("testcase"))
