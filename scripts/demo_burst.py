@@ -432,8 +432,8 @@ def outcome(samples):
 
 def reaction(lab, decisions, since, high=15):
     """Seconds from the load crossing ``high`` req/s (Prometheus's rate, 0.1 s steps, from ``since``, a Unix time)
-    to the decision that sent the worker traffic to burst; None without either. istio_burst gives the decision's
-    time in whole seconds (cut, not rounded), so the reaction may be up to a second longer than this."""
+    to the decision that sent the worker traffic to burst, as [shortest, longest]: istio_burst gives the decision's
+    time in whole seconds (cut, not rounded), so the decision came within the second after it. None without either."""
     enter = next((d for d in decisions if d["action"] == "enter"), None)
     if enter is None:
         return None
@@ -443,7 +443,7 @@ def reaction(lab, decisions, since, high=15):
     with urllib.request.urlopen(f"{lab.prometheus_url}/api/v1/query_range?{query}", timeout=HTTP_TIMEOUT) as answer:
         result = json.load(answer)["data"]["result"]
     crossed = next((float(t) for t, value in (result[0]["values"] if result else []) if float(value) > high), None)
-    return None if crossed is None else round(entered - crossed, 1)
+    return None if crossed is None else [round(max(0.0, entered - crossed), 1), round(entered + 1 - crossed, 1)]
 
 
 def run(directory, driver_name, why):
@@ -465,8 +465,8 @@ def run(directory, driver_name, why):
         report(driver, summary["decisions"], summary["samples"])
         summary["reaction_seconds"] = reaction(lab, summary["decisions"], began)
         if summary["reaction_seconds"] is not None:
-            print(f"\nReaction: {summary['reaction_seconds']}s from the measured load crossing 15 req/s to the "
-                  f"decision moving the weights to burst (up to 1s more: the decision's time has whole seconds).")
+            print("\nReaction: {}-{}s from the measured load crossing 15 req/s to the decision moving the weights to "
+                  "burst (the decision's time has whole seconds).".format(*summary["reaction_seconds"]))
         summary["ok"], message = outcome(summary["samples"])
         print(f"\n{message}")
         return 0 if summary["ok"] else 1

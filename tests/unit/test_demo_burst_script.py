@@ -1,5 +1,6 @@
 """scripts/demo_burst.py's report: the decision log with runs of "stay" folded, the weights over time, and what it
 says when the traffic did not move (the full run is tests/integration/test_demo_burst.py)."""
+import io
 import json
 import urllib.error
 
@@ -145,3 +146,22 @@ def test_the_rulebook_driver_watches_on_while_a_playbook_it_started_runs(tmp_pat
     assert driver.busy()
     Rulebook.alive = False
     assert not driver.busy()
+
+
+def test_the_reaction_runs_from_the_crossing_to_the_enter_decision_within_its_second(monkeypatch):
+    asked = []
+
+    def urlopen(url, timeout):
+        asked.append(url)
+        values = [[99.9, "9.5"], [100.0, "14.9"], [100.3, "16"], [100.4, "15.5"]]
+        return io.BytesIO(json.dumps({"data": {"result": [{"values": values}]}}).encode())
+
+    monkeypatch.setattr(demo_burst.urllib.request, "urlopen", urlopen)
+    lab = type("Lab", (), {"prometheus_url": "http://127.0.0.1:1"})
+    enter = {"at": "1970-01-01T00:01:42Z", "action": "enter"}
+    assert demo_burst.reaction(lab, [{"at": "1970-01-01T00:01:30Z", "action": "stay"}, enter], 90) == [1.7, 2.7]
+    assert "start=90&end=103.0&step=0.1" in asked[0]
+    # A decision in the second of the crossing: its time was cut to the whole second before it.
+    assert demo_burst.reaction(lab, [dict(enter, at="1970-01-01T00:01:40Z")], 90) == [0.0, 0.7]
+    assert demo_burst.reaction(lab, [dict(enter, action="stay")], 90) is None
+    assert demo_burst.reaction(lab, [enter], 90, high=20) is None
