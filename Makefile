@@ -51,8 +51,9 @@ demo: setup
 demo-keep: setup
 	$(VENV)/bin/python -m scripts.demo --keep
 
-# The codelab's multicloud burst on two simulated clusters: mesh, hash app, load 5 -> 20 -> 5 req/s, the burst
-# job moving the worker traffic and back (scripts/demo_burst.py; about two minutes).
+# The codelab's multicloud burst on two simulated clusters: mesh, hash app, load 5 -> 20 -> 5 req/s, the
+# event-driven burst (ansible-rulebook; else the polling burst job) moving the worker traffic and back
+# (scripts/demo_burst.py; about two minutes).
 demo-burst: setup
 	$(VENV)/bin/python -m scripts.demo_burst
 

@@ -2,7 +2,8 @@
 
     python -m scripts.demo_burst                 start the clusters, build the mesh, ramp the load, show, stop
     python -m scripts.demo_burst --dir DIR       the same, working in DIR (default .tools/demo-burst)
-    python -m scripts.demo_burst --driver NAME   what moves the worker traffic (default: polling, the burst job)
+    python -m scripts.demo_burst --driver NAME   what moves the worker traffic: rulebook (the default where
+                                                 ansible-rulebook and Java are installed) or polling (the burst job)
 
 Two kubesim clusters, with the contexts the codelab gives them (primary and burst) in one kubeconfig,
 stand for its two GKE clusters. The inventory is the project's own inventories/multicluster/mesh.clusters.yml,
@@ -10,17 +11,20 @@ pointed at that kubeconfig; playbooks/multicluster.yml joins the clusters into o
 playbooks/hashapp.yml deploys the hash app (everything on primary, a second worker on burst). meshsim then
 sends the frontend's calls to the worker, following the worker VirtualService on primary, and a real
 Prometheus scrapes it. The load goes 5 -> 20 -> 5 requests a second, a few seconds per step (the rate window
-is 6s instead of the codelab's 15s so that the demo moves quickly), while the driver watches it: the
-polling burst job (playbooks/burst.yml in watch mode) moves the worker traffic to burst above 15 req/s and
-back below 10. The script samples the VirtualService's weights as it goes, then prints the driver's decision
-log and the weights over time, and stops every process it started, also when interrupted (Ctrl-C, SIGTERM)
-or when a step fails. Nothing outside the clone is read.
+is 6s instead of the codelab's 15s so that the demo moves quickly), while the driver watches it and moves the
+worker traffic to burst above 15 req/s and back below 10: the event-driven burst (ansible-rulebook with the
+rulebook meshops.istio.burst, which runs playbooks/burst.yml on each crossing) or the polling burst job
+(playbooks/burst.yml in watch mode). The script samples the VirtualService's weights as it goes, then prints
+the driver's decision log, the weights over time and the reaction time, and stops every process it started,
+also when interrupted (Ctrl-C, SIGTERM) or when a step fails. Nothing outside the clone is read.
 """
 
 import argparse
 import contextlib
+import datetime
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,10 +33,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from xml.etree import ElementTree
 
 import yaml
 
-from scripts import demo
+from scripts import demo, eda
 from tests.integration.burst_support import VS, codelab_query, worker_versions
 
 DEMO_DIR = demo.REPO / ".tools" / "demo-burst"
@@ -46,6 +51,8 @@ SUBSETS = tuple(worker_versions())
 SAMPLE_INTERVAL = 2
 # How much longer than RAMP the table goes on while the driver is still watching (it started before the ramp).
 LINGER = 30
+# The task of roles/burst whose result holds the istio_burst decisions.
+CHECK_TASK = "Check the worker load and set the weights"
 # Generous: meshsim and Prometheus answer slowly on a busy machine, and a slow answer is no failure here.
 HTTP_TIMEOUT = 30
 
@@ -82,7 +89,7 @@ class PollingDriver:
         except ValueError:
             report = {}
         results = [result for play in report.get("plays", []) for task in play["tasks"]
-                   if task["task"]["name"].endswith("Check the worker load and set the weights")
+                   if task["task"]["name"].endswith(CHECK_TASK)
                    for result in task["hosts"].values()]
         if self.process.returncode != 0 or len(results) != 1:
             failed = [result.get("msg") for play in report.get("plays", []) for task in play["tasks"]
@@ -92,10 +99,89 @@ class PollingDriver:
         return results[0]["decisions"]
 
 
+class RulebookDriver:
+    """The event-driven burst: ansible-rulebook with the rulebook meshops.istio.burst (through scripts/eda.py), which
+    runs playbooks/burst.yml once each time the load crosses 15 req/s up or 10 down."""
+
+    title = "the event-driven burst (ansible-rulebook -r meshops.istio.burst)"
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.rulebook = None
+        self.until = None
+        # ansible.builtin.junit writes one file per playbook run here, each task's result in it: the decisions.
+        self.results = lab.directory / "rulebook-runs"
+        self.inventory = lab.directory / "rulebook-inventory"
+
+    def start(self, seconds):
+        # ansible-rulebook copies one inventory (file or directory) for its playbooks: both of the demo's in one.
+        shutil.rmtree(self.inventory, ignore_errors=True)
+        shutil.copytree(demo.SIM_INVENTORY, self.inventory)
+        shutil.copy(self.lab.inventories[-1], self.inventory)
+        shutil.rmtree(self.results, ignore_errors=True)
+        self.results.mkdir()
+        # Only the check's results (and any failure) go in the reports, without the task's arguments (a bearer
+        # token could be one).
+        env = dict(self.lab.env, ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.junit", JUNIT_OUTPUT_DIR=str(self.results),
+                   JUNIT_TEST_CASE_PREFIX=f"meshops.istio.burst : {CHECK_TASK}", JUNIT_HIDE_TASK_ARGUMENTS="true")
+        # initial low: the mesh was just built on the primary, as the codelab's istiowatcher assumes.
+        self.rulebook = eda.start_burst(self.lab.prometheus_url, self.inventory, namespace=NAMESPACE,
+                                        poll_interval=1, window=WINDOW, initial="low",
+                                        log_path=self.lab.directory / "rulebook.log", env=env)
+        demo.remember(self.lab.directory, self.rulebook.proc.pid)
+        self.until = time.monotonic() + seconds
+
+    def busy(self):
+        """Watching for the time asked, and longer while a playbook it started still runs (ansible-rulebook gives each
+        run a private directory in its TMPDIR, removed when the run ends)."""
+        return self.rulebook.running() and (time.monotonic() < self.until or any(self.rulebook.dir.glob("eda*")))
+
+    def finish(self):
+        """Stop ansible-rulebook (its Java runs in its process) and return the decisions of the playbook runs."""
+        died = not self.rulebook.running()
+        log = self.rulebook.log_path
+        self.close()
+        if died:
+            raise SystemExit(f"ansible-rulebook stopped on its own (exit {self.rulebook.proc.returncode}); see {log}")
+        try:
+            return rulebook_decisions(self.results)
+        except ValueError as error:
+            raise SystemExit(f"{error}; see {log}") from None
+
+    def close(self):
+        if self.rulebook:
+            self.rulebook.stop()
+
+
+def rulebook_decisions(directory):
+    """The istio_burst decisions of the playbook runs ansible-rulebook started, in the order they ran, from the
+    ansible.builtin.junit reports in ``directory`` (one a run: burst-<unix time>.xml, the check's result as JSON)."""
+    decisions = []
+    for path in sorted(Path(directory).glob("*.xml"), key=lambda p: float(p.stem.rsplit("-", 1)[-1])):
+        cases = list(ElementTree.parse(path).getroot().iter("testcase"))
+        failed = [case.get("name") for case in cases if case.find("failure") is not None or case.find("error") is not None]
+        if failed:
+            raise ValueError(f"A burst playbook run failed ({path.name}): {', '.join(failed)}")
+        checks = [case for case in cases if case.get("name", "").endswith(CHECK_TASK)]
+        if len(checks) != 1:
+            raise ValueError(f"A burst playbook run has {len(checks)} results of the task {CHECK_TASK!r} ({path.name})")
+        decisions += json.loads(checks[0].findtext("system-out"))["decisions"]
+    return decisions
+
+
 # What can move the worker traffic while the load ramps: start(seconds) begins watching for about that long, busy()
 # says whether it still does, finish() waits for the end and returns its decisions (the istio_burst module's).
-# An ansible-rulebook driver fits here too.
-DRIVERS = {"polling": PollingDriver}
+DRIVERS = {"polling": PollingDriver, "rulebook": RulebookDriver}
+
+
+def choose_driver(name=None):
+    """(driver name, why): the one asked for, else the rulebook where ansible-rulebook can run, else polling."""
+    if name:
+        return name, "chosen with --driver"
+    why = eda.unavailable()
+    if why is None:
+        return "rulebook", "ansible-rulebook and Java are installed"
+    return "polling", why
 
 
 class Lab:
@@ -344,20 +430,43 @@ def outcome(samples):
     return True, "The worker traffic went to the burst cluster under load and came back when the load dropped."
 
 
-def run(directory, driver_name):
+def reaction(lab, decisions, since, high=15):
+    """Seconds from the load crossing ``high`` req/s (Prometheus's rate, 0.1 s steps, from ``since``, a Unix time)
+    to the decision that sent the worker traffic to burst, as [shortest, longest]: istio_burst gives the decision's
+    time in whole seconds (cut, not rounded), so the decision came within the second after it. None without either."""
+    enter = next((d for d in decisions if d["action"] == "enter"), None)
+    if enter is None:
+        return None
+    entered = datetime.datetime.fromisoformat(enter["at"].replace("Z", "+00:00")).timestamp()
+    query = urllib.parse.urlencode({"query": codelab_query(NAMESPACE, WINDOW), "start": since, "end": entered + 1,
+                                    "step": "0.1"})
+    with urllib.request.urlopen(f"{lab.prometheus_url}/api/v1/query_range?{query}", timeout=HTTP_TIMEOUT) as answer:
+        result = json.load(answer)["data"]["result"]
+    crossed = next((float(t) for t, value in (result[0]["values"] if result else []) if float(value) > high), None)
+    return None if crossed is None else [round(max(0.0, entered - crossed), 1), round(entered + 1 - crossed, 1)]
+
+
+def run(directory, driver_name, why):
     lab = Lab(directory)
+    driver = None
     summary = {"driver": driver_name, "decisions": [], "samples": [], "ok": False}
     try:
         lab.open()
         driver = DRIVERS[driver_name](lab)
+        print(f"\nDriver: {driver_name} ({why}).", flush=True)
         # The driver starts while Prometheus takes its first samples: its own start (Ansible's) takes as long.
         seconds = sum(step for _load, step in RAMP)
         print(f"\n=== {driver.title[0].upper()}{driver.title[1:]} watches the load for {seconds}s ===", flush=True)
         driver.start(seconds)
         wait_for_rate(lab)
+        began = time.time()
         summary["samples"] = ramp(lab, driver)
         summary["decisions"] = driver.finish()
         report(driver, summary["decisions"], summary["samples"])
+        summary["reaction_seconds"] = reaction(lab, summary["decisions"], began)
+        if summary["reaction_seconds"] is not None:
+            print("\nReaction: {}-{}s from the measured load crossing 15 req/s to the decision moving the weights to "
+                  "burst (the decision's time has whole seconds).".format(*summary["reaction_seconds"]))
         summary["ok"], message = outcome(summary["samples"])
         print(f"\n{message}")
         return 0 if summary["ok"] else 1
@@ -366,6 +475,9 @@ def run(directory, driver_name):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_IGN)
         lab.close()
+        if isinstance(driver, RulebookDriver):
+            # Its process group is gone with the others; what is left is its private directory.
+            driver.close()
         summary.update(started=lab.started, urls=lab.urls)
         demo.write_file(lab.directory / "summary.json", json.dumps(summary, indent=2))
         print(f"Stopped everything the demo started ({len(lab.started)} process groups); its logs are in {lab.directory}.")
@@ -378,13 +490,14 @@ def interrupted(signum, _frame):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default=str(DEMO_DIR), help="where the demo keeps its files (default %(default)s)")
-    parser.add_argument("--driver", choices=sorted(DRIVERS), default="polling",
-                        help="what moves the worker traffic (default %(default)s)")
+    parser.add_argument("--driver", choices=sorted(DRIVERS),
+                        help="what moves the worker traffic (default: rulebook where ansible-rulebook and Java are "
+                             "installed, else polling)")
     args = parser.parse_args(argv)
     # SIGTERM stops the demo the way Ctrl-C does: through the cleanup in run().
     signal.signal(signal.SIGTERM, interrupted)
     try:
-        return run(args.dir, args.driver)
+        return run(args.dir, *choose_driver(args.driver))
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130

@@ -8,19 +8,20 @@ import socket
 import subprocess
 import sys
 import urllib.parse
+from pathlib import Path
 
 import pytest
 import yaml
 
-from scripts import demo_burst
+from scripts import demo_burst, eda
 from tests.conftest import REPO
 from tests.sim.prometheus_harness import wait_until
 
 BOTH = ("primary", "burst")
 
 
-def start(directory, **popen):
-    return subprocess.Popen([sys.executable, "-m", "scripts.demo_burst", "--dir", str(directory)], cwd=REPO,
+def start(directory, *args, **popen):
+    return subprocess.Popen([sys.executable, "-m", "scripts.demo_burst", "--dir", str(directory), *args], cwd=REPO,
                             text=True, **popen)
 
 
@@ -43,19 +44,40 @@ def listening(url):
         return sock.connect_ex((address.hostname, address.port)) == 0
 
 
+def mentioning(text):
+    """Processes whose command line mentions ``text`` (ansible-rulebook, with its Java inside, names the demo's dir)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            pass  # gone meanwhile
+    return found
+
+
 def assert_all_stopped(directory, pgids, urls):
     assert not (directory / "servers.pid").exists()
     assert [pgid for pgid in pgids if alive(pgid)] == []
     assert [url for url in urls if listening(url)] == []
+    assert mentioning(str(directory)) == []
 
 
-def test_the_load_moves_the_worker_traffic_to_burst_and_back(tmp_path):
+# The default (make setup installs ansible-rulebook and Java): the event-driven burst; and the polling burst job.
+@pytest.mark.parametrize("driver", ["rulebook", "polling"])
+def test_the_load_moves_the_worker_traffic_to_burst_and_back(tmp_path, driver):
+    assert eda.unavailable() is None
     directory = tmp_path / "demo"
-    run = start(directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # ansible-rulebook keeps its private directory in TMPDIR: it must not be left there.
+    (tmp_path / "tmp").mkdir()
+    run = start(directory, *(["--driver", driver] if driver == "polling" else []), stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, env=dict(os.environ, TMPDIR=str(tmp_path / "tmp")))
     out, _ = run.communicate(timeout=600)
     assert run.returncode == 0, out[-4000:]
     summary = json.loads((directory / "summary.json").read_text())
-    assert summary["ok"] and summary["driver"] == "polling"
+    assert summary["ok"] and summary["driver"] == driver
+    why = "ansible-rulebook and Java are installed" if driver == "rulebook" else "chosen with --driver"
+    assert f"Driver: {driver} ({why})." in out
 
     # The weights over time: on primary, all on burst while the load is high, back on primary. Once each.
     spans = demo_burst.spans(summary["samples"])
@@ -70,9 +92,18 @@ def test_the_load_moves_the_worker_traffic_to_burst_and_back(tmp_path):
     assert moves[0]["rate"] > 15 and moves[0]["burst_weight"] == 100 and moves[0]["applied"]
     assert moves[1]["rate"] < 10 and moves[1]["burst_weight"] == 0 and moves[1]["applied"]
     assert all(not d["applied"] for d in decisions if d["action"] == "stay")
+    if driver == "rulebook":
+        # One playbook run a crossing, deciding with the rate of the event.
+        assert len(decisions) == 2 and len(list((directory / "rulebook-runs").glob("burst-*.xml"))) == 2
+        assert all("rate given by the caller" in d["reason"] for d in decisions)
+    # ansible-rulebook's private directory (scripts/eda.py's) and its playbook runs' (ansible-runner's) are gone.
+    assert sorted((tmp_path / "tmp").glob("meshops-eda-*")) == []
+    # Measured, never asserted on its value: load crossing 15 req/s -> weights on burst.
+    assert summary["reaction_seconds"] is not None
+    print(f"demo-burst reaction ({driver}): {summary['reaction_seconds']}s")
 
     # What a newcomer reads: the table as it goes, the folded decision log, the weights over time.
-    assert "=== Decision log of the polling burst job (playbooks/burst.yml, burst_mode=watch), times in UTC ===" in out
+    assert f"=== Decision log of {demo_burst.DRIVERS[driver].title}, times in UTC ===" in out
     folded = [line.split()[1] for line in out.split("=== Decision log")[1].split("\n\n")[0].splitlines()[1:]]
     assert [a for a in folded if a != "stay"] == ["enter", "leave"] and len(folded) == len(demo_burst.fold_stays(decisions))
     assert out.count("=== Weights of worker-virtual-service over time ===") == 1
@@ -90,7 +121,7 @@ def test_the_load_moves_the_worker_traffic_to_burst_and_back(tmp_path):
     assert [(c["name"], c["context"], c["vars"]["hashapp_cluster_role"]) for c in inventory["clusters"]] == [
         ("onprem", "primary", "primary"), ("burst", "burst", "burst")]
 
-    # Two kubesims, two playbooks, meshsim, Prometheus, the burst job: all gone, their ports closed.
+    # Two kubesims, two playbooks, meshsim, Prometheus, the burst job or ansible-rulebook: all gone, ports closed.
     assert len(summary["started"]) == 7 and len(summary["urls"]) == 4
     assert_all_stopped(directory, summary["started"], summary["urls"])
 
