@@ -432,7 +432,7 @@ def _gateway_route(name, namespace, item, values):
     try:
         return openshift.route(name, namespace, name, wanted, item.get("route_host") or "", tls)
     except openshift.OpenShiftError as e:
-        raise ControlPlaneError(str(e))
+        raise ControlPlaneError(str(e)) from e
 
 
 def gateway_plan(items, revision="", common_values=None, platform="kubernetes"):

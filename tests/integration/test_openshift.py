@@ -103,8 +103,8 @@ def assert_routes(sim):
     hosts = {r["metadata"]["name"]: r["status"]["ingress"][0]["host"] for r in sim.list_objects(*ROUTE, "istio-system")}
     assert hosts["kiali"] == "kiali.example.com" and hosts["grafana"] == "grafana-istio-system." + APPS
     assert sim.get_object(*ROUTE, "kiali", "istio-system")["spec"]["tls"]["termination"] == "edge"
-    for name in ADDON_ROUTES:
-        assert sim.get_object("v1", "Service", "tracing" if name == "jaeger" else name, "istio-system")["spec"]["type"] == "ClusterIP"
+    for service in ("grafana", "tracing", "kiali", "prometheus"):
+        assert sim.get_object("v1", "Service", service, "istio-system")["spec"]["type"] == "ClusterIP"
 
 
 @pytest.mark.parametrize("method", ["helm", "template"])
