@@ -178,9 +178,8 @@ def _route_admission(adm, operation, obj, old):
 
 
 def _route_router(ctl, event):
-    """The default router: admit every Route whose host no older Route of another namespace holds."""
-    if event.type == "DELETED":
-        return
+    """The default router: admit every Route whose host no older Route of another namespace holds (a
+    deletion can free a host, so every event looks at all Routes)."""
     domain = getattr(ctl.sim, "apps_domain", DEFAULT_APPS_DOMAIN)
     for route in ctl.store.scan(ROUTES):
         host = (route.get("spec") or {}).get("host") or ""
