@@ -40,18 +40,18 @@ def istio_addon_source(base, version, addon):
 
 def istio_addons_plan(manifests, settings, namespace="istio-system", api_version="networking.istio.io/v1",
                       gateway_selector=None, gateway_port=8080, gateway_service=None, nodes=None,
-                      istio_installed=True):
+                      istio_installed=True, platform="kubernetes"):
     """{apply, remove, addons}: the addon objects to apply and to delete, and the normalised settings."""
     _address, port = _gateway_reach(gateway_service, gateway_port, nodes)
     return addons.plan(manifests, settings, namespace, api_version, gateway_selector, gateway_port, port,
-                       _node_address(nodes), istio_installed)
+                       _node_address(nodes), istio_installed, platform)
 
 
 def istio_addon_urls(settings, services, namespace="istio-system", gateway_service=None, gateway_port=8080,
-                     nodes=None):
+                     nodes=None, routes=None, platform="kubernetes"):
     """{addon: {url, via, internal_url, note}} for the addons that are present."""
     address, port = _gateway_reach(gateway_service, gateway_port, nodes)
-    return addons.urls(settings, services, namespace, _node_address(nodes), address, port)
+    return addons.urls(settings, services, namespace, _node_address(nodes), address, port, routes, platform)
 
 
 class FilterModule(object):

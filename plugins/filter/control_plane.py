@@ -43,9 +43,9 @@ def istio_istiod_name(revision):
     return cp.istiod_name(revision)
 
 
-def istio_gateways(items, revision="", values=None):
+def istio_gateways(items, revision="", values=None, platform="kubernetes"):
     """A gateways_list normalised: {present, absent, namespaces}, each gateway with its chart values."""
-    return cp.gateway_plan(items, revision, values)
+    return cp.gateway_plan(items, revision, values, platform)
 
 
 def istio_rendered_crds(rendered):

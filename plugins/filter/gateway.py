@@ -8,6 +8,8 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.meshops.istio.plugins.module_utils import openshift
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # The name Istio's gateway charts give the plain-HTTP port of the ingress Service.
 _HTTP_PORT_NAMES = ("http2", "http")
@@ -56,11 +58,12 @@ def _url(scheme, host, port, path):
     return "%s://%s:%s%s" % (scheme, host, port, path)
 
 
-def gateway_url(service, path="/", gateway_port=None, nodes=None, scheme="http", local_port=8080):
+def gateway_url(service, path="/", gateway_port=None, nodes=None, scheme="http", local_port=8080, routes=None):
     """How to reach ``path`` through the ingress gateway Service ``service``.
 
-    Returns {url, via, address, port, note}; ``via`` is loadbalancer, nodeport, port-forward or
-    none. ``url`` is None only when there is no Service to go through."""
+    Returns {url, via, address, port, note}; ``via`` is route, loadbalancer, nodeport, port-forward or
+    none. ``url`` is None only when there is no Service to go through. An OpenShift Route (among
+    ``routes``) to the Service wins: on OpenShift that is the way in."""
     if scheme not in _DEFAULT_PORTS:
         raise AnsibleFilterError("gateway_url: scheme must be http or https, not %r" % (scheme,))
     if isinstance(service, list):
@@ -72,6 +75,13 @@ def gateway_url(service, path="/", gateway_port=None, nodes=None, scheme="http",
     meta = service.get("metadata") or {}
     spec = service.get("spec") or {}
     ref = "%s/%s" % (meta.get("namespace", ""), meta.get("name", ""))
+    found = openshift.route_for_service(routes, meta.get("namespace"), meta.get("name"))
+    if found:
+        reach = openshift.route_url(found, path)
+        if reach["url"]:
+            return dict(url=reach["url"], via="route", address=reach["host"], port=None,
+                        note="Route %s/%s%s" % (meta.get("namespace", ""), found["metadata"]["name"], "" if reach["admitted"]
+                                                 else " (not admitted by a router yet)"))
     port = _pick_port(spec.get("ports") or [], gateway_port)
     if port is None:
         return dict(url=None, via="none", address=None, port=None,

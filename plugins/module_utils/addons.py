@@ -13,6 +13,8 @@ __metaclass__ = type
 import copy
 import hashlib
 
+from ansible_collections.meshops.istio.plugins.module_utils import openshift
+
 try:
     import yaml
 
@@ -30,7 +32,8 @@ ADDONS = (
     ("kiali", dict(file="kiali.yaml", service="kiali", port=20001, path="/kiali", deployment="kiali")),
 )
 ADDON_NAMES = tuple(addon[0] for addon in ADDONS)
-EXPOSURES = ("clusterip", "nodeport", "ingress")
+EXPOSURES = ("clusterip", "nodeport", "ingress", "route")
+PLATFORMS = ("kubernetes", "openshift")
 RAW_URL = "https://raw.githubusercontent.com/istio/istio/release-%s/samples/addons"
 CONFIG_CHECKSUM = "meshops.istio/config-checksum"
 _CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding", "Namespace", "CustomResourceDefinition")
@@ -59,19 +62,32 @@ def source(base, version, name):
     return "%s/%s" % (str(base).rstrip("/"), spec["file"])
 
 
-def settings(name, given):
-    """One addon's settings with defaults, checked: {state, exposure, node_port, host}."""
+def settings(name, given, platform="kubernetes"):
+    """One addon's settings with defaults, checked: {state, exposure, node_port, host, tls}.
+
+    On OpenShift a node port is not the way in: exposure nodeport becomes route there."""
     given = dict(given or {})
     out = dict(state=given.get("state") or "present", exposure=given.get("exposure") or "clusterip",
-               node_port=given.get("node_port"), host=given.get("host"))
+               node_port=given.get("node_port"), host=given.get("host"), tls=given.get("tls") or "none")
     if out["state"] not in ("present", "absent"):
         raise AddonError("addons_%s.state must be present or absent, not %r." % (name, out["state"]))
     if out["exposure"] not in EXPOSURES:
         raise AddonError("addons_%s.exposure must be one of %s, not %r." % (name, ", ".join(EXPOSURES), out["exposure"]))
+    if (platform or "kubernetes") not in PLATFORMS:
+        raise AddonError("The platform must be one of %s, not %r." % (", ".join(PLATFORMS), platform))
+    if platform == "openshift" and out["exposure"] == "nodeport" and out["node_port"] is None:
+        out["exposure"] = "route"
+    if out["exposure"] == "route" and platform != "openshift":
+        raise AddonError("addons_%s.exposure route makes an OpenShift Route, which this platform (%s) has not: set "
+                         "addons_platform: openshift on OpenShift, or use nodeport or ingress." % (name, platform))
+    if out["tls"] not in ("none", "edge"):
+        raise AddonError("addons_%s.tls must be none or edge, not %r." % (name, out["tls"]))
+    if out["tls"] != "none" and out["exposure"] != "route":
+        raise AddonError("addons_%s.tls is for exposure route (the router ends TLS); exposure is %s." % (name, out["exposure"]))
     if out["node_port"] is not None:
-        if out["exposure"] != "nodeport":
-            raise AddonError("addons_%s.node_port is only used with exposure nodeport (exposure is %s); drop it or "
-                             "set exposure: nodeport." % (name, out["exposure"]))
+        if out["exposure"] != "nodeport" or platform == "openshift":
+            raise AddonError("addons_%s.node_port is only used with exposure nodeport (exposure is %s) off OpenShift "
+                             "(where a Route exposes the addon); drop it or set exposure: nodeport." % (name, out["exposure"]))
         if not 30000 <= int(out["node_port"]) <= 32767:
             raise AddonError("addons_%s.node_port %s is outside Kubernetes' default node port range 30000-32767."
                              % (name, out["node_port"]))
@@ -117,6 +133,8 @@ def internal_url(name, namespace):
 
 def external_base(name, wanted, node_address=None, gateway_port=None):
     """Where a browser reaches the addon from outside, when that is known before applying."""
+    if wanted["exposure"] == "route" and wanted["host"]:
+        return "%s://%s" % ("https" if wanted["tls"] == "edge" else "http", wanted["host"])
     if wanted["exposure"] == "ingress":
         port = "" if gateway_port in (None, 80) else ":%s" % gateway_port
         return "http://%s%s" % (wanted["host"], port)
@@ -207,16 +225,28 @@ def ingress_objects(name, namespace, wanted, api_version, selector, gateway_port
     return [gateway, virtual_service]
 
 
+def route_object(name, namespace, wanted, objects):
+    """The OpenShift Route to the addon's UI Service port (by its name, as Routes name ports)."""
+    spec = _spec(name)
+    target = spec["port"]
+    for obj in objects:
+        if obj.get("kind") == "Service" and obj["metadata"].get("name") == spec["service"]:
+            for port in (obj.get("spec") or {}).get("ports") or []:
+                if port.get("port") == spec["port"] and port.get("name"):
+                    target = port["name"]
+    return openshift.route(name, namespace, spec["service"], target, wanted.get("host") or "", wanted.get("tls"))
+
+
 def plan(manifests, addon_settings, namespace="istio-system", api_version="networking.istio.io/v1",
          gateway_selector=None, gateway_port=8080, gateway_external_port=None, node_address=None,
-         istio_installed=True):
+         istio_installed=True, platform="kubernetes"):
     """What to do for every addon.
 
     ``manifests``: {addon: [objects of its samples/addons file]} for the addons that are read;
     ``addon_settings``: {addon: given settings}. Returns {apply, remove, addons} where ``apply`` and
     ``remove`` are object lists in a safe order and ``addons`` the normalised settings. Without
     Istio (``istio_installed`` false) there are no Gateway/VirtualService kinds to use or delete."""
-    wanted = dict((name, settings(name, addon_settings.get(name))) for name in ADDON_NAMES)
+    wanted = dict((name, settings(name, addon_settings.get(name), platform)) for name in ADDON_NAMES)
     if not istio_installed:
         ingress = [n for n in ADDON_NAMES if wanted[n]["state"] == "present" and wanted[n]["exposure"] == "ingress"]
         if ingress:
@@ -246,29 +276,39 @@ def plan(manifests, addon_settings, namespace="istio-system", api_version="netwo
             objects = _configure_kiali(objects, namespace, prom, graf, trace)
         extra = ingress_objects(name, namespace, wanted[name], api_version, selector, gateway_port) \
             if istio_installed else []
+        # Only OpenShift has the Route kind to apply or delete.
+        route = [route_object(name, namespace, wanted[name], objects)] if platform == "openshift" else []
         if wanted[name]["state"] == "present":
             apply_objects += objects
-            if wanted[name]["exposure"] == "ingress":
-                apply_objects += extra
-            else:
-                remove_objects += extra
+            for exposure, exposing in (("ingress", extra), ("route", route)):
+                if wanted[name]["exposure"] == exposure:
+                    apply_objects += exposing
+                else:
+                    remove_objects += exposing
         else:
-            remove_objects += objects + extra
+            remove_objects += objects + extra + route
     return dict(apply=apply_objects, remove=list(reversed(remove_objects)), addons=wanted)
 
 
-def urls(addon_settings, services, namespace, node_address=None, gateway_address=None, gateway_port=None):
+def urls(addon_settings, services, namespace, node_address=None, gateway_address=None, gateway_port=None,
+         routes=None, platform="kubernetes"):
     """Where the user opens each addon that is present: {addon: {url, via, internal_url, note}}."""
     out = {}
     by_name = dict(((s.get("metadata") or {}).get("name"), s) for s in services or [])
     for name in ADDON_NAMES:
-        wanted = settings(name, addon_settings.get(name))
+        wanted = settings(name, addon_settings.get(name), platform)
         if wanted["state"] != "present":
             continue
         spec = _spec(name)
         path = spec["path"] if spec["path"] != "/" else "/"
         entry = dict(internal_url=internal_url(name, namespace), via=wanted["exposure"])
-        if wanted["exposure"] == "ingress":
+        if wanted["exposure"] == "route":
+            found = openshift.route_for_service(routes, namespace, spec["service"])
+            reach = openshift.route_url(found or {}, path)
+            entry["url"] = reach["url"] or external_base(name, wanted)
+            entry["note"] = ("Route %s/%s, admitted by the router" % (namespace, name) if reach["admitted"] else
+                             "Route %s/%s, not admitted by a router yet" % (namespace, name))
+        elif wanted["exposure"] == "ingress":
             port = "" if gateway_port in (None, 80) else ":%s" % gateway_port
             entry["url"] = "http://%s%s%s" % (wanted["host"], port, path)
             entry["note"] = ("through the ingress gateway; %s must resolve to %s" %

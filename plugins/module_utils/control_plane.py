@@ -14,6 +14,8 @@ __metaclass__ = type
 import copy
 import re
 
+from ansible_collections.meshops.istio.plugins.module_utils import openshift
+
 ISTIO_CHART_REPO = "https://istio-release.storage.googleapis.com/charts"
 DEFAULT_NAMESPACE = "istio-system"
 DEFAULT_REVISION = "default"
@@ -293,14 +295,21 @@ def deep_merge(base, override):
     return out
 
 
+# Kubernetes distributions with a platform profile in Istio's charts that the roles support.
+PLATFORMS = ("kubernetes", "openshift")
+
+
 def chart_values(chart, settings, extra=None):
     """Helm values for Istio's ``base``, ``istiod`` or ``gateway`` chart from our settings.
 
-    ``settings`` keys (all optional): namespace, revision, default_revision, profile, hub, tag,
-    mesh_config, pilot_env, mesh_id, cluster_name, network. Only what the user set is passed, so
+    ``settings`` keys (all optional): namespace, revision, default_revision, profile, platform, hub,
+    tag, mesh_config, pilot_env, mesh_id, cluster_name, network. Only what the user set is passed, so
     the charts' own defaults stay in charge of everything else; ``extra`` is merged over ours."""
     settings = settings or {}
     namespace = settings.get("namespace") or DEFAULT_NAMESPACE
+    platform = settings.get("platform") or "kubernetes"
+    if platform not in PLATFORMS:
+        raise ControlPlaneError("Platform %r is not one of %s." % (platform, ", ".join(PLATFORMS)))
     values = {}
     if chart == "base":
         _set_path(values, ("global", "istioNamespace"), namespace)
@@ -326,7 +335,9 @@ def chart_values(chart, settings, extra=None):
     elif chart in ("cni", "ztunnel"):
         # Ambient mode's node agents: the profile switches them to ambient; ztunnel finds istiod by
         # revision and namespace, and takes its image settings at the top level, not under global.
-        values["profile"] = "ambient"
+        # OpenShift's sidecar mode runs istio-cni without ambient.
+        if platform != "openshift" or settings.get("profile") == "ambient":
+            values["profile"] = "ambient"
         if settings.get("revision"):
             values["revision"] = settings["revision"]
         if chart == "ztunnel":
@@ -338,6 +349,10 @@ def chart_values(chart, settings, extra=None):
         values = gateway_values(settings)
     else:
         raise ControlPlaneError("Unknown Istio chart %r: expected base, istiod, gateway, cni or ztunnel." % (chart,))
+    if platform != "kubernetes":
+        # Every chart merges its files/profile-platform-<platform>.yaml over its defaults (zzz_profile.yaml);
+        # ztunnel's own templates read the top-level key, the others global.platform.
+        _set_path(values, ("platform",) if chart == "ztunnel" else ("global", "platform"), platform)
     return deep_merge(values, extra or {})
 
 
@@ -406,11 +421,29 @@ def gateway_selector(name, labels=None):
     return {"istio": labels.get("istio") or (name[len("istio-"):] if name.startswith("istio-") else name)}
 
 
-def gateway_plan(items, revision="", common_values=None):
+def _gateway_route(name, namespace, item, values):
+    """The OpenShift Route of a gateway: to its http2 port, or its https port for TLS passthrough."""
+    tls = item.get("route_tls") or "none"
+    wanted = "https" if tls == "passthrough" else "http2"
+    names = [p["name"] for p in values["service"].get("ports") or []]
+    if wanted not in names:
+        raise ControlPlaneError("Gateway %s: its Route (route_tls %s) goes to the Service port named %s, which the "
+                                "gateway does not have (ports: %s)." % (name, tls, wanted, ", ".join(names)))
+    try:
+        return openshift.route(name, namespace, name, wanted, item.get("route_host") or "", tls)
+    except openshift.OpenShiftError as e:
+        raise ControlPlaneError(str(e)) from e
+
+
+def gateway_plan(items, revision="", common_values=None, platform="kubernetes"):
     """Normalise a gateways_list: {present: [...], absent: [...], namespaces: [Namespace objects]}.
 
     Each gateway comes back with name, namespace, service_type and ``chart_values``
-    (ours, then ``common_values``, then the item's own ``values``)."""
+    (ours, then ``common_values``, then the item's own ``values``). On OpenShift the Service is ClusterIP
+    (a Route, ``route``, exposes it: OpenShift's router, not node ports, is the way in)."""
+    platform = platform or "kubernetes"
+    if platform not in PLATFORMS:
+        raise ControlPlaneError("Platform %r is not one of %s." % (platform, ", ".join(PLATFORMS)))
     present, absent, names = [], [], set()
     for item in items or []:
         name = item.get("name")
@@ -422,12 +455,24 @@ def gateway_plan(items, revision="", common_values=None):
         state = item.get("state") or "present"
         if state not in ("present", "absent"):
             raise ControlPlaneError("Gateway %s: state must be present or absent, not %r." % (name, state))
+        if platform != "openshift" and (item.get("route_host") or item.get("route_tls")):
+            raise ControlPlaneError("Gateway %s: route_host and route_tls are for OpenShift Routes; set "
+                                    "gateways_platform: openshift, or drop them." % name)
         settings = dict(item)
         settings.setdefault("revision", revision)
+        if platform == "openshift":
+            settings["service_type"] = "ClusterIP"
+            for port in settings.get("ports") or []:
+                if port.get("node_port") or port.get("nodePort"):
+                    raise ControlPlaneError("Gateway %s: port %s asks for a node port, but on OpenShift the gateway "
+                                            "is reached through its Route; drop node_port." % (name, port.get("name")))
         values = deep_merge(deep_merge(gateway_values(settings), common_values or {}), item.get("values") or {})
+        if platform != "kubernetes":
+            _set_path(values, ("global", "platform"), platform)
         gateway = dict(name=name, namespace=item["namespace"], state=state,
                        service_type=values["service"]["type"], chart_values=values,
-                       selector=gateway_selector(name, values.get("labels")))
+                       selector=gateway_selector(name, values.get("labels")),
+                       route=_gateway_route(name, item["namespace"], item, values) if platform == "openshift" else None)
         (present if state == "present" else absent).append(gateway)
     namespaces = []
     for gateway in present:
@@ -456,11 +501,16 @@ def istio_operator(settings, extra=None):
             _set_path(values, path, str(settings[key]))
     if settings.get("pilot_env"):
         _set_path(values, ("pilot", "env"), dict((k, str(v)) for k, v in settings["pilot_env"].items()))
+    if settings.get("platform") and settings["platform"] != "kubernetes":
+        _set_path(values, ("global", "platform"), settings["platform"])
     if values:
         spec["values"] = values
     # Gateways are the gateways role's job (istio/gateway chart), so istioctl must not add its own.
     spec["components"] = {"ingressGateways": [{"name": "istio-ingressgateway", "enabled": False}],
                           "egressGateways": [{"name": "istio-egressgateway", "enabled": False}]}
+    if settings.get("platform") == "openshift":
+        # OpenShift needs the CNI node agent, and lets only kube-system run it privileged.
+        spec["components"]["cni"] = {"enabled": True, "namespace": "kube-system"}
     name = "meshops-" + revision_label(settings.get("revision"))
     operator = {
         "apiVersion": "install.istio.io/v1alpha1",

@@ -222,7 +222,7 @@ def test_ambient_profile_installs_cni_and_ztunnel_with_helm(kubesim, run_playboo
     assert s.image(sim, "ztunnel", kind="DaemonSet") == "mirror.example/istio/ztunnel:1.27.0-distroless"
     env = sim.get_object("apps/v1", "Deployment", "istiod", "istio-system")["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "PILOT_ENABLE_AMBIENT", "value": "true"} in env
-    assert "ambient node agents: istio-cni-node, ztunnel;" in s.debug_msg(first, "Report the control plane")
+    assert "ambient node agents: istio-cni-node, ztunnel in istio-system;" in s.debug_msg(first, "Report the control plane")
 
     again = run_playbook(ONLY, sim, params)
     assert again.rc == 0, again

@@ -16,9 +16,12 @@ def main(argv=None):
                         help="YAML files of CustomResourceDefinitions to load at start")
     parser.add_argument("--available-delay", type=float, default=0.0, metavar="S",
                         help="seconds before pods turn Ready and LoadBalancers get an address")
+    parser.add_argument("--openshift", action="store_true",
+                        help="serve OpenShift's Route and SecurityContextConstraints APIs (and Multus' CRD)")
     args = parser.parse_args(argv)
     try:
-        sim = KubeSim(name=args.name, crd_files=args.crds, available_delay=args.available_delay, port=args.port)
+        sim = KubeSim(name=args.name, crd_files=args.crds, available_delay=args.available_delay, port=args.port,
+                      openshift=args.openshift)
         sim.start()
     except (OSError, ValueError, KeyError) as exc:
         print(f"kubesim: cannot start: {exc}", file=sys.stderr)

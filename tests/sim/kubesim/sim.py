@@ -46,7 +46,7 @@ def _load_file(path):
 class KubeSim:
     """An in-memory Kubernetes API server that kubectl, client-go, helm and the Python client accept."""
 
-    def __init__(self, name="kubesim", crd_files=(), available_delay=0.0, port=0):
+    def __init__(self, name="kubesim", crd_files=(), available_delay=0.0, port=0, openshift=False):
         self.name = name
         self.available_delay = float(available_delay)
         self.crd_files = [str(f) for f in crd_files]
@@ -75,6 +75,11 @@ class KubeSim:
         self._thread = None
         self.port = None
         self._bootstrap()
+        self.openshift = bool(openshift)
+        if self.openshift:
+            # Route, SecurityContextConstraints and Multus' NetworkAttachmentDefinition (openshift.py).
+            from .openshift import install
+            install(self)
         for path in self.crd_files:
             self.create_objects(clone(_load_file(path)))
 

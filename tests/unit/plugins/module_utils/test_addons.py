@@ -34,7 +34,7 @@ def test_source_defaults_to_the_release_raw_url():
     ("kiali", {"exposure": "ingress"}, "needs a host name"),
     ("grafana", {"exposure": "clusterip", "node_port": 30300}, "only used with exposure nodeport"),
     ("grafana", {"exposure": "nodeport", "node_port": 3000}, "outside Kubernetes' default node port range"),
-    ("jaeger", {"exposure": "route"}, "must be one of clusterip, nodeport, ingress"),
+    ("jaeger", {"exposure": "loadbalancer"}, "must be one of clusterip, nodeport, ingress, route"),
     ("jaeger", {"state": "gone"}, "must be present or absent"),
 ])
 def test_settings_refuse_bad_input(name, given, message):
