@@ -678,12 +678,12 @@ class Cluster:
                     raise
                 if isinstance(cause, _lib.ResourceNotFoundError):
                     self._not_served_kinds.add(key)
-                    if not self._group_version_served(api_version):
+                    if not self.serves(api_version):
                         self._not_served_versions.add(api_version)
                 raise self._not_served(api_version, kind) from cause
         return self._resources[key]
 
-    def _group_version_served(self, api_version):
+    def serves(self, api_version):
         """False when the API serves no kind at all of ``api_version`` (one GET instead of a discovery
         read for each of its kinds); True when it does, or when that cannot be told."""
         if "/" not in api_version:

@@ -14,6 +14,7 @@ __metaclass__ = type
 import datetime
 
 from ansible_collections.meshops.istio.plugins.module_utils import injection as inj
+from ansible_collections.meshops.istio.plugins.module_utils import openshift
 from ansible_collections.meshops.istio.plugins.module_utils.kube import KubeError
 
 ISTIO_NETWORKING = "networking.istio.io"
@@ -94,11 +95,16 @@ def restart(cluster, namespace, names):
 
 def ingress(cluster, name, namespace):
     """The ingress gateway Service (as a list: [] when missing) and, when its address is a node port
-    (no load balancer address yet), the Nodes: what the gateway_url filter needs."""
+    (no load balancer address yet), the Nodes; for a ClusterIP Service on a cluster that serves
+    OpenShift Routes (where the gateways role exposes it by one), the namespace's Routes: what the
+    gateway_url filter needs."""
     service = cluster.get("v1", "Service", name, namespace)
     if service is None:
-        return dict(resources=[], nodes=[])
+        return dict(resources=[], nodes=[], routes=[])
     spec, status = service.get("spec") or {}, service.get("status") or {}
-    needs_nodes = (spec.get("type") or "ClusterIP") in ("NodePort", "LoadBalancer") and not (
+    service_type = spec.get("type") or "ClusterIP"
+    needs_nodes = service_type in ("NodePort", "LoadBalancer") and not (
         (status.get("loadBalancer") or {}).get("ingress"))
-    return dict(resources=[service], nodes=cluster.list("v1", "Node") if needs_nodes else [])
+    routes = (cluster.list(openshift.ROUTE_API, "Route", namespace)
+              if service_type == "ClusterIP" and cluster.serves(openshift.ROUTE_API) else [])
+    return dict(resources=[service], nodes=cluster.list("v1", "Node") if needs_nodes else [], routes=routes)

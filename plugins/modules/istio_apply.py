@@ -200,7 +200,7 @@ EXAMPLES = r"""
 # The whole phase of an application role in one task (one module process): Istio's API version, the
 # injected namespace, the apply and its wait, the sidecar check and the ingress gateway's address.
 # test expects: result: results[*].action == [created, created, created]
-# test expects: result: ingress == {resources: [], nodes: []}
+# test expects: result: ingress == {resources: [], nodes: [], routes: []}
 # test expects: Namespace webshop: metadata.labels."istio-injection" == enabled
 # test expects: VirtualService webshop/web: apiVersion == networking.istio.io/v1
 - name: Deploy into an injected namespace, check the sidecars and read where the gateway is reached
@@ -294,11 +294,12 @@ restarted:
   sample: [reviews-v1]
 ingress:
   description:
-    - With O(ingress_service), C(resources) holds the Service (none when it does not exist) and C(nodes) the
-      Nodes when the address is a node port.
+    - With O(ingress_service), C(resources) holds the Service (none when it does not exist), C(nodes) the
+      Nodes when the address is a node port, and C(routes) the OpenShift Routes of the Service's namespace when
+      it is a ClusterIP Service on a cluster that serves them.
   returned: always
   type: dict
-  sample: {resources: [], nodes: []}
+  sample: {resources: [], nodes: [], routes: []}
 diff:
   description: The objects that change, before and after, keyed by C(kind/namespace/name); only with C(--diff).
   returned: when diff mode is on and something changed
@@ -408,13 +409,13 @@ def main():
         ns = params["namespace_injection"]
         if params["state"] == "absent":
             output = ApplyRun(cluster, todo, create_only=params["create_only"]).absent().result(diff=module._diff)
-            output.update(without_sidecar=[], restarted=[], ingress=dict(resources=[], nodes=[]))
+            output.update(without_sidecar=[], restarted=[], ingress=dict(resources=[], nodes=[], routes=[]))
             return output
         namespace = (ns["name"], inj.label_changes(ns["injection"], ns["revision"])) if ns else None
         worker = ApplyRun(cluster, todo, create_only=params["create_only"], namespace=namespace)
         worker.present(wait=params["wait"], wait_timeout=params["wait_timeout"], wait_sleep=params["wait_sleep"])
         output = worker.result(diff=module._diff)
-        output.update(without_sidecar=[], restarted=[], ingress=dict(resources=[], nodes=[]))
+        output.update(without_sidecar=[], restarted=[], ingress=dict(resources=[], nodes=[], routes=[]))
         if params["sidecars"] != "skip" and not (cluster.check_mode and worker.namespace_action == "created"):
             output["without_sidecar"], output["restarted"] = _sidecar_phase(cluster, params, todo, params["wait_sleep"])
             output["changed"] = output["changed"] or bool(output["restarted"])

@@ -112,9 +112,10 @@ def test_openshift_install_routes_namespaces_rerun_and_uninstall(openshift, run_
     sim = openshift
     params = install_vars(real, control_plane_method=method)
     playbook = str(tmp_path / "openshift.yml")
-    # install, addons and namespaces as one AWX workflow would run them, in one play file.
+    # install, addons, namespaces and an app as one AWX workflow would run them, in one play file.
     (tmp_path / "openshift.yml").write_text("\n".join(
-        "- import_playbook: %s" % (s.REPO / "playbooks" / name) for name in ("install.yml", "addons.yml", "namespaces.yml")))
+        "- import_playbook: %s" % (s.REPO / "playbooks" / name)
+        for name in ("install.yml", "addons.yml", "namespaces.yml", "bookinfo.yml")))
 
     check = run_playbook(playbook, sim, params, check=True)
     assert check.rc == 0, check
@@ -148,6 +149,11 @@ def test_openshift_install_routes_namespaces_rerun_and_uninstall(openshift, run_
     assert "kiali: https://kiali.example.com/kiali (Route istio-system/kiali, admitted by the router)" in urls
     assert "grafana: http://grafana-istio-system.%s/" % APPS in urls
     assert "platform openshift;" in s.debug_msg(first, "Report the control plane")
+    # An application role on OpenShift: its namespace gets the attachment, its URL is the gateway's Route.
+    assert s.names(sim, *NAD, "bookinfo") == ["istio-cni"]
+    assert s.debug_msg(first, "Show the application URL") == (
+        "bookinfo: http://istio-ingressgateway-istio-system.%s/productpage (Route istio-system/istio-ingressgateway)"
+        % APPS)
 
     again = run_playbook(playbook, sim, params)
     assert again.rc == 0, again
