@@ -196,7 +196,9 @@ def up(directory, istio_dir=None):
     kubeconfig = start_kubesim(directory, CLUSTER, directory / "kubeconfig")
     namespace = yaml.safe_load((REPO / "roles" / "bookinfo" / "defaults" / "main.yml").read_text())["bookinfo_namespace"]
     mesh_port = start_meshsim(directory, kubeconfig, CLUSTER, "--service", f"reviews:{namespace}:v1,v2,v3",
-                              "--rate", "50", "--source-workload", "productpage-v1", "--cluster", CLUSTER)
+                              "--rate", "50", "--source-workload", "productpage-v1", "--cluster", CLUSTER,
+                              # release.yml -e release_load_rate=20: the load Jobs are traffic too.
+                              "--follow-jobs")
     prometheus_port = start_prometheus(directory, mesh_port)
     host_vars = {
         "ansible_connection": "local",

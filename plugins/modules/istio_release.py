@@ -433,6 +433,27 @@ EXAMPLES = r"""
     load:
       rate: 20
       connections: 4
+
+# Routed with the Gateway API (istio_traffic with routing_api: gateway-api, or the bookinfo role with
+# bookinfo_routing_api: gateway-api): the weights move on HTTPRoute reviews between the Services reviews-v1
+# and reviews-v2, and the release state is kept on the HTTPRoute.
+# test needs: gateway api, reviews on an HTTPRoute
+# test runs with: analysis.interval=5s
+# test expects: result: outcomes == [started, advanced, promoted]
+# test expects: HTTPRoute bookshop/reviews: spec.rules[0].backendRefs[*].name == [reviews-v2]
+# test expects: VirtualService bookshop/reviews absent
+- name: Release reviews v2 on its Gateway API HTTPRoute
+  meshops.istio.istio_release:
+    action: run
+    service: reviews
+    namespace: bookshop
+    routing_api: gateway-api
+    canary: v2
+    steps: [20, 100]
+    analysis:
+      interval: 1m
+      success_rate: 99
+      min_requests: 50
 """
 
 RETURN = r"""

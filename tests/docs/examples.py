@@ -248,6 +248,22 @@ def _gateway_api(env):
     bookinfo.seed(env.primary, "bookstore", destination_rules=False)
 
 
+def _reviews_http_route(env):
+    """Istio's Gateway API samples (per-version Services, HTTPRoute reviews all to v1) in namespace bookshop."""
+    from tests.conftest import REFERENCE
+    from tests.sim.meshsim import bookinfo
+    samples = REFERENCE / "istio" / "samples" / "bookinfo"
+    bookinfo.seed(env.primary, "bookshop", destination_rules=False)
+    docs = [doc for doc in yaml.safe_load_all((samples / "bookinfo-versions.yaml").read_text())
+            if doc and doc["metadata"]["name"].startswith("reviews-")]
+    docs += [doc for doc in yaml.safe_load_all((samples / "gateway-api" / "route-reviews-v1.yaml").read_text()) if doc]
+    env.primary.create_objects([dict(doc, metadata=dict(doc["metadata"], namespace="bookshop")) for doc in docs])
+    env.mesh().add_service("reviews", "bookshop", rate=100, versions=["v1", "v2", "v3"],
+                           source_workload="productpage-v1")
+    env.wait_traffic('sum(rate(istio_requests_total{destination_service_namespace="bookshop",'
+                     'destination_service_name="reviews"}[5s])) > 50')
+
+
 def _istiod(env):
     from tests.sim.webhook_support import istiod
     istiod(env.primary, image="docker.io/istio/pilot:1.27.3")
@@ -305,6 +321,10 @@ PREREQUISITES = {
                  "VirtualService checkout sending all to cloud; no traffic", _checkout),
     "gateway api": ("the Gateway API CRDs (v1.6.1 standard, from ../shared/reference) and namespace bookstore with "
                     "Bookinfo's Services, no routing", _gateway_api),
+    "reviews on an HTTPRoute": ("namespace bookshop with Bookinfo's Services, reviews-v1/v2/v3 of "
+                                "bookinfo-versions.yaml, HTTPRoute reviews of route-reviews-v1.yaml (needs gateway "
+                                "api first) and 100 req/s to reviews as routed, scraped by Prometheus",
+                                _reviews_http_route),
     "istiod 1.27.3": ("istiod of Istio 1.27.3 (default revision) in istio-system", _istiod),
     "workloads in frontend and backend": ("namespaces frontend and backend with a Deployment each (web, api)",
                                           _workloads),

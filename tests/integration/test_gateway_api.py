@@ -291,3 +291,56 @@ def test_bookinfo_role_routes_with_the_gateway_api(kubesim_factory, run_playbook
     assert bookinfo_routing(sim) == {}
     again = run_playbook("bookinfo.yml", sim, extra_vars=dict(gw, bookinfo_state="absent"))
     assert again.rc == 0 and again.changed == 0, again
+
+
+# ---------------------------------------------------------------- the release role
+
+def test_release_role_with_gateway_api_routing(kubesim_factory, run_playbook, tmp_path):
+    """playbooks/release.yml with AWX-survey-style answers and release_routing_api=gateway-api: check mode writes
+    nothing, the run promotes on the HTTPRoute (Prometheus through the API server), a rerun changes nothing."""
+    sim = kubesim_factory(istio_crds=True, crd_files=crd_files())
+    env = ReleaseEnv(sim)
+    try:
+        env.prometheus.wait_scraped(4)
+        ns = env.namespace(rate=120, vs=None)
+        run = run_playbook(TRAFFIC, sim, extra_vars={"traffic_steps": [
+            {"routing_api": "gateway-api", "namespace": ns, "subsets": {"v1": 100}, "subset_labels": LABELS}]})
+        assert run.rc == 0, run
+        env.mesh.reload()
+        survey = {"release_namespace": ns, "release_routing_api": "gateway-api", "release_canary_version": "v3",
+                  "release_steps": "30,100", "release_interval": 3, "release_window": "3s",
+                  "release_min_requests": 5, "release_threshold": 0, "release_report_dir": str(tmp_path / "out")}
+        act = "meshops.istio.release : Act on the release of the service"
+        sim.clear_request_log()
+        check = run_playbook("release.yml", sim, extra_vars=survey, check=True)
+        assert check.rc == 0, check
+        (res,) = check.results(act)
+        assert res["changed"] and res["outcomes"] == ["started"]
+        assert sim.writes() == [] and not (tmp_path / "out").exists()
+        assert route(sim, ns=ns)["metadata"].get("annotations") is None
+
+        ran = run_playbook("release.yml", sim, extra_vars=survey, env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
+        assert ran.rc == 0, ran
+        (res,) = ran.results(act)
+        assert res["outcomes"] == ["started", "advanced", "promoted"] and res["phase"] == "succeeded", res
+        assert res["weights"] == {"v3": 100}
+        assert res["analysis"]["checks"][0]["value"] >= 5  # Prometheus saw the canary's requests
+        live = route(sim, ns=ns)
+        assert [b["name"] for b in live["spec"]["rules"][0]["backendRefs"]] == ["reviews-v3"]
+        assert "meshops.istio/release" in live["metadata"]["annotations"]
+        assert sim.get_object("networking.istio.io/v1", "VirtualService", "reviews", ns) is None
+        assert (tmp_path / "out" / "reviews-v3.md").exists()
+        # The workflow's promote/rollback node gets the routing API with the release.
+        assert ran.data["global_custom_stats"]["release_routing_api"] == "gateway-api"
+
+        writes = len(sim.writes())
+        again = run_playbook("release.yml", sim, extra_vars=survey)
+        assert again.rc == 0 and again.changed == 0, again
+        assert len(sim.writes()) == writes
+        # Without release_routing_api the role looks for a VirtualService and says where to deploy one.
+        wrong = run_playbook("release.yml", sim, extra_vars=dict(survey, release_routing_api="istio"))
+        assert wrong.rc != 0 and "There is no VirtualService reviews in namespace %s" % ns in wrong.failed_msgs[-1]
+        assert len(sim.writes()) == writes
+        env.done(ns)
+    finally:
+        env.stop()

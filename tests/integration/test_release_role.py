@@ -107,6 +107,7 @@ def test_failed_release_fails_the_job_and_publishes_the_summary(env, run_playboo
     ({"release_threshold": 500}, "release_threshold=500 (failed analyses tolerated, 0-100)"),
     ({"release_prometheus_url": "prometheus:9090"}, "set release_prometheus_url to the Prometheus"),
     ({"release_action": "launch"}, "release_action"),
+    ({"release_compare_latency_p99_ratio": "fast"}, "release_compare_latency_p99_ratio=fast: give each as a number"),
 ])
 def test_bad_survey_answers_stop_before_anything_changes(env, run_playbook, answers, message):
     ns = env.namespaces[0] if env.namespaces else env.namespace(rate=0)
@@ -215,3 +216,23 @@ def test_release_role_brings_its_own_load_to_a_quiet_service(env, run_playbook):
                for m in failed.failed_msgs), failed.failed_msgs
     assert split(env, quiet) == {"v1": 100}
     env.done(quiet)
+
+
+def test_release_role_compares_with_stable_from_survey_numbers(env, run_playbook):
+    """The comparison and the judge's confidence as an AWX survey gives them (text and a float), merged into
+    release_compare/release_judge: the module judges the canary against the stable version with them."""
+    ns = env.namespace(rate=100)
+    extra = survey(env, ns, release_interval=10, release_window="10s", release_steps="50,100",
+                   release_compare_success_rate_drop="1", release_compare_latency_p99_ratio=" 1.5 ",
+                   release_judge_confidence=0.9, release_judge={"sample_interval": "2s"})
+    run = run_playbook("release.yml", env.sim, extra_vars=extra)
+    assert run.rc == 0, run
+    (res,) = run.results(ACT)
+    assert res["outcomes"] == ["started", "advanced", "promoted"] and split(env, ns) == {"v2": 100}
+    analysis = res["release"]["analysis"]
+    assert analysis["compare"] == {"success_rate_drop": 1.0, "latency_p99_ratio": 1.5}, analysis
+    assert (analysis["judge"]["test"], analysis["judge"]["confidence"], analysis["judge"]["sample_interval"]) == (
+        "mann-whitney", 0.9, 2.0), analysis
+    judged = [h["compared"] for h in res["release"]["history"] if h.get("compared")]
+    assert judged and judged[0]["judge"]["verdict"] == "canary not worse", judged
+    env.done(ns)

@@ -1,9 +1,16 @@
 """meshsim honours fortio load Jobs: traffic from the Job's workload to the URL's Service, at -qps, for -t."""
 import datetime
+import json
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
 
 import pytest
+import yaml
 
+from tests.conftest import REPO
 from tests.sim.meshsim import MeshSim, loadjobs
 from tests.sim.prometheus_harness import wait_until
 
@@ -95,3 +102,39 @@ def test_jobs_are_read_only_when_asked():
         assert mesh.state()["loads"] == {} and mesh.metrics.totals(source_workload="reviews-v2-load-1") == 0
     finally:
         mesh.stop()
+
+
+@pytest.mark.parametrize("follow", [True, False])
+def test_the_command_line_follows_load_jobs_when_asked(kubesim_istio, tmp_path, follow):
+    """`python -m tests.sim.meshsim --follow-jobs` (what scripts/demo.py starts): a fortio Job in a simulated service's
+    namespace is a client; without the flag it is not."""
+    config = tmp_path / "kubeconfig"
+    config.write_text(yaml.safe_dump(kubesim_istio.kubeconfig("cli")))
+    kubesim_istio.create_objects([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
+                            dict(job("reviews-v2-load-1", ["load", "-qps", "40", "-t", "0", "http://reviews.shop:9080/"]),
+                                 apiVersion="batch/v1", kind="Job")])
+    proc = subprocess.Popen([sys.executable, "-m", "tests.sim.meshsim", "--kubeconfig", str(config), "--context", "cli",
+                             "--service", "reviews:shop:v1,v2", "--rate", "0"] + (["--follow-jobs"] if follow else []),
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("meshsim on http://"), line + (proc.stderr.read() if proc.poll() is not None else "")
+        url = line.split()[2]
+
+        def state():
+            with urllib.request.urlopen(url + "/state", timeout=10) as response:
+                return json.loads(response.read())
+
+        wait_until(lambda: state()["refreshes"] >= 3, timeout=20, message="meshsim refreshes")
+        if follow:
+            wait_until(lambda: state()["services"]["shop/reviews"]["requests"]["v1"]
+                       + state()["services"]["shop/reviews"]["requests"]["v2"] > 20, timeout=20,
+                       message="requests from the load Job")
+            assert list(state()["loads"]) == ["shop/reviews-v2-load-1"]
+        else:
+            time.sleep(1)
+            now = state()
+            assert now["loads"] == {} and sum(now["services"]["shop/reviews"]["requests"].values()) == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0

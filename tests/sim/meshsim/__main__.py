@@ -16,8 +16,10 @@ def main():
     parser.add_argument("--source-workload", default="client")
     parser.add_argument("--service", action="append", default=[],
                         help="name:namespace:version,version (repeatable)")
+    parser.add_argument("--follow-jobs", action="store_true",
+                        help="count fortio load Jobs in the services' namespaces as clients (istio_release's load)")
     args = parser.parse_args()
-    mesh = MeshSim(KubeReader(args.kubeconfig, args.context), cluster=args.cluster)
+    mesh = MeshSim(KubeReader(args.kubeconfig, args.context), cluster=args.cluster, follow_jobs=args.follow_jobs)
     for spec in args.service:
         name, namespace, versions = spec.split(":")
         mesh.add_service(name, namespace, rate=args.rate, versions=versions.split(","),
