@@ -110,7 +110,7 @@ def assert_routes(sim):
 @pytest.mark.parametrize("method", ["helm", "template"])
 def test_openshift_install_routes_namespaces_rerun_and_uninstall(openshift, run_playbook, real, tmp_path, method):
     sim = openshift
-    params = install_vars(real, control_plane_method=method)
+    params = install_vars(real, control_plane_method=method, bookinfo_namespace="bookinfo")
     playbook = str(tmp_path / "openshift.yml")
     # install, addons, namespaces and an app as one AWX workflow would run them, in one play file.
     (tmp_path / "openshift.yml").write_text("\n".join(
