@@ -93,12 +93,15 @@ def requests_matching(sim, method, path_re, since):
 
 # -- release -------------------------------------------------------------------------------------
 
+def defaults(module):
+    """A module's options at their defaults, so that an option added later needs no change in these tests."""
+    return dict((name, spec.get("default")) for name, spec in module.argspec().items())
+
+
 def release(sim, ns, action, prometheus_url, check=False):
-    params = dict(action=action, service="reviews", namespace=ns, name=None, stable=None, canary="v2",
-                  steps=PLAN, step_weight=None, max_weight=100, analysis=ANALYSIS, metrics_labels=None,
-                  prometheus=prometheus_params(prometheus_url, timeout=TIMEOUT), report=None, virtual_service=None,
-                  destination_rule=None, api_version=API)
-    params["load"] = None
+    params = defaults(istio_release)
+    params.update(action=action, service="reviews", namespace=ns, canary="v2", steps=PLAN, max_weight=100,
+                  analysis=ANALYSIS, prometheus=prometheus_params(prometheus_url, timeout=TIMEOUT), api_version=API)
     module = DirectModule(sim, check_mode=check, **params)
     worker = None
     try:
@@ -291,9 +294,8 @@ def test_a_write_that_never_happened_is_reported_as_not_made(env):
 # -- traffic and burst (server-side apply) ----------------------------------------------------------
 
 def traffic(sim, ns, subsets, check=False, backoff=None):
-    params = dict(service="reviews", namespace=ns, virtual_service=None, destination_rule=None, api_version=API,
-                  validate_service=False, state="present", subsets=subsets, match=None, mirror=None, timeout=None,
-                  retries=None, subset_labels=None, prune_subsets=True)
+    params = dict(defaults(istio_traffic), service="reviews", namespace=ns, api_version=API, validate_service=False,
+                  state="present", subsets=subsets, prune_subsets=True)
     module = DirectModule(sim, check_mode=check, **params)
     try:
         return "ok", istio_traffic.declare(module, Cluster(module, backoff=backoff), istio_traffic.validated(params))
@@ -399,7 +401,7 @@ def seed_worker(sim, ns):
 
 
 def burst(sim, ns, url, rate, check=False):
-    params = dict(service="worker-service", namespace=ns, virtual_service="worker-virtual-service",
+    params = dict(defaults(istio_burst), service="worker-service", namespace=ns, virtual_service="worker-virtual-service",
                   destination_rule="worker-destination-rule", primary_subset="primary", burst_subset="burst",
                   prometheus=prometheus_params(url, timeout=TIMEOUT), query="vector(%d)" % rate,
                   source_workload="frontend-deployment", window="15s", high=15.0, low=10.0, proportional=False,
@@ -436,7 +438,7 @@ def test_burst_meets_api_faults(env, fault, kind):
 # -- install (namespaces with injection) ------------------------------------------------------------
 
 def namespaces(sim, names, check=False):
-    params = dict(name=names, state="present", injection="enabled", revision=None, labels={"team": "mesh"},
+    params = dict(defaults(istio_namespace), name=names, state="present", injection="enabled", labels={"team": "mesh"},
                   annotations={}, restart_workloads=False, report_workloads=False)
     module = DirectModule(sim, check_mode=check, **params)
     try:
