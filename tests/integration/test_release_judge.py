@@ -112,7 +112,7 @@ def test_too_few_samples_is_not_enough_samples_not_a_verdict(env, run_playbook):
     assert found["compare_success_rate"]["passed"]
     for name in ("judge_success_rate", "judge_latency_p99"):
         assert found[name]["reason"] == "not_enough_samples" and found[name]["p_value"] is None
-        assert found[name]["samples"]["canary"] < min(15, found[name]["samples"]["stable"])
+        assert found[name]["samples"]["canary"] < 15 and found[name]["samples"]["stable"] >= 1
         assert found[name]["samples"]["canary"] <= (time.time() - started) / 2 + 2
         assert "not enough samples (" in found[name]["text"] and "need 15 of each)" in found[name]["text"]
     assert split(env, ns) == {"v1": 50, "v2": 50}, "no verdict, no move"
