@@ -79,9 +79,9 @@ def gateway_url(service, path="/", gateway_port=None, nodes=None, scheme="http",
     if found:
         reach = openshift.route_url(found, path)
         if reach["url"]:
+            pending = "" if reach["admitted"] else " (not admitted by a router yet)"
             return dict(url=reach["url"], via="route", address=reach["host"], port=None,
-                        note="Route %s/%s%s" % (meta.get("namespace", ""), found["metadata"]["name"], "" if reach["admitted"]
-                                                 else " (not admitted by a router yet)"))
+                        note="Route %s/%s%s" % (meta.get("namespace", ""), found["metadata"]["name"], pending))
     port = _pick_port(spec.get("ports") or [], gateway_port)
     if port is None:
         return dict(url=None, via="none", address=None, port=None,
