@@ -24,6 +24,10 @@ class FakeCluster:
         self.calls.append(("list", kind))
         return [obj for (k, _name), obj in self.objects.items() if k == kind]
 
+    def serves(self, api_version):
+        self.calls.append(("serves", api_version))
+        return api_version in self.served
+
 
 @pytest.mark.parametrize("served, wanted, expected", [
     ({"networking.istio.io/v1", "networking.istio.io/v1beta1"}, "auto", "v1"),
@@ -63,15 +67,30 @@ PENDING_LB = {"spec": {"type": "LoadBalancer"}, "status": {}}
 NODE = {"metadata": {"name": "n1"}}
 
 
+ROUTE = {"apiVersion": "route.openshift.io/v1", "kind": "Route", "metadata": {"name": "istio-ingressgateway"},
+         "spec": {"to": {"kind": "Service", "name": "istio-ingressgateway"}}}
+
+
 @pytest.mark.parametrize("service, nodes_read", [(LB, False), (PENDING_LB, True), ({"spec": {"type": "ClusterIP"}}, False)])
 def test_ingress_reads_the_nodes_only_for_a_node_port_address(service, nodes_read):
     cluster = FakeCluster(objects={("Service", "istio-ingressgateway"): service, ("Node", "n1"): NODE})
     found = ma.ingress(cluster, "istio-ingressgateway", "istio-system")
-    assert found == {"resources": [service], "nodes": [NODE] if nodes_read else []}
+    assert found == {"resources": [service], "nodes": [NODE] if nodes_read else [], "routes": []}
     assert (("list", "Node") in cluster.calls) == nodes_read
+    # Routes are looked for behind a ClusterIP Service only, and listed only where the API serves them.
+    asked = ("serves", "route.openshift.io/v1") in cluster.calls
+    assert asked == (service["spec"]["type"] == "ClusterIP") and ("list", "Route") not in cluster.calls
+
+
+def test_ingress_on_openshift_reads_the_routes():
+    service = {"spec": {"type": "ClusterIP"}}
+    cluster = FakeCluster(served={"route.openshift.io/v1"},
+                          objects={("Service", "istio-ingressgateway"): service, ("Route", "istio-ingressgateway"): ROUTE})
+    found = ma.ingress(cluster, "istio-ingressgateway", "istio-system")
+    assert found == {"resources": [service], "nodes": [], "routes": [ROUTE]}
 
 
 def test_ingress_of_a_missing_service_is_empty():
     cluster = FakeCluster()
-    assert ma.ingress(cluster, "istio-ingressgateway", "istio-system") == {"resources": [], "nodes": []}
+    assert ma.ingress(cluster, "istio-ingressgateway", "istio-system") == {"resources": [], "nodes": [], "routes": []}
     assert cluster.calls == [("get", "Service", "istio-ingressgateway")]
