@@ -184,8 +184,10 @@ def _route_router(ctl, event):
     for route in ctl.store.scan(ROUTES):
         host = (route.get("spec") or {}).get("host") or ""
         meta = route["metadata"]
+        # creationTimestamp has whole seconds; within one, the store's insertion order says which came
+        # first (OpenShift's router compares UIDs there, which would make the winner random).
         holder = min((r for r in ctl.store.scan(ROUTES) if (r.get("spec") or {}).get("host") == host),
-                     key=lambda r: (r["metadata"].get("creationTimestamp", ""), r["metadata"]["uid"]))
+                     key=lambda r: r["metadata"].get("creationTimestamp", ""))
         admitted = holder["metadata"]["uid"] == meta["uid"] or holder["metadata"].get("namespace") == meta.get("namespace")
         old = ((route.get("status") or {}).get("ingress") or [{}])[0]
         old_condition = (old.get("conditions") or [{}])[0]
