@@ -16,7 +16,7 @@ The objects of the kubectl side are the ones the playbook made: after the collec
 repetition, every object in the cluster that a client other than kubesim's seeding wrote (a manager in
 its managedFields) is recorded, stripped of what the server fills in, and applied with
 `kubectl apply --server-side` (CRDs and Namespaces first, then the rest, as kubectl needs the kinds mapped).
-Only the project's stand-ins (tests/standins, the chart builder) are used, as `make demo` does.
+Only the project's stand-ins (sim/standins, the chart builder sim/charts) are used, as `make demo` does.
 Writes docs/bench.md and docs/bench.json (the full table; a partial run writes tests/output/bench/, or --out DIR).
 """
 
@@ -38,9 +38,9 @@ import yaml
 
 from scripts.demo import BIN, REPO, build_charts, mitogen_env, tool_env
 from tests.integration.apps_support import INJECTOR, ingress_gateway, install_minimal_istio
-from tests.sim.kubesim import KubeSim
-from tests.sim.webhook_support import istiod_objects
-from tests.standins import ADDONS, CRDS
+from sim.kubesim import KubeSim
+from sim.webhook_support import istiod_objects
+from sim.standins import ADDONS, CRDS
 
 CONTROL_PLANE_VERSION = yaml.safe_load((REPO / "inventories" / "sim" / "group_vars" / "all.yml").read_text())[
     "control_plane_version"]
@@ -389,8 +389,8 @@ class ReleaseRow(Row):
     phases = ("first run",)
 
     def env(self, latency):
-        from tests.sim.meshsim import KubeReader, MeshSim
-        from tests.sim.prometheus_harness import PrometheusServer
+        from sim.meshsim import KubeReader, MeshSim
+        from sim.prometheus_harness import PrometheusServer
 
         if getattr(self, "sim", None) is None:
             self.sim = self.bench.clusters.new("release", istio_crds=True)
@@ -407,7 +407,7 @@ class ReleaseRow(Row):
         return self.sim
 
     def namespace(self, traffic):
-        from tests.sim.meshsim import bookinfo
+        from sim.meshsim import bookinfo
 
         self.counter += 1
         ns = f"rel-{self.counter}"
@@ -461,7 +461,7 @@ def seed_istio(sim):
 
 
 def kubesim_figures(work):
-    """kubesim's own speed (formerly asserted by tests/sim/test_kubesim_perf.py): start-up with the Istio CRDs
+    """kubesim's own speed (formerly asserted by tests/fidelity/test_kubesim_perf.py): start-up with the Istio CRDs
     (per-process YAML cache warm), and GET / LIST with a selector / PATCH over one keep-alive connection."""
     import requests
 

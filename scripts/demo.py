@@ -11,7 +11,7 @@
 The simulated cluster stands in for a real one: the playbooks are the same, only the inventory
 (inventories/sim/ plus the hosts file written here: local charts, local addon manifests) differs.
 Without an Istio release the charts are the project's Istio-shaped test charts carrying its stand-in
-CRDs, and the addons its stand-in manifests (tests/standins/): nothing outside the clone is read.
+CRDs, and the addons its stand-in manifests (sim/standins/): nothing outside the clone is read.
 Every directory made here is built under a temporary name and renamed into place when complete, so an
 interrupted run leaves nothing that a later run would take for finished. Beside kubesim run
 meshsim (simulated traffic to Bookinfo's reviews, following the cluster's routing, exporting Istio's
@@ -110,8 +110,8 @@ def build_charts(directory, istio_dir=None):
                            check=True, capture_output=True, text=True)
 
     def from_standins(dest):
-        from tests.charts.build import build_chart_set
-        from tests.standins import CRDS
+        from sim.charts.build import build_chart_set
+        from sim.standins import CRDS
 
         build_chart_set(dest, version, crds=CRDS)
 
@@ -119,7 +119,7 @@ def build_charts(directory, istio_dir=None):
 
 
 def addons_source(istio_dir=None):
-    from tests.standins import ADDONS
+    from sim.standins import ADDONS
 
     return str(istio_dir / "samples" / "addons") if istio_dir else str(ADDONS)
 
@@ -162,7 +162,7 @@ def start_kubesim(directory, name, kubeconfig, log_name="kubesim"):
     """Start a simulated cluster called ``name`` (also its kubeconfig context); return once ``kubeconfig`` is written."""
     kubeconfig = Path(kubeconfig)
     kubeconfig.unlink(missing_ok=True)
-    kubesim = serve(directory, log_name, "tests.sim.kubesim", "--name", name, "--port", "0",
+    kubesim = serve(directory, log_name, "sim.kubesim", "--name", name, "--port", "0",
                     "--kubeconfig", str(kubeconfig), "--available-delay", "0.5")
     wait_until(kubeconfig.is_file, kubesim, log_name, Path(directory) / f"{log_name}.log")
     return kubeconfig
@@ -171,7 +171,7 @@ def start_kubesim(directory, name, kubeconfig, log_name="kubesim"):
 def start_meshsim(directory, kubeconfig, context, *args):
     """Start meshsim following the routing of ``context`` (``args``: its other options); return its port."""
     port = free_port()
-    meshsim = serve(directory, "meshsim", "tests.sim.meshsim", "--kubeconfig", str(kubeconfig), "--context", context,
+    meshsim = serve(directory, "meshsim", "sim.meshsim", "--kubeconfig", str(kubeconfig), "--context", context,
                     "--port", str(port), *args)
     wait_until(lambda: listening(port), meshsim, "meshsim", Path(directory) / "meshsim.log")
     return port
@@ -180,7 +180,7 @@ def start_meshsim(directory, kubeconfig, context, *args):
 def start_prometheus(directory, target_port):
     """Start a real Prometheus scraping 127.0.0.1:``target_port`` every second; return its port."""
     port = free_port()
-    prometheus = serve(directory, "prometheus", "tests.sim.prometheus_harness", "--target",
+    prometheus = serve(directory, "prometheus", "sim.prometheus_harness", "--target",
                        f"127.0.0.1:{target_port}", "--port", str(port))
     wait_until(lambda: listening(port), prometheus, "prometheus", Path(directory) / "prometheus.log")
     return port

@@ -33,7 +33,7 @@ collect() {
   wait "${beside_pid[$name]}" || failed+=("$name")
   cat "tests/output/step-$name.log"
 }
-step ruff ruff check plugins tests scripts
+step ruff ruff check plugins sim tests scripts
 step yamllint yamllint -s .
 # ansible-test works on its own copy of the tree (.tools/sanity, copied at its start) and its own caches, so it
 # runs on the second core while ansible-lint and molecule (one busy process each, most of the time) run.

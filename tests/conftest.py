@@ -3,7 +3,7 @@
 Upstream Istio files are read from ../shared/reference (REFERENCE), which CI always has and a user's
 clone does not. A test that compares with them is marked ``needs_reference("what it compares")`` and
 is reported as skipped, with that reason, where the reference is absent; everything else runs on the
-project's stand-ins (tests/standins). Nothing turns a failure into a skip: a test that reads the reference
+project's stand-ins (sim/standins). Nothing turns a failure into a skip: a test that reads the reference
 without that mark fails in a clone, which is how a missing mark shows up.
 """
 import json
@@ -21,8 +21,8 @@ from kubernetes.client import rest as kubernetes_rest
 from tests.standins import HAS_REFERENCE, REFERENCE  # noqa: F401  (tests import REFERENCE from here)
 
 # Fixtures of the simulators: kubesim, kubesim_istio, kubesim_factory, kubesim_module,
-# kubesim_istio_module (tests/sim/fixtures.py) and prometheus_factory (tests/sim/prometheus_harness.py).
-pytest_plugins = ["tests.sim.fixtures", "tests.sim.prometheus_harness"]
+# kubesim_istio_module (tests/kubesim_fixtures.py) and prometheus_factory (sim/prometheus_harness.py).
+pytest_plugins = ["tests.kubesim_fixtures", "sim.prometheus_harness"]
 
 REPO = Path(__file__).resolve().parents[1]
 COLLECTIONS = REPO / ".tools" / "collections"

@@ -7,13 +7,13 @@ Credentials: every template runs with the bearer-token credential and with the k
 run of each, which must change nothing, proves both reach the same cluster), except the release playbooks:
 release runs with the token, promote and rollback (the same role and module) with the kubeconfig.
 
-Charts: the project's test charts (tests/charts) at three versions: install 1.25.0, upgrade in place to 1.25.1,
+Charts: the project's test charts (sim/charts) at three versions: install 1.25.0, upgrade in place to 1.25.1,
 canary upgrade to 1.26.0 (revision 1-26-0). Addons: the manifests the addons tests use."""
 import pytest
 
 from tests.awx.awx_support import TEMPLATES
 from tests.awx.runner_support import AWX
-from tests.charts.build import build_chart_set
+from sim.charts.build import build_chart_set
 from tests.integration import burst_support as b
 from tests.integration.istio_support import ADDONS_DIR
 from tests.standins import istio_crds

@@ -202,7 +202,7 @@ def holds(expect, document):
 # ExampleEnv (clusters, meshsim, Prometheus, HOME).
 
 def _bookinfo(env):
-    from tests.sim.meshsim import bookinfo
+    from sim.meshsim import bookinfo
     bookinfo.seed(env.primary, "bookinfo", destination_rules=True, virtual_services=["virtual-service-all-v1.yaml"])
 
 
@@ -240,7 +240,7 @@ def _checkout(env):
 
 def _gateway_api(env):
     from tests.conftest import REFERENCE
-    from tests.sim.meshsim import bookinfo
+    from sim.meshsim import bookinfo
     folder = REFERENCE / "gateway-api" / "config" / "crd" / "standard"
     crds = [doc for kind in ("gatewayclasses", "gateways", "httproutes", "referencegrants")
             for doc in yaml.safe_load_all((folder / ("gateway.networking.k8s.io_%s.yaml" % kind)).read_text()) if doc]
@@ -251,7 +251,7 @@ def _gateway_api(env):
 def _reviews_http_route(env):
     """Istio's Gateway API samples (per-version Services, HTTPRoute reviews all to v1) in namespace bookshop."""
     from tests.conftest import REFERENCE
-    from tests.sim.meshsim import bookinfo
+    from sim.meshsim import bookinfo
     samples = REFERENCE / "istio" / "samples" / "bookinfo"
     bookinfo.seed(env.primary, "bookshop", destination_rules=False)
     docs = [doc for doc in yaml.safe_load_all((samples / "bookinfo-versions.yaml").read_text())
@@ -265,7 +265,7 @@ def _reviews_http_route(env):
 
 
 def _istiod(env):
-    from tests.sim.webhook_support import istiod
+    from sim.webhook_support import istiod
     istiod(env.primary, image="docker.io/istio/pilot:1.27.3")
 
 

@@ -26,7 +26,7 @@ import yaml
 
 from tests.conftest import OUTPUT, REPO
 from tests.docs import blocks as bl
-from tests.sim.kubesim import KubeSim
+from sim.kubesim import KubeSim
 
 BLOCKS = bl.all_blocks()
 RUN = [b for b in BLOCKS if b.kind == "run"]
@@ -68,8 +68,8 @@ class User:
 
     def chart_dir(self):
         if self.charts is None:
-            from tests.charts.build import build_chart_set
-            from tests.standins import CRDS
+            from sim.charts.build import build_chart_set
+            from sim.standins import CRDS
             self.charts = self.dir / "charts"
             for version in versions():
                 build_chart_set(self.charts, version, crds=CRDS, package=True,
@@ -83,15 +83,15 @@ class User:
         return self.simulated[environment]
 
     def _vars(self, name, **more):
-        from tests.standins import ADDONS
+        from sim.standins import ADDONS
         path = self.dir / ("%s.simulated.yml" % name)
         path.write_text(yaml.safe_dump({"all": {"vars": dict(control_plane_charts=str(self.chart_dir()),
                                                                addons_source=str(ADDONS), **more)}}))
         return path
 
     def start_one(self):
-        from tests.sim.meshsim import KubeReader, MeshSim
-        from tests.sim.prometheus_harness import PrometheusServer
+        from sim.meshsim import KubeReader, MeshSim
+        from sim.prometheus_harness import PrometheusServer
         sim = KubeSim(name="sim", available_delay=0.5).start()
         self.sims.append(sim)
         kubeconfig = sim.write_kubeconfig(self.dir / "sim.kubeconfig", context="sim")

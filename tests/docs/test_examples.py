@@ -21,7 +21,7 @@ import yaml
 
 from tests.conftest import OUTPUT, ansible_env
 from tests.docs import examples as ex
-from tests.sim.kubesim import KubeSim
+from sim.kubesim import KubeSim
 from tests.standins import istio_crds
 
 EXAMPLES = ex.all_examples()
@@ -52,12 +52,12 @@ class ExampleEnv:
 
     def mesh(self):
         if self._mesh is None:
-            from tests.sim.meshsim import KubeReader, MeshSim
-            from tests.sim.prometheus_harness import PrometheusServer
+            from sim.meshsim import KubeReader, MeshSim
+            from sim.prometheus_harness import PrometheusServer
             self._mesh = MeshSim(KubeReader(str(self.kubeconfig), "primary"), cluster="primary", refresh=0.5).start()
             self.prometheus = PrometheusServer([self._mesh.url]).start()
             # The Services the examples without a URL reach through the API server's service proxy.
-            from tests.sim.prometheus_harness import expose_in
+            from sim.prometheus_harness import expose_in
             expose_in(self.primary, self.prometheus)
             expose_in(self.primary, self.prometheus, "monitoring", "prometheus-operated", 9090, "web")
         return self._mesh

@@ -18,10 +18,10 @@ from scripts import eda
 from tests.conftest import REPO, write_inventory
 from tests.eda.sources import PROMETHEUS_FILES
 from tests.integration import burst_support as b
-from tests.sim.alertmanager_harness import AlertmanagerServer
-from tests.sim.fixtures import _start
-from tests.sim.meshsim import KubeReader, MeshSim
-from tests.sim.prometheus_harness import PrometheusServer, free_port
+from sim.alertmanager_harness import AlertmanagerServer
+from tests.kubesim_fixtures import _start
+from sim.meshsim import KubeReader, MeshSim
+from sim.prometheus_harness import PrometheusServer, free_port
 
 WEBHOOK_TOKEN = "eda-webhook-token-4711"
 
@@ -132,7 +132,7 @@ def test_burst_rulebook_moves_the_worker_traffic(chain, tmp_path):
 def test_release_error_rate_alert_rolls_the_release_back(chain, run_playbook, tmp_path):
     from ansible_collections.meshops.istio.plugins.module_utils import release as rl
     from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
-    from tests.sim.meshsim import bookinfo
+    from sim.meshsim import bookinfo
 
     ns = "eda-release"
     bookinfo.seed(chain.sim, ns, virtual_services=["virtual-service-all-v1.yaml"])

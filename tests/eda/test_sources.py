@@ -11,7 +11,7 @@ import yaml
 from aiohttp import web
 
 from tests.eda.sources import threshold, webhook
-from tests.sim.kubesim.tls import ClusterPKI
+from sim.kubesim.tls import ClusterPKI
 
 TOKEN = "s3cr3t-token-value"
 

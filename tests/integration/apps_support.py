@@ -1,7 +1,7 @@
 """What the Bookinfo and hashapp integration tests share: a minimal Istio on kubesim and object views."""
 import time
 
-from tests.sim.webhook_support import istiod_objects
+from sim.webhook_support import istiod_objects
 
 ISTIO_API = "networking.istio.io/v1"
 

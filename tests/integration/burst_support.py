@@ -1,8 +1,8 @@
 """What the burst tests share: the codelab's worker routing, simulated worker traffic, waiting for a rate."""
 import math
 
-from tests.sim.meshsim import KubeReader, MeshSim
-from tests.sim.prometheus_harness import PrometheusServer, expose_in
+from sim.meshsim import KubeReader, MeshSim
+from sim.prometheus_harness import PrometheusServer, expose_in
 
 API = "networking.istio.io/v1"
 VS, DR = "worker-virtual-service", "worker-destination-rule"

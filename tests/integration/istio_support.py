@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.charts.build import build_chart_set
+from sim.charts.build import build_chart_set
 from tests.conftest import REPO, ansible_env, run_ansible_playbook, write_inventory
 from tests.standins import ADDONS, HAS_REFERENCE, istio_crds
 
-# Versions of the project's test charts (tests/charts) and of the packagings of Istio's real charts.
+# Versions of the project's test charts (sim/charts) and of the packagings of Istio's real charts.
 OLD, NEW = "1.25.0", "1.26.0"
 REAL_OLD, REAL_NEW = "1.27.0", "1.28.0"
 REFERENCE = REPO.parent / "shared" / "reference"

@@ -5,9 +5,9 @@ never fall into the analysis window of another.
 """
 import itertools
 
-from tests.sim.meshsim import KubeReader, MeshSim
-from tests.sim.meshsim import bookinfo
-from tests.sim.prometheus_harness import PrometheusServer, expose_in
+from sim.meshsim import KubeReader, MeshSim
+from sim.meshsim import bookinfo
+from sim.prometheus_harness import PrometheusServer, expose_in
 
 API = "networking.istio.io/v1"
 _counter = itertools.count(1)

@@ -67,7 +67,7 @@ class Mesh:
             "release_prometheus_url": self.env.prometheus.url,
             "burst_namespace": self.burst_ns, "burst_prometheus_url": self.env.prometheus.url,
             "auth_cluster": "cluster-%s" % self.form, "auth_root_dir": str(tmp_path / "mesh-ca"),
-            # The minimal Istio's istiod runs 1.24.0 (tests/sim/webhook_support.py); the precheck allows one
+            # The minimal Istio's istiod runs 1.24.0 (sim/webhook_support.py); the precheck allows one
             # minor version up.
             "auth_istio_version": "1.25.0", "auth_namespace": "labelled-%s" % self.form,
             "auth_targets": targets, "auth_prometheus_url": self.env.prometheus.url,

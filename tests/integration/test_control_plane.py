@@ -2,7 +2,7 @@
 
 Charts: Istio's real charts (../shared/reference/istio/manifests/charts), packaged as 1.27.0 and 1.28.0 or
 copied as an unpacked 1.27.0 release (kubesim reports Kubernetes 1.32, which both support). The project's
-test charts (tests/charts) only where two versions must differ in their CRDs."""
+test charts (sim/charts) only where two versions must differ in their CRDs."""
 import json
 import subprocess
 

@@ -15,7 +15,7 @@ import yaml
 
 from scripts import demo_burst, eda
 from tests.conftest import REPO
-from tests.sim.prometheus_harness import wait_until
+from sim.prometheus_harness import wait_until
 
 BOTH = ("primary", "burst")
 

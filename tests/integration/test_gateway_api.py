@@ -7,7 +7,7 @@ import yaml
 
 from tests.conftest import REFERENCE, REPO, needs_reference
 from tests.integration.release_env import ReleaseEnv
-from tests.sim.meshsim import bookinfo
+from sim.meshsim import bookinfo
 
 TRAFFIC = str(REPO / "tests" / "integration" / "playbooks" / "istio_traffic.yml")
 RELEASE = str(REPO / "tests" / "integration" / "playbooks" / "istio_release.yml")

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import OUTPUT, REPO, run_cases
 from tests.integration.apps_support import INJECTOR, wait_for
-from tests.sim.webhook_support import istiod
+from sim.webhook_support import istiod
 
 PLAYBOOK = str(REPO / "tests" / "integration" / "playbooks" / "istio_namespace.yml")
 TASK = "Ensure the namespaces"

@@ -2,7 +2,7 @@
 import pytest
 
 from tests.conftest import REPO
-from tests.sim.meshsim import bookinfo
+from sim.meshsim import bookinfo
 
 PLAYBOOK = str(REPO / "tests" / "integration" / "playbooks" / "istio_traffic.yml")
 TASK = "Declare the routing"

@@ -10,11 +10,11 @@ import pytest
 import yaml
 from cryptography import x509
 
-from tests.charts.build import build_chart_set
+from sim.charts.build import build_chart_set
 from tests.conftest import OUTPUT, REFERENCE, REPO, needs_reference
 from tests.integration import burst_support as b
 from tests.integration import istio_support as s
-from tests.sim.prometheus_harness import wait_until
+from sim.prometheus_harness import wait_until
 from tests.standins import istio_crds
 
 VERSION = s.OLD

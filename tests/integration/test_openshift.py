@@ -1,5 +1,5 @@
 """control_plane_platform=openshift by real ansible-playbook and real helm against a kubesim that serves
-OpenShift's Route and SecurityContextConstraints APIs (tests/sim/kubesim/openshift.py).
+OpenShift's Route and SecurityContextConstraints APIs (sim/kubesim/openshift.py).
 
 What the charts get is checked against Istio's own files/profile-platform-openshift.yaml of the reference
 charts, read here, never a copy: the rendered objects must carry what that profile says."""

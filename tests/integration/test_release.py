@@ -15,7 +15,7 @@ from ansible_collections.meshops.istio.plugins.module_utils import release as rl
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
 from tests.conftest import OUTPUT, REPO, ansible_env, write_inventory
 from tests.integration.release_env import ReleaseEnv
-from tests.sim.prometheus_harness import wait_until
+from sim.prometheus_harness import wait_until
 
 PLAYBOOK = str(REPO / "tests" / "integration" / "playbooks" / "istio_release.yml")
 TASK = "Act on the release"

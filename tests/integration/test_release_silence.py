@@ -4,7 +4,7 @@ import pytest
 
 from tests.integration.release_env import ReleaseEnv
 from tests.integration.test_release import PLAYBOOK, TASK, failure, release, split, state_of
-from tests.sim.prometheus_harness import wait_until
+from sim.prometheus_harness import wait_until
 
 QUIET = {"interval": 3, "window": 3, "success_rate": 99, "min_requests": 10, "threshold": 0}
 

@@ -8,8 +8,8 @@ import json
 import pytest
 import yaml
 
-from tests.sim.meshsim import KubeReader, MeshSim, bookinfo
-from tests.sim.prometheus_harness import PrometheusServer
+from sim.meshsim import KubeReader, MeshSim, bookinfo
+from sim.prometheus_harness import PrometheusServer
 
 API = "networking.istio.io/v1"
 CLUSTERS = ("canary", "west", "east")

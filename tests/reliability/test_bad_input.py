@@ -22,7 +22,7 @@ import yaml
 from ansible_collections.meshops.istio.plugins.module_utils import multicluster as mc
 from tests.conftest import COLLECTIONS, OUTPUT, REPO, ansible_env
 from tests.reliability import bad_inputs
-from tests.sim.meshsim import bookinfo
+from sim.meshsim import bookinfo
 from tests.unit.plugins.inventory import test_clusters as inventory_tests
 
 REPORT = REPO / "docs" / "reliability.md"

@@ -31,8 +31,8 @@ from tests.reliability.faults_support import (
     violations,
     wait_served,
 )
-from tests.sim.meshsim import bookinfo
-from tests.sim.prometheus_harness import PrometheusServer
+from sim.meshsim import bookinfo
+from sim.prometheus_harness import PrometheusServer
 
 TALLY = Tally("matrix")
 PLAN = [50, 100]

@@ -21,8 +21,8 @@ from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
 from tests.conftest import REPO, ansible_env, write_inventory
 from tests.reliability.faults_support import API, Tally, orphans, violations
 from tests.reliability.test_faults import seed_worker
-from tests.sim.meshsim import bookinfo
-from tests.sim.prometheus_harness import PrometheusServer, wait_until
+from sim.meshsim import bookinfo
+from sim.prometheus_harness import PrometheusServer, wait_until
 
 TALLY = Tally("killed")
 RELEASE = str(REPO / "tests" / "integration" / "playbooks" / "istio_release.yml")

@@ -10,7 +10,7 @@ import yaml
 
 from scripts import demo
 from tests.conftest import REFERENCE, REPO, needs_reference
-from tests.standins import ADDONS, CRDS
+from sim.standins import ADDONS, CRDS
 
 VERSION = yaml.safe_load((REPO / "inventories" / "sim" / "group_vars" / "all.yml").read_text())["control_plane_version"]
 

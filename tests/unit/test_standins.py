@@ -1,4 +1,4 @@
-"""The project's stand-ins for Istio material (tests/standins, tests/sim/meshsim/bookinfo.py).
+"""The project's stand-ins for Istio material (sim/standins, sim/meshsim/bookinfo.py).
 
 Without ../shared/reference: the stand-ins are current, typed, and usable by the addons logic.
 With it (always in CI): they agree with Istio's own CRDs, addon manifests and Bookinfo samples.
@@ -8,9 +8,9 @@ import yaml
 
 from ansible_collections.meshops.istio.plugins.module_utils import addons
 from tests.conftest import REFERENCE, needs_reference
-from tests.sim.kubesim import schema
-from tests.sim.meshsim import bookinfo
-from tests.standins import ADDONS, CRDS, crds
+from sim.kubesim import schema
+from sim.meshsim import bookinfo
+from sim.standins import ADDONS, CRDS, crds
 
 ISTIO = REFERENCE / "istio"
 BOOKINFO_FILES = ["bookinfo.yaml", "networking/destination-rule-all.yaml", "networking/destination-rule-reviews.yaml",
@@ -36,7 +36,7 @@ STANDIN_SCHEMAS = schemas(STANDIN_CRDS)
 
 
 def test_committed_crds_are_what_the_generator_writes():
-    assert CRDS.read_text() == crds.render(), "run: python -m tests.standins.crds"
+    assert CRDS.read_text() == crds.render(), "run: python -m sim.standins.crds"
 
 
 def test_standin_crds_cover_the_kinds_the_collection_writes():

@@ -8,7 +8,7 @@ import pytest
 from app_render import ISTIO_API, load_reference
 
 from tests.conftest import needs_reference
-from tests.sim.meshsim import bookinfo
+from sim.meshsim import bookinfo
 
 K8S_VERSION = "1.32.0"
 PART_OF = "app.kubernetes.io/part-of"

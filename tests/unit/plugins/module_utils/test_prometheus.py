@@ -2,7 +2,7 @@
 
 The client is exercised against a small local HTTPS server that checks what a Prometheus behind an
 authenticating proxy would check; query evaluation itself is tested against a real Prometheus in
-tests/sim/test_prometheus_harness.py.
+tests/fidelity/test_meshsim.py.
 """
 import base64
 import datetime

@@ -4,7 +4,7 @@ import copy
 import pytest
 
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
-from tests.sim.meshsim import bookinfo
+from sim.meshsim import bookinfo
 
 NS = "bookinfo"
 

@@ -5,7 +5,7 @@ import pytest
 
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
 from tests.conftest import needs_reference, reference_docs
-from tests.sim.kubesim import schema
+from sim.kubesim import schema
 
 SAMPLES = needs_reference("Istio's Bookinfo Gateway API samples and the Gateway API CRDs")
 PORT = 9080

@@ -1,4 +1,4 @@
-"""The command line: `python -m tests.sim.kubesim` serves until killed and writes a kubeconfig."""
+"""The command line: `python -m sim.kubesim` serves until killed and writes a kubeconfig."""
 import json
 import re
 import signal
@@ -14,7 +14,7 @@ CRDS = istio_crds()
 
 def test_cli_serves_kubectl_until_terminated(tmp_path):
     kubeconfig = tmp_path / "cli.kubeconfig"
-    proc = subprocess.Popen([sys.executable, "-m", "tests.sim.kubesim", "--port", "0", "--kubeconfig",
+    proc = subprocess.Popen([sys.executable, "-m", "sim.kubesim", "--port", "0", "--kubeconfig",
                              str(kubeconfig), "--name", "cli", "--crds", str(CRDS)],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -41,7 +41,7 @@ def test_cli_serves_kubectl_until_terminated(tmp_path):
 
 
 def test_cli_refuses_a_port_in_use(kubesim, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "tests.sim.kubesim", "--port", str(kubesim.port), "--kubeconfig",
+    proc = subprocess.run([sys.executable, "-m", "sim.kubesim", "--port", str(kubesim.port), "--kubeconfig",
                            str(tmp_path / "x.kubeconfig")], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.startswith("kubesim: cannot start:")
@@ -49,7 +49,7 @@ def test_cli_refuses_a_port_in_use(kubesim, tmp_path):
 
 
 def test_cli_reports_a_missing_crd_file(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "tests.sim.kubesim", "--port", "0", "--kubeconfig",
+    proc = subprocess.run([sys.executable, "-m", "sim.kubesim", "--port", "0", "--kubeconfig",
                            str(tmp_path / "x.kubeconfig"), "--crds", str(tmp_path / "nope.yaml")],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1

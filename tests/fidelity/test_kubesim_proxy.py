@@ -8,7 +8,7 @@ import pytest
 from kubernetes import config, dynamic
 from kubernetes.dynamic.exceptions import BadRequestError, ForbiddenError, NotFoundError, ServiceUnavailableError
 
-from tests.sim.prometheus_harness import expose_in
+from sim.prometheus_harness import expose_in
 
 PROXY = "/api/v1/namespaces/istio-system/services/prometheus:9090/proxy"
 

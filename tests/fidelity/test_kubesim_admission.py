@@ -16,7 +16,7 @@ from kubernetes.dynamic.exceptions import ApiException
 from tests.conftest import REFERENCE as REFERENCE_ROOT
 from tests.conftest import needs_reference
 from tests.standins import istio_crds
-from tests.sim.webhook_support import injector, istiod, istiod_objects, validator
+from sim.webhook_support import injector, istiod, istiod_objects, validator
 
 REFERENCE = REFERENCE_ROOT / "istio"
 UNREACHABLE = ('Internal error occurred: failed calling webhook "validation.istio.io": failed to call webhook: '
@@ -457,9 +457,9 @@ def test_other_reachable_webhooks_admit_unchanged_and_selectors_apply(istio_sim)
 
 
 def test_cli_available_delay_shows_the_webhook_error_first(tmp_path):
-    """`python -m tests.sim.kubesim --available-delay S`: a user sees the error, then success."""
+    """`python -m sim.kubesim --available-delay S`: a user sees the error, then success."""
     kubeconfig = tmp_path / "kc"
-    proc = subprocess.Popen([sys.executable, "-m", "tests.sim.kubesim", "--kubeconfig", str(kubeconfig),
+    proc = subprocess.Popen([sys.executable, "-m", "sim.kubesim", "--kubeconfig", str(kubeconfig),
                              "--available-delay", "2", "--crds", str(istio_crds())],
                             stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sim.kubesim import KubeSim
+from sim.kubesim import KubeSim
 from tests.standins import istio_crds
 
 ISTIO_CRDS = istio_crds()

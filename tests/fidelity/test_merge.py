@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from tests.conftest import needs_reference, reference_docs
-from tests.sim.kubesim import merge, schema
-from tests.sim.meshsim import bookinfo as meshsim_bookinfo
+from sim.kubesim import merge, schema
+from sim.meshsim import bookinfo as meshsim_bookinfo
 from tests.standins import istio_crds
 
 # Istio's Bookinfo sample: real Deployments and Services to patch (empty without the reference; the tests

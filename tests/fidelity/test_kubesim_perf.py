@@ -5,8 +5,8 @@ by `make bench` (scripts/bench.py, the "kubesim itself" table of docs/bench.md);
 """
 import requests
 
-from tests.sim.kubesim import KubeSim
-from tests.sim.kubesim import sim as sim_module
+from sim.kubesim import KubeSim
+from sim.kubesim import sim as sim_module
 from tests.standins import istio_crds
 
 # Istio's CRDs where ../shared/reference is present, else the stand-ins (the same holds for both).

@@ -7,7 +7,7 @@ import time
 import pytest
 import yaml
 
-from tests.sim.webhook_support import istiod
+from sim.webhook_support import istiod
 
 DEPLOYMENT = """
 apiVersion: apps/v1

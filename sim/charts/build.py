@@ -5,7 +5,7 @@ templates/crds.yaml out of files/crd-all.gen.yaml, as Istio's does since 1.24; t
 whatever the caller passes (Istio's real one, a trimmed copy for a version with fewer CRDs, or a
 stand-in), copied in at build time.
 
-    python -m tests.charts.build DEST VERSION CRDS [--package]
+    python -m sim.charts.build DEST VERSION CRDS [--package]
 
 writes DEST/{base,istiod,gateway}/ (unpacked charts) or, with --package, DEST/<chart>-VERSION.tgz
 (what `helm pull` leaves for an air-gapped install).

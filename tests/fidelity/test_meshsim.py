@@ -6,9 +6,9 @@ import urllib.request
 import pytest
 
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
-from tests.sim.meshsim import KubeReader, MeshSim
-from tests.sim.meshsim import bookinfo
-from tests.sim.prometheus_harness import PrometheusServer, wait_until
+from sim.meshsim import KubeReader, MeshSim
+from sim.meshsim import bookinfo
+from sim.prometheus_harness import PrometheusServer, wait_until
 
 NS = "bookinfo"
 VS_API = "networking.istio.io/v1"

@@ -7,8 +7,8 @@ import yaml
 from kubernetes import config, dynamic
 from kubernetes.dynamic.exceptions import UnprocessibleEntityError
 
-from tests.sim.kubesim import KubeSim
-from tests.sim.meshsim import bookinfo
+from sim.kubesim import KubeSim
+from sim.meshsim import bookinfo
 from tests.standins import istio_crds
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

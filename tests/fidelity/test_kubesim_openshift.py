@@ -5,7 +5,7 @@ import subprocess
 import pytest
 from kubernetes.dynamic.exceptions import ResourceNotFoundError, UnprocessibleEntityError
 
-from tests.sim.test_kubesim_dynamic import dynamic_client
+from tests.fidelity.test_kubesim_dynamic import dynamic_client
 
 ROUTE = """apiVersion: route.openshift.io/v1
 kind: Route

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.sim.prometheus_harness import free_port
+from sim.prometheus_harness import free_port
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager") or "/usr/bin/prometheus-alertmanager"
 

@@ -1,4 +1,4 @@
-"""Run meshsim on its own: python -m tests.sim.meshsim --kubeconfig K --service reviews:bookinfo:v1,v2,v3 ..."""
+"""Run meshsim on its own: python -m sim.meshsim --kubeconfig K --service reviews:bookinfo:v1,v2,v3 ..."""
 import argparse
 import signal
 import threading

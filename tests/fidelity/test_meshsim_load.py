@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.sim.meshsim import MeshSim, loadjobs
-from tests.sim.prometheus_harness import wait_until
+from sim.meshsim import MeshSim, loadjobs
+from sim.prometheus_harness import wait_until
 
 
 def job(name, args, namespace="shop", created=None, command=None):
@@ -106,14 +106,14 @@ def test_jobs_are_read_only_when_asked():
 
 @pytest.mark.parametrize("follow", [True, False])
 def test_the_command_line_follows_load_jobs_when_asked(kubesim_istio, tmp_path, follow):
-    """`python -m tests.sim.meshsim --follow-jobs` (what scripts/demo.py starts): a fortio Job in a simulated service's
+    """`python -m sim.meshsim --follow-jobs` (what scripts/demo.py starts): a fortio Job in a simulated service's
     namespace is a client; without the flag it is not."""
     config = tmp_path / "kubeconfig"
     config.write_text(yaml.safe_dump(kubesim_istio.kubeconfig("cli")))
     kubesim_istio.create_objects([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
                             dict(job("reviews-v2-load-1", ["load", "-qps", "40", "-t", "0", "http://reviews.shop:9080/"]),
                                  apiVersion="batch/v1", kind="Job")])
-    proc = subprocess.Popen([sys.executable, "-m", "tests.sim.meshsim", "--kubeconfig", str(config), "--context", "cli",
+    proc = subprocess.Popen([sys.executable, "-m", "sim.meshsim", "--kubeconfig", str(config), "--context", "cli",
                              "--service", "reviews:shop:v1,v2", "--rate", "0"] + (["--follow-jobs"] if follow else []),
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sim.kubesim import protobuf
+from sim.kubesim import protobuf
 
 # ------------------------------------------------------------------ an independent encoder
 # Written from the protobuf encoding spec and Kubernetes' generated.proto field numbers; it shares
@@ -215,7 +215,7 @@ def release_payload(secret_obj):
 
 
 def test_real_helm_release_secrets_go_through_protobuf(kubesim, monkeypatch):
-    from tests.sim.kubesim import server
+    from sim.kubesim import server
 
     decoded = []
     real_decode = protobuf.decode

@@ -6,7 +6,7 @@ import yaml
 
 from tests.conftest import REFERENCE as REFERENCE_ROOT
 from tests.conftest import needs_reference, reference_docs
-from tests.sim.kubesim import schema
+from sim.kubesim import schema
 
 # Istio's real CRDs and samples: what kubesim's validation is measured against. Without ../shared/reference
 # these are empty and the tests using them are reported as not run (REAL_SCHEMAS).

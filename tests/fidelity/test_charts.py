@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.charts.build import CHARTS, HERE, TEMPLATE_SUFFIX, build_chart_set
+from sim.charts.build import CHARTS, HERE, TEMPLATE_SUFFIX, build_chart_set
 from tests.conftest import COLLECTIONS  # noqa: F401 (puts the collection on sys.path)
 from tests.integration import istio_support as s
 

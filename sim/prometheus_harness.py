@@ -146,7 +146,7 @@ def wait_until(predicate, timeout=20, interval=0.1, message="condition"):
 
 
 def main():
-    """python -m tests.sim.prometheus_harness --target 127.0.0.1:PORT [--port 9090]: run until SIGTERM."""
+    """python -m sim.prometheus_harness --target 127.0.0.1:PORT [--port 9090]: run until SIGTERM."""
     import argparse
     import signal
     import threading

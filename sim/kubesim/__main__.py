@@ -1,4 +1,4 @@
-"""Serve a simulated cluster until killed: python -m tests.sim.kubesim --port 0 --kubeconfig PATH."""
+"""Serve a simulated cluster until killed: python -m sim.kubesim --port 0 --kubeconfig PATH."""
 import argparse
 import signal
 import sys
@@ -8,7 +8,7 @@ from .sim import KubeSim
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tests.sim.kubesim", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sim.kubesim", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 picks a free one)")
     parser.add_argument("--kubeconfig", required=True, help="where to write a kubeconfig for the cluster")
     parser.add_argument("--name", default="kubesim", help="cluster (and kubeconfig context) name")
