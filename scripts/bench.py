@@ -37,10 +37,10 @@ from pathlib import Path
 import yaml
 
 from scripts.demo import BIN, REPO, build_charts, mitogen_env, tool_env
-from tests.integration.apps_support import INJECTOR, ingress_gateway, install_minimal_istio
 from sim.kubesim import KubeSim
-from sim.webhook_support import istiod_objects
+from sim.minimal_istio import INJECTOR, ingress_gateway, install_minimal_istio
 from sim.standins import ADDONS, CRDS
+from sim.webhook_support import istiod_objects
 
 CONTROL_PLANE_VERSION = yaml.safe_load((REPO / "inventories" / "sim" / "group_vars" / "all.yml").read_text())[
     "control_plane_version"]

@@ -38,7 +38,7 @@ from xml.etree import ElementTree
 import yaml
 
 from scripts import demo, eda
-from tests.integration.burst_support import VS, codelab_query, worker_versions
+from sim.meshsim.codelab import VS, codelab_query, worker_versions
 
 DEMO_DIR = demo.REPO / ".tools" / "demo-burst"
 CODELAB_INVENTORY = demo.REPO / "inventories" / "multicluster" / "mesh.clusters.yml"

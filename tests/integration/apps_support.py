@@ -1,48 +1,9 @@
 """What the Bookinfo and hashapp integration tests share: a minimal Istio on kubesim and object views."""
 import time
 
-from sim.webhook_support import istiod_objects
+from sim.minimal_istio import INJECTOR, ingress_gateway, install_minimal_istio  # noqa: F401 (tests import them from here)
 
 ISTIO_API = "networking.istio.io/v1"
-
-# What istiod's chart installs that matters to the apps: the injector webhook (kubesim injects
-# pods when a webhook named *sidecar-injector* selects their namespace) and the ingress gateway Service.
-INJECTOR = {
-    "apiVersion": "admissionregistration.k8s.io/v1",
-    "kind": "MutatingWebhookConfiguration",
-    "metadata": {"name": "istio-sidecar-injector"},
-    "webhooks": [{
-        "name": "namespace.sidecar-injector.istio.io",
-        "admissionReviewVersions": ["v1"],
-        "sideEffects": "None",
-        "clientConfig": {"service": {"name": "istiod", "namespace": "istio-system", "path": "/inject"}},
-        "namespaceSelector": {"matchLabels": {"istio-injection": "enabled"}},
-        "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
-    }],
-}
-
-
-def ingress_gateway(service_type="LoadBalancer"):
-    """The ingress gateway Service as istioctl's default profile makes it (80 -> 8080)."""
-    return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}},
-        {"apiVersion": "v1", "kind": "Service",
-         "metadata": {"name": "istio-ingressgateway", "namespace": "istio-system",
-                      "labels": {"app": "istio-ingressgateway", "istio": "ingressgateway"}},
-         "spec": {"type": service_type, "selector": {"istio": "ingressgateway"}, "ports": [
-             {"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"},
-             {"name": "http2", "port": 80, "targetPort": 8080, "protocol": "TCP"},
-             {"name": "https", "port": 443, "targetPort": 8443, "protocol": "TCP"}]}},
-    ]
-
-
-def install_minimal_istio(sim, service_type="LoadBalancer", injector=True):
-    objects = ingress_gateway(service_type) + istiod_objects()[1:] + ([INJECTOR] if injector else [])
-    # istio-system may already hold other objects (the Prometheus Service of the release tests).
-    sim.create_objects([o for o in objects if sim.get_object(o["apiVersion"], o["kind"], o["metadata"]["name"],
-                                                             o["metadata"].get("namespace")) is None])
-    return sim
-
 
 KINDS = [("v1", "Service"), ("v1", "ServiceAccount"), ("apps/v1", "Deployment"),
          (ISTIO_API, "Gateway"), (ISTIO_API, "DestinationRule"), (ISTIO_API, "VirtualService")]
