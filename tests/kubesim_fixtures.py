@@ -1,4 +1,5 @@
-"""pytest fixtures for simulated clusters (imported by tests/conftest.py).
+"""pytest fixtures for simulated clusters (imported by tests/conftest.py). They live with the tests, not in sim/,
+because they load Istio's real CRDs from ../shared/reference where present, which only tests may read.
 
 - kubesim: a fresh cluster without CRDs, per test.
 - kubesim_istio: a fresh cluster with Istio's CRDs, per test (the real ones from ../shared/reference when
