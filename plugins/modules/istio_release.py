@@ -24,6 +24,11 @@ description:
   - The release state (plan, step, weights, analyses passed and failed, history with timestamps) is kept in
     the C(meshops.istio/release) annotation of the VirtualService, written together with the weights. Another
     job, or the same job run again after a crash, continues where the last one stopped.
+  - With O(routing_api=gateway-api) the weights of the default rule (the one without matches) of the HTTPRoute
+    move between the per-version Services C(<service>-<stable>) and C(<service>-<canary>), the release state is
+    kept in the same annotation on the HTTPRoute, and the canary's C(version) label (for its metrics) is read from
+    the selector of its Service. Declare the routing first with M(meshops.istio.istio_traffic) and the same
+    O(routing_api).
   - Only the weights of the service's default route change; match routes, mirrors and everything else of the
     VirtualService stay as they are. Declare the routing first with M(meshops.istio.istio_traffic).
   - Silence is not failure. When the canary has too few requests in the window to be judged, the step holds in
@@ -40,6 +45,8 @@ extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - meshops.istio.api_options
   - meshops.istio.prometheus
+  - meshops.istio.routing
+  - meshops.istio.routing.gateway_api
 attributes:
   check_mode:
     support: full
@@ -50,6 +57,11 @@ attributes:
     support: full
     description: Shows the weights and the release state before and after.
 options:
+  # service, namespace, virtual_service, destination_rule, api_version, routing_api, http_route: meshops.istio.routing
+  service:
+    required: true
+  namespace:
+    required: true
   action:
     description:
       - V(start) sets the first step's weights. V(step) waits until the current weights have run for
@@ -61,17 +73,6 @@ options:
     type: str
     choices: [start, step, run, pause, resume, promote, abort, status]
     default: status
-  service:
-    description:
-      - The service whose traffic is released (the Istio host) - a Service name such as V(reviews), or its
-        cluster name (V(reviews.bookinfo.svc.cluster.local)).
-      - Formerly C(host). O(host) is the API server URL of the auth options, never the service.
-    type: str
-    required: true
-  namespace:
-    description: Namespace of the VirtualService and DestinationRule.
-    type: str
-    required: true
   name:
     description:
       - Name of the release. Defaults to C(<service>-<canary>), or to the release on the VirtualService.
@@ -286,31 +287,6 @@ options:
         success rate and P99 (the stable's when O(analysis.compare) or O(analysis.judge) measured it), the judge's
         verdict and p-values.
     type: path
-  virtual_service:
-    description: Name of the VirtualService. Defaults to the service name of O(service).
-    type: str
-  destination_rule:
-    description: Name of the DestinationRule. Defaults to the service name of O(service).
-    type: str
-  api_version:
-    description: API version of the Istio networking objects.
-    type: str
-    choices: [networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3]
-    default: networking.istio.io/v1
-  routing_api:
-    description:
-      - V(istio) moves the weights of the VirtualService's default route between two DestinationRule subsets.
-      - V(gateway-api) moves the weights of the default rule (the one without matches) of a Kubernetes Gateway API
-        HTTPRoute between the per-version Services C(<service>-<stable>) and C(<service>-<canary>), and keeps the
-        release state in the same annotation on the HTTPRoute. The canary's C(version) label (for its metrics) is
-        read from the selector of its Service. Declare the routing first with M(meshops.istio.istio_traffic) and
-        the same O(routing_api).
-    type: str
-    choices: [istio, gateway-api]
-    default: istio
-  http_route:
-    description: Name of the HTTPRoute with O(routing_api=gateway-api). Defaults to the service name of O(service).
-    type: str
 notes:
   - Each weight change is one merge patch of the VirtualService (weights and state together, guarded by its
     resourceVersion, so two jobs cannot both advance the same release). Each analysis is one Prometheus query
@@ -549,20 +525,16 @@ import time
 from ansible_collections.meshops.istio.plugins.module_utils import judge as jd
 from ansible_collections.meshops.istio.plugins.module_utils import loadgen
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
+from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from ansible_collections.meshops.istio.plugins.module_utils import routing_args
 from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster, KubeError, new_module, run
 from ansible_collections.meshops.istio.plugins.module_utils.release import runner
 from ansible_collections.meshops.istio.plugins.module_utils.release import state as rl
-from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
 
 
 def argspec():
-    prometheus = dict(prom.CLIENT_ARG_SPEC)
-    prometheus["username"] = dict(type="str")
-    prometheus["password"] = dict(type="str", no_log=True)
     return dict(
         action=dict(type="str", choices=list(rl.ACTIONS), default="status"),
-        service=dict(type="str", required=True),
-        namespace=dict(type="str", required=True),
         name=dict(type="str"),
         stable=dict(type="str"),
         canary=dict(type="str"),
@@ -599,13 +571,9 @@ def argspec():
         metrics_labels=dict(type="dict"),
         load=dict(type="dict", options=loadgen.ARG_SPEC),
         stable_metrics_labels=dict(type="dict"),
-        prometheus=dict(type="dict", options=prometheus),
+        prometheus=prom.prometheus_option(),
         report=dict(type="path"),
-        virtual_service=dict(type="str"),
-        destination_rule=dict(type="str"),
-        api_version=dict(type="str", choices=list(rt.API_VERSIONS), default=rt.DEFAULT_API_VERSION),
-        routing_api=dict(type="str", choices=list(rt.ROUTING_APIS), default="istio"),
-        http_route=dict(type="str"),
+        **routing_args.routing_spec()
     )
 
 

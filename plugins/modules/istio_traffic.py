@@ -26,11 +26,17 @@ description:
   - Routes that are not this host's default or header/cookie match routes (URI matches, fault injection,
     other hosts) and fields other than C(spec.hosts) and C(spec.http) of the VirtualService, or than
     C(spec.host) and C(spec.subsets) of the DestinationRule, are left as they are.
+  - With O(routing_api=gateway-api), match routes become header matches of the HTTPRoute (exact or regex, no
+    prefix), the mirror a C(RequestMirror) filter, the timeout C(timeouts.request); O(subset_labels) creates (or
+    relabels) the per-version Services, with the ports and selector of the Service plus the subset's labels; and
+    O(retries) and O(prune_subsets) do not apply.
 requirements:
   - google-re2 (Python package, on the controller; checks header regexes)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - meshops.istio.api_options
+  - meshops.istio.routing
+  - meshops.istio.routing.gateway_api
 attributes:
   check_mode:
     support: full
@@ -39,16 +45,10 @@ attributes:
     support: full
     description: Shows the VirtualService and DestinationRule before and after.
 options:
+  # service, namespace, virtual_service, destination_rule, api_version, routing_api, http_route: meshops.istio.routing
   service:
-    description:
-      - The service whose traffic is routed (the Istio host), as clients call it - a Service name
-        (V(reviews)) or its cluster name (V(reviews.bookinfo.svc.cluster.local)).
-      - Formerly C(host). O(host) is the API server URL of the auth options, never the service.
-    type: str
     required: true
   namespace:
-    description: Namespace of the VirtualService, the DestinationRule and (for a short O(service) name) the Service.
-    type: str
     required: true
   state:
     description:
@@ -123,12 +123,6 @@ options:
       - Retry policy set on this host's routes, as Istio writes it (V(attempts), V(perTryTimeout), V(retryOn), ...).
       - Not given, the current policy is kept; an empty dict removes it.
     type: dict
-  virtual_service:
-    description: Name of the VirtualService. Defaults to the service name of O(service).
-    type: str
-  destination_rule:
-    description: Name of the DestinationRule. Defaults to the service name of O(service).
-    type: str
   prune_subsets:
     description:
       - After the VirtualService is updated, remove DestinationRule subsets that no route or mirror of any
@@ -141,29 +135,6 @@ options:
         names (for example C(api.example.com)) are never checked.
     type: bool
     default: true
-  api_version:
-    description:
-      - API version of the Istio networking objects. V(networking.istio.io/v1) needs Istio 1.22 or later.
-    type: str
-    choices: [networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3]
-    default: networking.istio.io/v1
-  routing_api:
-    description:
-      - V(istio) routes with a VirtualService and DestinationRule subsets.
-      - V(gateway-api) routes with a Kubernetes Gateway API C(gateway.networking.k8s.io/v1) HTTPRoute, as Istio
-        documents it beside its own APIs - the default rule's C(backendRefs) carry the weights and point at one
-        Service per version, C(<service>-<subset>) (for example C(reviews-v2), as in Istio's
-        C(bookinfo-versions.yaml)); match routes become header matches of the HTTPRoute (exact or regex, no
-        prefix), the mirror a C(RequestMirror) filter, the timeout C(timeouts.request).
-      - With V(gateway-api), O(subset_labels) creates (or relabels) the per-version Services, with the ports and
-        selector of the Service plus the subset's labels; O(retries), O(prune_subsets), O(virtual_service) and
-        O(destination_rule) do not apply. The Gateway API CRDs (standard channel) must be installed.
-    type: str
-    choices: [istio, gateway-api]
-    default: istio
-  http_route:
-    description: Name of the HTTPRoute with O(routing_api=gateway-api). Defaults to the service name of O(service).
-    type: str
   parent_refs:
     description:
       - "With O(routing_api=gateway-api), what the HTTPRoute attaches to, as its C(spec.parentRefs) - for example
@@ -340,14 +311,13 @@ diff:
 """
 
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from ansible_collections.meshops.istio.plugins.module_utils import routing_args
 from ansible_collections.meshops.istio.plugins.module_utils import traffic
 from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster, KubeError, new_module, run
 
 
 def argspec():
     return dict(
-        service=dict(type="str", required=True),
-        namespace=dict(type="str", required=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         subsets=dict(type="dict", aliases=["weights"]),
         subset_labels=dict(type="dict", default={}),
@@ -363,15 +333,11 @@ def argspec():
         )),
         timeout=dict(type="str"),
         retries=dict(type="dict"),
-        virtual_service=dict(type="str"),
-        destination_rule=dict(type="str"),
         prune_subsets=dict(type="bool", default=False),
         validate_service=dict(type="bool", default=True),
-        api_version=dict(type="str", choices=list(rt.API_VERSIONS), default=rt.DEFAULT_API_VERSION),
-        routing_api=dict(type="str", choices=list(rt.ROUTING_APIS), default="istio"),
-        http_route=dict(type="str"),
         parent_refs=dict(type="list", elements="dict"),
         service_port=dict(type="int"),
+        **routing_args.routing_spec()
     )
 
 

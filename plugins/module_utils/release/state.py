@@ -233,7 +233,7 @@ def after_analysis(state, result, measured, now):
         "found no traffic" if result["status"] == "no_traffic" else "failed", canary_weight(state),
         failure_text(result), state["failed_checks"], state["threshold"]), **record)
     if state["failed_checks"] > state["threshold"]:
-        return rollback(state, now, result), "rolled_back"
+        return rollback(state, now, result), Outcome.ROLLED_BACK
     # The next analysis looks at a fresh window of the same weights.
     state["since"] = round(now, 3)
     return state, Outcome.HELD
