@@ -47,6 +47,9 @@ class MissingRouting(KubeError):
 
 
 class Release:
+    """One task of istio_release: execute() applies state.TRANSITIONS to the release on the routing, output() is
+    the module's result."""
+
     def __init__(self, module, cluster):
         self.module = module
         self.p = module.params
@@ -129,7 +132,7 @@ class Release:
                  "spec": self.routing.weights_spec(state["weights"])}
         self.routing.live = self.routing.cluster.patch(self.routing.api_version, self.routing.kind, self.routing.name,
                                                        self.p["namespace"], patch)
-        timing = dict(outcome=outcome.value, weights=dict(state["weights"]),
+        timing = dict(outcome=Outcome(outcome).value, weights=dict(state["weights"]),
                       decided_to_written_ms=round((time.monotonic() - decided) * 1000, 1))
         if analysis_ms is not None:
             timing["analysis_ms"] = analysis_ms
@@ -268,7 +271,7 @@ class Release:
     # -- what the transitions call (state.TRANSITIONS) --------------------------------------------
     def record(self, outcome):
         # The output carries plain strings, as before the outcomes had a type.
-        self.outcomes.append(outcome.value)
+        self.outcomes.append(Outcome(outcome).value)
 
     def change(self, new_state, mine, outcome):
         """A write decided now: ``new_state(mine, now)`` (pause, resume, promote, abort) with its weights."""

@@ -1,4 +1,5 @@
-"""release.py: plans, analysis decisions, the state machine and its annotation; release_report rendering."""
+"""release/state.py, release/analysis.py: plans, analysis decisions, the state machine and its annotation;
+release_report rendering."""
 import json
 import xml.etree.ElementTree as ET
 

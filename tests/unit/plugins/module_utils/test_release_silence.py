@@ -1,4 +1,4 @@
-"""release.py: a quiet canary holds in waiting-for-traffic up to analysis.traffic_wait; loadgen.py: the load Job."""
+"""release/state.py: a quiet canary holds in waiting-for-traffic up to analysis.traffic_wait; loadgen.py: the load Job."""
 import pytest
 
 from ansible_collections.meshops.istio.plugins.module_utils import loadgen
