@@ -94,7 +94,7 @@ def validate_analysis(analysis, seconds):
                           _number(analysis["latency_p99"], "analysis.latency_p99 (maximum P99 in ms)", 0, low_open=True))
     out["min_requests"] = whole(analysis.get("min_requests", 10), "analysis.min_requests", 0, 10 ** 9)
     out["threshold"] = whole(analysis.get("threshold", 1), "analysis.threshold (failed analyses tolerated)",
-                              0, MAX_THRESHOLD)
+                             0, MAX_THRESHOLD)
     out["traffic_wait"] = duration("traffic_wait", DEFAULT_TRAFFIC_WAIT)
     checks = []
     names = set(BUILT_IN_CHECKS) | set(("requests",))

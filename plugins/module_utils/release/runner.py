@@ -404,7 +404,6 @@ class Release:
         return dict(markdown=path, chart=chart, steps_chart=steps_chart)
 
 
-
 # What validate() raises: the message alone is the error (nothing was read or written).
 INPUT_ERRORS = (rl.ReleaseError, rt.RoutingError, val.InputError, loadgen.LoadError)
 

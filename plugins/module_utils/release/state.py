@@ -465,21 +465,25 @@ def _refuse_abort(run, mine):
 
 NO_RELEASE = None
 PHASES = (NO_RELEASE, PROGRESSING, WAITING, PAUSED, SUCCEEDED, FAILED, ABORTED)
-_ = _unchanged
-_GRID = dict(
-    # action:  no release      progressing     waiting         paused          succeeded       failed           aborted
-    start=(_start,         _same,          _same,          _same,          _,              _start,          _start),
-    run=(_start_and_run,   _same_and_run,  _same_and_run,  _same_and_run,  _,              _start_and_run,  _start_and_run),
-    step=(_no_release,     _analyse,       _analyse,       _refuse_step,   _,              _,               _),
-    pause=(_no_release,    _pause,         _pause,         _,              _,              _,               _),
-    resume=(_no_release,   _,              _,              _resume,        _,              _,               _),
-    promote=(_no_release,  _promote,       _promote,       _promote,       _,              _refuse_promote, _refuse_promote),
-    abort=(_no_release,    _abort,         _abort,         _abort,         _refuse_abort,  _,               _),
-    status=(_status,       _status,        _status,        _status,        _status,        _status,         _status),
-)
+# One row per action, one column per phase of PHASES; "-" leaves the release as it is.
+_TABLE = """
+action   no-release     progressing    waiting        paused         succeeded      failed          aborted
+start    start          same           same           same           -              start           start
+run      start+run      same+run       same+run       same+run       -              start+run       start+run
+step     no-release     analyse        analyse        refuse-step    -              -               -
+pause    no-release     pause          pause          -              -              -               -
+resume   no-release     -              -              resume         -              -               -
+promote  no-release     promote        promote        promote        -              refuse-promote  refuse-promote
+abort    no-release     abort          abort          abort          refuse-abort   -               -
+status   status         status         status         status         status         status          status
+"""
+_CELLS = {"start": _start, "start+run": _start_and_run, "same": _same, "same+run": _same_and_run,
+          "analyse": _analyse, "pause": _pause, "resume": _resume, "promote": _promote, "abort": _abort,
+          "status": _status, "-": _unchanged, "no-release": _no_release, "refuse-step": _refuse_step,
+          "refuse-promote": _refuse_promote, "refuse-abort": _refuse_abort}
 # TRANSITIONS[(phase, action)] -> transition(run, mine)
-TRANSITIONS = dict(((phase, action), row[i]) for action, row in _GRID.items() for i, phase in enumerate(PHASES))
-del _
+TRANSITIONS = dict(((phase, row.split()[0]), _CELLS[cell])
+                   for row in _TABLE.strip().splitlines()[1:] for phase, cell in zip(PHASES, row.split()[1:]))
 
 
 def transition(phase, action):

@@ -125,8 +125,8 @@ def test_outcomes_are_typed_and_written_as_their_values():
                                        1767261100.0)
     assert outcome is Outcome.ADVANCED and outcome == "advanced" and str(outcome) == "advanced"
     assert state["weights"] == {"v1": 50, "v2": 50}
-    failed = dict(passed=False, status="failed", checks=[dict(name="success_rate", value=60.0, passed=False,
-                                                                 text="success_rate 60%")])
+    check = dict(name="success_rate", value=60.0, passed=False, text="success_rate 60%")
+    failed = dict(passed=False, status="failed", checks=[check])
     outcomes = set()
     state = release(rl.PROGRESSING)
     for now in (1767261100.0, 1767261200.0, 1767261300.0):
