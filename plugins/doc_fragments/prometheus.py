@@ -1,6 +1,12 @@
 # Copyright: meshops.istio contributors
 # Apache License 2.0 (see LICENSE)
-"""The ``prometheus`` option of the modules that judge traffic by Istio's metrics."""
+"""The ``prometheus`` option of the modules that judge traffic by Istio's metrics (meshops.istio.prometheus; its
+argspec is module_utils/prometheus.py's prometheus_option()), and prometheus_query's top-level Service option
+(meshops.istio.prometheus.service).
+
+The Service suboptions are written twice below, nested (prometheus.service) and at prometheus_query's top level
+(prometheus_service): ansible-test reads every fragment as one string literal, so they cannot be built from one
+text. tests/unit/plugins/doc_fragments/test_shared_options.py holds both to SERVICE_ARG_SPEC."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -66,4 +72,29 @@ options:
         description: Seconds to wait for each query.
         type: int
         default: 10
+"""
+
+    SERVICE = r"""
+options:
+  prometheus_service:
+    description: The Service of Prometheus reached through the API server's service proxy when O(url) is not given.
+    type: dict
+    suboptions:
+      namespace:
+        description: Namespace of the Service.
+        type: str
+        default: istio-system
+      name:
+        description: Name of the Service.
+        type: str
+        default: prometheus
+      port:
+        description: Port of the Service, a number or a port name.
+        type: str
+        default: "9090"
+      scheme:
+        description: Protocol the API server speaks to Prometheus.
+        type: str
+        choices: [http, https]
+        default: http
 """

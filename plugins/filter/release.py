@@ -8,7 +8,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.meshops.istio.plugins.module_utils import release as rl
+from ansible_collections.meshops.istio.plugins.module_utils.release import state as rl
 
 
 def _plan(steps, step_weight, max_weight):

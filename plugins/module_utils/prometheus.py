@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import datetime
 import http.client
 import json
@@ -534,16 +535,25 @@ SERVICE_ARG_SPEC = dict(
     scheme=dict(type="str", choices=["http", "https"], default=DEFAULT_SERVICE["scheme"]),
 )
 
+# The Prometheus client's options. username and password have no url_ aliases: inside the ``prometheus`` option
+# (istio_release, istio_burst) nothing clashes with them, and prometheus_query, where kubernetes.core's auth
+# options own username, password and validate_certs at the top level, gives them names of its own.
 CLIENT_ARG_SPEC = dict(
     url=dict(type="str"),
     service=dict(type="dict", options=SERVICE_ARG_SPEC),
     bearer_token=dict(type="str", no_log=True),
-    username=dict(type="str", aliases=["url_username"]),
-    password=dict(type="str", no_log=True, aliases=["url_password"]),
+    username=dict(type="str"),
+    password=dict(type="str", no_log=True),
     ca_path=dict(type="path"),
     validate_certs=dict(type="bool", default=True),
     timeout=dict(type="int", default=10),
 )
+
+
+def prometheus_option(**extra):
+    """The argspec of the ``prometheus`` option, as the doc fragment meshops.istio.prometheus documents it;
+    ``extra``: more keys of the option (istio_burst's default)."""
+    return dict(type="dict", options=copy.deepcopy(CLIENT_ARG_SPEC), **extra)
 
 
 # Options that only mean something for a direct URL: through the service proxy the API server's

@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from ansible_collections.meshops.istio.plugins.module_utils import validation as val
 from ansible_collections.meshops.istio.plugins.module_utils.kube import (
     ApplyReport,
     KubeError,
@@ -306,3 +307,160 @@ class RouteRouting:
 def view(obj):
     """An object as a user wants to see it in results: without server bookkeeping."""
     return strip_server_fields(obj) if obj else None
+
+
+# -- istio_traffic ------------------------------------------------------------------------------
+
+def validated(params):
+    """The routing the user declared, checked before anything is read or written."""
+    out = dict(weights=None, matches=[], mirror=None, timeout=rt.KEEP, retries=rt.KEEP)
+    try:
+        val.require_names(val.host_checks(params))
+    except val.InputError as e:
+        raise rt.RoutingError(str(e)) from None
+    if params["state"] == "present":
+        out["weights"] = rt.validate_weights(params["subsets"], "subsets")
+        out["matches"] = [rt.normalize_match(dict((k, v) for k, v in m.items() if v is not None), i)
+                          for i, m in enumerate(params["match"] or [])]
+        out["mirror"] = rt.validate_mirror(params["mirror"])
+    elif params["timeout"] is not None or params["retries"] is not None:
+        raise rt.RoutingError("timeout and retries only apply with state=present; drop them for state=absent.")
+    gateway_api_problem(params)
+    if params["routing_api"] == "gateway-api":
+        out["parent_refs"] = rt.validate_parent_refs(params["parent_refs"]) if params["parent_refs"] else None
+        if params["timeout"]:
+            rt.validate_gateway_duration(params["timeout"], "timeout")
+        for index, (_subset, match, _name) in enumerate(out["matches"]):
+            rt.httproute_match(match, index)
+    if params["timeout"] is not None:
+        out["timeout"] = rt.validate_duration(params["timeout"], "timeout") if params["timeout"] else None
+    if params["retries"] is not None:
+        if params["retries"].get("perTryTimeout"):
+            rt.validate_duration(params["retries"]["perTryTimeout"], "retries.perTryTimeout")
+        out["retries"] = params["retries"] or None
+    for name, labels in (params["subset_labels"] or {}).items():
+        rt.validate_subset_name(name)
+        if not isinstance(labels, dict) or not labels:
+            raise rt.RoutingError("subset_labels.%s must be a mapping of pod labels, for example {version: %s}."
+                                  % (name, name))
+    return out
+
+
+def gateway_api_problem(params):
+    """RoutingError for options that do not fit the routing API chosen."""
+    gateway = params["routing_api"] == "gateway-api"
+    if gateway:
+        unfit = [k for k in ("virtual_service", "destination_rule") if params[k]]
+        if params["retries"]:
+            unfit.append("retries")
+        if params["prune_subsets"]:
+            unfit.append("prune_subsets")
+        if unfit:
+            raise rt.RoutingError(
+                "%s only apply with routing_api=istio: the Gateway API (standard channel) has no retries, and its "
+                "routes send to per-version Services, not DestinationRule subsets. Drop %s, or use routing_api=istio."
+                % (", ".join(unfit), ", ".join(unfit)))
+    else:
+        unfit = [k for k in ("http_route", "parent_refs", "service_port") if params[k] is not None]
+        if unfit:
+            raise rt.RoutingError("%s only apply with routing_api=gateway-api; drop them, or set routing_api=gateway-api."
+                                  % ", ".join(unfit))
+
+
+def _declare_route(module, cluster, want):
+    """declare() with a Gateway API HTTPRoute and per-version Services."""
+    params = module.params
+    routing = RouteRouting(cluster, params["service"], params["namespace"], params["http_route"],
+                           want.get("parent_refs"), params["service_port"]).read()
+    if params["validate_service"] and params["state"] == "present":
+        routing.require_service()
+    service = routing.service
+    previous = routing.split()
+    previous_mirror = rt.route_mirror(routing.live_route, service)
+    before = set(routing.versions)
+    if params["state"] == "present":
+        rules = rt.build_rules(routing.live_route, service, routing.backend_port(), want["weights"],
+                               matches=want["matches"], mirror=want["mirror"], timeout=want["timeout"])
+        needed = list(want["weights"]) + [m[0] for m in want["matches"]]
+        if want["mirror"]:
+            needed.append(want["mirror"]["subset"])
+        objects = routing.plan(rules, params["subset_labels"], needed)
+    elif routing.live_route is None:
+        objects = routing.plan([], params["subset_labels"], delete_route=True)
+    else:
+        rules = rt.remove_service_rules(routing.live_route, service)
+        objects = routing.plan(rules, params["subset_labels"], delete_route=not rules)
+    report = routing.apply(objects)
+    result = dict(
+        changed=report.changed,
+        previous=previous,
+        split=routing.split(),
+        match=rt.route_match_rules(routing.live_route, service),
+        mirror=rt.route_mirror(routing.live_route, service),
+        previous_mirror=previous_mirror,
+        subsets_added=sorted(set(routing.versions) - before),
+        subsets_removed=[],
+        objects=report.results,
+        virtual_service=None,
+        destination_rule=None,
+        http_route=view(routing.live_route),
+    )
+    if module._diff and report.changed:
+        result["diff"] = report.diff
+    return result
+
+
+def _declare_host(module, cluster, want):
+    """declare() with a VirtualService and DestinationRule subsets."""
+    params = module.params
+    routing = HostRouting(cluster, params["service"], params["namespace"], params["virtual_service"],
+                          params["destination_rule"], params["api_version"])
+    if params["validate_service"] and params["state"] == "present":
+        routing.require_service()
+    routing.read()
+    host, namespace = params["service"], params["namespace"]
+    previous = routing.split()
+    previous_mirror = rt.mirror_of(routing.live_vs, host, namespace)
+    before_subsets = set(rt.dr_subsets(routing.live_dr))
+
+    if params["state"] == "present":
+        http = rt.build_http(routing.live_vs, host, namespace, want["weights"], matches=want["matches"],
+                             mirror=want["mirror"], timeout=want["timeout"], retries=want["retries"])
+        needed = list(want["weights"]) + [m[0] for m in want["matches"]]
+        if want["mirror"]:
+            needed.append(want["mirror"]["subset"])
+        objects = routing.plan(http, params["subset_labels"], needed, params["prune_subsets"])
+    else:
+        if routing.live_vs is None:
+            http, objects = [], []
+        else:
+            http = rt.remove_host_routes(routing.live_vs, host, namespace)
+            spec = routing.live_vs.get("spec") or {}
+            empty = not http and not spec.get("tcp") and not spec.get("tls")
+            objects = routing.plan(http, params["subset_labels"], (), params["prune_subsets"], delete_vs=empty)
+
+    report = routing.apply(objects)
+    after_subsets = set(rt.dr_subsets(routing.live_dr))
+    result = dict(
+        changed=report.changed,
+        previous=previous,
+        split=routing.split(),
+        match=rt.match_routes(routing.live_vs, host, namespace),
+        mirror=rt.mirror_of(routing.live_vs, host, namespace),
+        previous_mirror=previous_mirror,
+        subsets_added=sorted(after_subsets - before_subsets),
+        subsets_removed=sorted(before_subsets - after_subsets),
+        objects=report.results,
+        virtual_service=view(routing.live_vs),
+        destination_rule=view(routing.live_dr),
+    )
+    if module._diff and report.changed:
+        result["diff"] = report.diff
+    return result
+
+
+def declare(module, cluster, want):
+    """istio_traffic: the routing ``want`` (from validated()) declared on the cluster; the module's result."""
+    if module.params["routing_api"] == "gateway-api":
+        return _declare_route(module, cluster, want)
+    return _declare_host(module, cluster, want)

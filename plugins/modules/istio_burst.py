@@ -34,6 +34,7 @@ extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - meshops.istio.api_options
   - meshops.istio.prometheus
+  - meshops.istio.routing
 attributes:
   check_mode:
     support: full
@@ -136,10 +137,6 @@ options:
   duration:
     description: Upper bound in seconds of V(watch) mode (whichever of this and O(max_checks) comes first).
     type: float
-  api_version:
-    description: API version of the Istio networking objects.
-    type: str
-    default: networking.istio.io/v1
 notes:
   - A check that changes nothing reads the VirtualService and the DestinationRule once (before the first check) and
     sends one query; a change costs one write.
@@ -261,6 +258,7 @@ import time
 from ansible_collections.meshops.istio.plugins.module_utils import burst as bu
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from ansible_collections.meshops.istio.plugins.module_utils import routing_args
 from ansible_collections.meshops.istio.plugins.module_utils import validation as val
 from ansible_collections.meshops.istio.plugins.module_utils.job import JobGuard
 from ansible_collections.meshops.istio.plugins.module_utils.kube import (
@@ -273,17 +271,13 @@ from ansible_collections.meshops.istio.plugins.module_utils.traffic import HostR
 
 
 def argspec():
-    prometheus = dict(prom.CLIENT_ARG_SPEC)
-    prometheus["username"] = dict(type="str")
-    prometheus["password"] = dict(type="str", no_log=True)
     return dict(
-        service=dict(type="str", default="worker-service"),
-        namespace=dict(type="str", default="default"),
-        virtual_service=dict(type="str", default="worker-virtual-service"),
-        destination_rule=dict(type="str", default="worker-destination-rule"),
+        **routing_args.routing_spec(gateway_api=False, service="worker-service", namespace="default",
+                                    virtual_service="worker-virtual-service",
+                                    destination_rule="worker-destination-rule"),
         primary_subset=dict(type="str", default="primary"),
         burst_subset=dict(type="str", default="burst"),
-        prometheus=dict(type="dict", default={}, options=prometheus),
+        prometheus=prom.prometheus_option(default={}),
         query=dict(type="str"),
         source_workload=dict(type="str", default="frontend-deployment"),
         window=dict(type="str", default="15s"),
@@ -296,7 +290,6 @@ def argspec():
         max_checks=dict(type="int", default=12),
         duration=dict(type="float"),
         rate=dict(type="float"),
-        api_version=dict(type="str", default=rt.DEFAULT_API_VERSION),
     )
 
 

@@ -24,6 +24,11 @@ description:
   - The release state (plan, step, weights, analyses passed and failed, history with timestamps) is kept in
     the C(meshops.istio/release) annotation of the VirtualService, written together with the weights. Another
     job, or the same job run again after a crash, continues where the last one stopped.
+  - With O(routing_api=gateway-api) the weights of the default rule (the one without matches) of the HTTPRoute
+    move between the per-version Services C(<service>-<stable>) and C(<service>-<canary>), the release state is
+    kept in the same annotation on the HTTPRoute, and the canary's C(version) label (for its metrics) is read from
+    the selector of its Service. Declare the routing first with M(meshops.istio.istio_traffic) and the same
+    O(routing_api).
   - Only the weights of the service's default route change; match routes, mirrors and everything else of the
     VirtualService stay as they are. Declare the routing first with M(meshops.istio.istio_traffic).
   - Silence is not failure. When the canary has too few requests in the window to be judged, the step holds in
@@ -40,6 +45,8 @@ extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - meshops.istio.api_options
   - meshops.istio.prometheus
+  - meshops.istio.routing
+  - meshops.istio.routing.gateway_api
 attributes:
   check_mode:
     support: full
@@ -50,6 +57,11 @@ attributes:
     support: full
     description: Shows the weights and the release state before and after.
 options:
+  # service, namespace, virtual_service, destination_rule, api_version, routing_api, http_route: meshops.istio.routing
+  service:
+    required: true
+  namespace:
+    required: true
   action:
     description:
       - V(start) sets the first step's weights. V(step) waits until the current weights have run for
@@ -61,17 +73,6 @@ options:
     type: str
     choices: [start, step, run, pause, resume, promote, abort, status]
     default: status
-  service:
-    description:
-      - The service whose traffic is released (the Istio host) - a Service name such as V(reviews), or its
-        cluster name (V(reviews.bookinfo.svc.cluster.local)).
-      - Formerly C(host). O(host) is the API server URL of the auth options, never the service.
-    type: str
-    required: true
-  namespace:
-    description: Namespace of the VirtualService and DestinationRule.
-    type: str
-    required: true
   name:
     description:
       - Name of the release. Defaults to C(<service>-<canary>), or to the release on the VirtualService.
@@ -286,31 +287,6 @@ options:
         success rate and P99 (the stable's when O(analysis.compare) or O(analysis.judge) measured it), the judge's
         verdict and p-values.
     type: path
-  virtual_service:
-    description: Name of the VirtualService. Defaults to the service name of O(service).
-    type: str
-  destination_rule:
-    description: Name of the DestinationRule. Defaults to the service name of O(service).
-    type: str
-  api_version:
-    description: API version of the Istio networking objects.
-    type: str
-    choices: [networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3]
-    default: networking.istio.io/v1
-  routing_api:
-    description:
-      - V(istio) moves the weights of the VirtualService's default route between two DestinationRule subsets.
-      - V(gateway-api) moves the weights of the default rule (the one without matches) of a Kubernetes Gateway API
-        HTTPRoute between the per-version Services C(<service>-<stable>) and C(<service>-<canary>), and keeps the
-        release state in the same annotation on the HTTPRoute. The canary's C(version) label (for its metrics) is
-        read from the selector of its Service. Declare the routing first with M(meshops.istio.istio_traffic) and
-        the same O(routing_api).
-    type: str
-    choices: [istio, gateway-api]
-    default: istio
-  http_route:
-    description: Name of the HTTPRoute with O(routing_api=gateway-api). Defaults to the service name of O(service).
-    type: str
 notes:
   - Each weight change is one merge patch of the VirtualService (weights and state together, guarded by its
     resourceVersion, so two jobs cannot both advance the same release). Each analysis is one Prometheus query
@@ -544,38 +520,21 @@ diff:
   sample: {before: {weights: {v1: 100}, phase: null}, after: {weights: {v1: 90, v2: 10}, phase: progressing}}
 """
 
-import os
 import time
 
-from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
-from ansible_collections.meshops.istio.plugins.module_utils.job import JobGuard
-from ansible_collections.meshops.istio.plugins.module_utils import loadgen
 from ansible_collections.meshops.istio.plugins.module_utils import judge as jd
-from ansible_collections.meshops.istio.plugins.module_utils import release as rl
-from ansible_collections.meshops.istio.plugins.module_utils import release_report
+from ansible_collections.meshops.istio.plugins.module_utils import loadgen
+from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
-from ansible_collections.meshops.istio.plugins.module_utils import validation as val
-from ansible_collections.meshops.istio.plugins.module_utils.kube import (
-    Cluster,
-    KubeError,
-    new_module,
-    run,
-)
-from ansible_collections.meshops.istio.plugins.module_utils.traffic import HostRouting, RouteRouting
-
-STABLE_LABELS_NEEDED = ("metrics_labels selects the canary's metrics, so analysis.compare and analysis.judge need "
-                        "stable_metrics_labels to select the stable version's (for example "
-                        "{destination_workload: reviews-v1}).")
+from ansible_collections.meshops.istio.plugins.module_utils import routing_args
+from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster, KubeError, new_module, run
+from ansible_collections.meshops.istio.plugins.module_utils.release import runner
+from ansible_collections.meshops.istio.plugins.module_utils.release import state as rl
 
 
 def argspec():
-    prometheus = dict(prom.CLIENT_ARG_SPEC)
-    prometheus["username"] = dict(type="str")
-    prometheus["password"] = dict(type="str", no_log=True)
     return dict(
         action=dict(type="str", choices=list(rl.ACTIONS), default="status"),
-        service=dict(type="str", required=True),
-        namespace=dict(type="str", required=True),
         name=dict(type="str"),
         stable=dict(type="str"),
         canary=dict(type="str"),
@@ -612,469 +571,31 @@ def argspec():
         metrics_labels=dict(type="dict"),
         load=dict(type="dict", options=loadgen.ARG_SPEC),
         stable_metrics_labels=dict(type="dict"),
-        prometheus=dict(type="dict", options=prometheus),
+        prometheus=prom.prometheus_option(),
         report=dict(type="path"),
-        virtual_service=dict(type="str"),
-        destination_rule=dict(type="str"),
-        api_version=dict(type="str", choices=list(rt.API_VERSIONS), default=rt.DEFAULT_API_VERSION),
-        routing_api=dict(type="str", choices=list(rt.ROUTING_APIS), default="istio"),
-        http_route=dict(type="str"),
+        **routing_args.routing_spec()
     )
-
-
-class Failed(Exception):
-    """The release ended the task in failure after its state was written (rollback, paused)."""
-
-
-class Stopped(Failed):
-    """The job that started the task is gone (or asked it to stop): stopped between two steps."""
-
-
-class MissingRouting(KubeError):
-    """The VirtualService of the service is not where it was looked for; ``found_in`` says where it is."""
-
-    def __init__(self, message, found_in=(), namespace_exists=None, **where):
-        super(MissingRouting, self).__init__(message, **where)
-        self.found_in = list(found_in)
-        self.namespace_exists = namespace_exists
-
-
-class Release:
-    def __init__(self, module, cluster):
-        self.module = module
-        self.p = module.params
-        self.check = module.check_mode
-        if self.p["routing_api"] == "gateway-api":
-            self.routing = RouteRouting(cluster, self.p["service"], self.p["namespace"], self.p["http_route"])
-        else:
-            self.routing = HostRouting(cluster, self.p["service"], self.p["namespace"], self.p["virtual_service"],
-                                       self.p["destination_rule"], self.p["api_version"])
-        # Settings given now; the rest come from the release state (or the defaults at start).
-        self.analysis_given = dict((k, v) for k, v in (self.p["analysis"] or {}).items() if v is not None)
-        self.analysis_cfg = rl.validate_analysis(self.analysis_given, prom.seconds)
-        self.load_given = loadgen.validate(self.p["load"], prom.seconds)
-        self.load_jobs = None
-        self.plan = None
-        if self.p["steps"] or self.p["step_weight"]:
-            self.plan = rl.plan_weights(self.p["steps"], self.p["step_weight"], self.p["max_weight"])
-        # Without prometheus.url, through the API server's service proxy with this cluster's client.
-        self.client = prom.client_from(self.p["prometheus"], cluster.dynamic)
-        self.outcomes = []
-        self.timings = []
-        self.last_result = None
-        self.changed = False
-        self.pending = None
-        # Only the actions that wait between steps can outlive the job that started them.
-        self.guard = JobGuard() if self.p["action"] in ("run", "step") and not self.check else None
-
-    # -- reading ----------------------------------------------------------------------------
-    def load(self):
-        self.routing.read()
-        vs = self.routing.live
-        if vs is None:
-            raise self.missing_routing()
-        self.state = rl.load((vs.get("metadata") or {}).get("annotations"))
-        self.before = dict(weights=self.split(), phase=self.state["phase"] if self.state else None)
-        return self.state
-
-    def missing_routing(self):
-        """The error for a VirtualService that is not there: where it was looked for, and where it is."""
-        namespace, name, cluster, kind = self.p["namespace"], self.routing.name, self.routing.cluster, self.routing.kind
-        try:
-            found_in = sorted(vs["metadata"]["namespace"] for vs in cluster.list(self.routing.api_version, kind)
-                              if vs["metadata"]["name"] == name and vs["metadata"]["namespace"] != namespace)
-            namespace_exists = cluster.get("v1", "Namespace", namespace) is not None
-        except KubeError:
-            # Reading other namespaces may be forbidden; the message then goes without the hint.
-            found_in, namespace_exists = [], None
-        where = "namespace %s%s" % (namespace, " (which does not exist)" if namespace_exists is False else "")
-        hint = (" %s %s is in namespace %s." % (kind, name, ", ".join(found_in))) if found_in else ""
-        return MissingRouting(
-            "There is no %s %s in %s.%s Deploy the application and its routing into namespace %s first "
-            "(Bookinfo: the meshops.istio.bookinfo role), or set namespace to where it runs; for a service of your "
-            "own, declare its routing first (meshops.istio.istio_traffic)." % (kind, name, where, hint, namespace),
-            kind=kind, name=name, namespace=namespace, reason="NotFound",
-            found_in=found_in, namespace_exists=namespace_exists)
-
-    def split(self):
-        return self.routing.split()
-
-    def release_name(self):
-        if self.p["name"]:
-            return rl.validate_name(self.p["name"])
-        service = (rt.service_of(self.p["service"], self.p["namespace"]) or (self.p["service"],))[0]
-        if self.p["canary"]:
-            return rl.validate_name("%s-%s" % (service, self.p["canary"]))
-        if self.state or self.p["action"] == "status":
-            return self.state["name"] if self.state else None
-        raise rl.ReleaseError("There is no release on %s %s/%s; give canary (and steps) to start one."
-                              % (self.routing.kind, self.p["namespace"], self.routing.name))
-
-    # -- writing ----------------------------------------------------------------------------
-    def write(self, state, outcome, decided, analysis_ms=None):
-        """Weights and state in one merge patch, guarded by the resourceVersion we decided on."""
-        vs = self.routing.live
-        patch = {"metadata": {"resourceVersion": vs["metadata"]["resourceVersion"],
-                              "annotations": {rl.ANNOTATION: rl.dump(state)}},
-                 "spec": self.routing.weights_spec(state["weights"])}
-        self.routing.live = self.routing.cluster.patch(self.routing.api_version, self.routing.kind, self.routing.name,
-                                                       self.p["namespace"], patch)
-        timing = dict(outcome=outcome, weights=dict(state["weights"]),
-                      decided_to_written_ms=round((time.monotonic() - decided) * 1000, 1))
-        if analysis_ms is not None:
-            timing["analysis_ms"] = analysis_ms
-        self.timings.append(timing)
-        self.state = state
-        self.outcomes.append(outcome)
-        self.changed = True
-        self.sync_load()
-
-    def sync_load(self):
-        """The load Job of the period being analysed, and no other (nothing without load settings)."""
-        load = self.state.get("load") if self.state else None
-        if not load:
-            return
-        if self.load_jobs is None:
-            self.load_jobs = loadgen.LoadGenerator(self.routing.cluster, self.p["namespace"], self.state["name"])
-        desired = None
-        if self.state["phase"] in rl.ANALYSING:
-            cfg = self.state["analysis"]
-            desired = loadgen.manifest(self.state["name"], self.p["namespace"], self.state["since"], load, load["url"],
-                                       loadgen.duration_of(load, cfg["interval"], cfg["window"]))
-        if self.load_jobs.sync(desired):
-            self.changed = True
-
-    # -- analysis ---------------------------------------------------------------------------
-    def canary_labels(self, canary=None):
-        canary = canary or self.state["canary"]
-        labels = prom.destination_labels((rt.service_of(self.p["service"], self.p["namespace"]) or (self.p["service"],))[0],
-                                         self.p["namespace"])
-        if self.p["metrics_labels"]:
-            labels.update(dict((k, str(v)) for k, v in self.p["metrics_labels"].items()))
-            return labels
-        subset_labels = self.routing.labels_of(canary)
-        version = subset_labels.get("version")
-        if not version:
-            raise rl.ReleaseError("The labels of subset %s (%s) have no version label, so its metrics cannot be told "
-                                  "apart: set metrics_labels, for example {destination_workload: <deployment>}."
-                                  % (canary, subset_labels or None))
-        labels["destination_version"] = version
-        return labels
-
-    def measure(self):
-        cfg = self.analysis_cfg
-        labels = self.canary_labels()
-        window = cfg["window"]
-        measured = dict(requests=self.client.value(prom.request_count_query(labels, window)))
-        if cfg["success_rate"] is not None:
-            measured["success_rate"] = self.client.value(prom.success_rate_query(labels, window))
-        if cfg["latency_p99"] is not None:
-            measured["latency_p99"] = self.client.value(prom.latency_query(labels, window))
-        variables = dict(namespace=self.p["namespace"], service=labels["destination_service_name"],
-                         host=self.p["service"], canary=self.state["canary"], stable=self.state["stable"],
-                         canary_version=labels.get("destination_version", self.state["canary"]),
-                         window=prom.promql_duration(window), interval=prom.promql_duration(max(cfg["interval"], 1)))
-        for check in cfg["checks"]:
-            measured[check["name"]] = self.client.value(prom.render_query(check["query"], variables))
-        if cfg.get("compare") or cfg.get("judge"):
-            # With the canary at 100% the stable version has nothing to be compared on.
-            serving = self.state["weights"].get(self.state["stable"], 0) > 0
-            measured = jd.measure(self.client, cfg, labels, self.stable_labels() if serving else None, measured,
-                                  time.time())
-        return measured
-
-    def stable_labels(self):
-        """The canary's matchers with the stable version's label (or stable_metrics_labels)."""
-        given = self.p["stable_metrics_labels"]
-        if not given:
-            if self.p["metrics_labels"]:
-                raise rl.ReleaseError(STABLE_LABELS_NEEDED)
-            return self.canary_labels(self.state["stable"])
-        labels = prom.destination_labels((rt.service_of(self.p["service"], self.p["namespace"]) or (self.p["service"],))[0],
-                                         self.p["namespace"])
-        labels.update(dict((k, str(v)) for k, v in given.items()))
-        return labels
-
-    def analyse_and_decide(self):
-        """One step of the release: wait for the interval, analyse, write the outcome."""
-        # After a crash between the state write and the Job, or a load removed by hand.
-        self.sync_load()
-        due = rl.analysis_due(self.state, time.time())
-        if due > 0 and not self.check:
-            self.stop_if_gone(self.guard.sleep(due) if self.guard else time.sleep(due))
-        asked = time.monotonic()
-        try:
-            measured = self.measure()
-        except prom.PrometheusError as e:
-            decided = time.monotonic()
-            why = "Prometheus unavailable (%s)" % e.reason
-            # The analysis could not run: say so, never report the last analysis that did.
-            self.last_result = dict(status="error", passed=False, reason=e.reason, message=e.message, checks=[],
-                                    failed=[])
-            self.write(rl.pause(self.state, time.time(), why), "paused", decided)
-            raise Failed("%s Release %s is paused with its weights unchanged (%s). Fix Prometheus (or the "
-                         "prometheus options), then run action=resume."
-                         % (e.message, self.state["name"], rl.split_text(self.state["weights"]))) from None
-        result = rl.decide(self.analysis_cfg, measured)
-        self.last_result = result
-        decided = time.monotonic()
-        state, outcome = rl.after_analysis(self.state, result, measured, time.time())
-        self.write(state, outcome, decided, analysis_ms=round((decided - asked) * 1000, 1))
-        if outcome == "rolled_back" and result["status"] == "no_traffic":
-            raise Failed("Release %s %s" % (state["name"], state["message"][0].lower() + state["message"][1:]))
-        if outcome == "rolled_back":
-            raise Failed("Release %s rolled back to 100%% %s: the analysis at %d%% failed - %s; failed analyses %d "
-                         "> threshold %d." % (state["name"], state["stable"], state["history"][-2]["weights"].get(
-                             state["canary"], 0), rl.failure_text(result), state["failed_checks"], state["threshold"]))
-        return outcome
-
-    # -- actions ----------------------------------------------------------------------------
-    def pending_in_check_mode(self):
-        """In check mode, a release whose routing does not exist yet (Istio or the application is only being
-        dry-run by earlier steps of the same run, as in site.yml --check) is reported, not refused."""
-        if not self.check or self.p["action"] not in ("start", "run"):
-            return None
-        try:
-            self.routing.read()
-        except KubeError as e:
-            if e.reason != "IstioNotInstalled":
-                raise
-            return "Istio is not installed yet"
-        if self.routing.live is None:
-            return "%s %s/%s does not exist yet" % (self.routing.kind, self.p["namespace"], self.routing.name)
-        return None
-
-    def execute(self):
-        action = self.p["action"]
-        why = self.pending_in_check_mode()
-        if why:
-            self.state, self.before = None, dict(weights=None, phase=None)
-            self.pending = ("Check mode: %s (an earlier step of this run would create it), so the release of %s to "
-                            "canary %s would start then; nothing was asked of Prometheus."
-                            % (why, self.p["service"], self.p["canary"]))
-            self.outcomes.append("pending")
-            self.changed = True
-            return
-        self.load()
-        name = self.release_name()
-        if action != "status":
-            rl.check_owner(self.state, name)
-        mine = self.state if self.state and self.state["name"] == name else None
-        if mine and mine["phase"] in rl.ACTIVE:
-            self.adopt_analysis(mine)
-        if action == "status":
-            self.outcomes.append("status")
-        elif action in ("start", "run"):
-            if mine is None or mine["phase"] in (rl.FAILED, rl.ABORTED):
-                self.start(name)
-            elif mine["phase"] in rl.ACTIVE:
-                rl.check_same(mine, self.p["stable"] or mine["stable"], self.p["canary"], self.plan)
-            if action == "run":
-                self.run_all()
-            elif not self.outcomes:
-                self.outcomes.append("unchanged")
-        elif mine is None:
-            raise rl.ReleaseError("There is no release %r on %s %s/%s to %s; start it first (action=start "
-                                  "or run)." % (name, self.routing.kind, self.p["namespace"], self.routing.name, action))
-        elif action == "step":
-            if mine["phase"] == rl.PAUSED:
-                raise rl.ReleaseError("Release %s is paused (%s); run action=resume first."
-                                      % (name, mine.get("paused_reason")))
-            if mine["phase"] in rl.DONE:
-                self.outcomes.append("unchanged")
-            else:
-                self.analyse_and_decide()
-        else:
-            self.simple(action, mine)
-
-    def adopt_analysis(self, state):
-        """Judge with the settings the release keeps, overridden by the ones given to this task."""
-        settings = dict(state.get("analysis") or {})
-        settings.update(self.analysis_given)
-        self.analysis_cfg = rl.validate_analysis(settings, prom.seconds)
-        state["analysis"] = self.analysis_cfg
-        state["threshold"], state["interval"] = self.analysis_cfg["threshold"], self.analysis_cfg["interval"]
-        if self.load_given:
-            state["load"] = self.load_for(state["host"])
-
-    def load_for(self, host):
-        """The load settings with the URL resolved (the Service's first port when no URL or port is given)."""
-        load = dict(self.load_given)
-        service, namespace = rt.service_of(host, self.p["namespace"]) or (host, self.p["namespace"])
-        ports = []
-        if not load["url"] and load["port"] is None:
-            svc = self.routing.cluster.get("v1", "Service", service, namespace) or {}
-            ports = [p["port"] for p in (svc.get("spec") or {}).get("ports") or [] if p.get("port")]
-        try:
-            load["url"] = loadgen.target_url(load, service, namespace, ports)
-        except loadgen.LoadError as e:
-            raise rl.ReleaseError(str(e)) from None
-        return load
-
-    def start(self, name):
-        canary, split = self.p["canary"], self.split()
-        if not canary:
-            raise rl.ReleaseError("action=%s needs canary: the subset to release." % self.p["action"])
-        if self.plan is None:
-            raise rl.ReleaseError("A release needs a plan: steps (for example [10, 25, 50, 100]) or step_weight.")
-        if split is None:
-            raise rl.ReleaseError("%s %s/%s has no default route to %s: declare it with "
-                                  "meshops.istio.istio_traffic first."
-                                  % (self.routing.kind, self.p["namespace"], self.routing.name, self.p["service"]))
-        serving = [s for s, w in split.items() if w > 0]
-        stable = self.p["stable"]
-        if not stable:
-            if len(serving) != 1:
-                raise rl.ReleaseError("Traffic of %s is split (%s), so the stable subset is not clear: give stable."
-                                      % (self.p["service"], rl.split_text(split)))
-            stable = serving[0]
-        if stable == canary:
-            raise rl.ReleaseError("stable and canary are both %s; the canary must be another subset." % canary)
-        others = [s for s in serving if s not in (stable, canary)]
-        if others:
-            raise rl.ReleaseError("The default route of %s also sends traffic to %s (%s); a release moves traffic "
-                                  "between %s and %s only. Route it to %s first (meshops.istio.istio_traffic)."
-                                  % (self.p["service"], ", ".join(others), rl.split_text(split), stable, canary, stable))
-        self.routing.check_subsets([stable, canary])
-        self.canary_labels(canary)
-        # A release that cannot be judged must not move traffic.
-        try:
-            self.client.query("vector(1)")
-        except prom.PrometheusError as e:
-            raise rl.ReleaseError("Release %s not started, no traffic moved: %s" % (name, e.message)) from None
-        load = self.load_for(self.p["service"]) if self.load_given else None
-        decided = time.monotonic()
-        state = rl.new_release(name, self.p["service"], self.p["namespace"], stable, canary, self.plan,
-                               self.analysis_cfg, time.time())
-        if load:
-            state["load"] = load
-        self.write(state, "started", decided)
-
-    def stop_if_gone(self, why=None):
-        """Stop between two steps when the job is gone; the state written last stays as it is."""
-        why = why or (self.guard.gone() if self.guard else None)
-        if why:
-            raise Stopped("Release %s stopped between two steps because %s; its state is as the last step wrote "
-                          "it (%s), and running the task again continues it." % (
-                              self.state["name"], why, rl.split_text(self.state["weights"])))
-
-    def run_all(self):
-        while self.state["phase"] in rl.ANALYSING:
-            if self.check and self.outcomes:
-                # Check mode shows the next decision only: later ones depend on writes it does not make.
-                break
-            self.stop_if_gone()
-            self.analyse_and_decide()
-        if not self.outcomes:
-            self.outcomes.append("unchanged")
-        if self.state["phase"] == rl.PAUSED and not self.check:
-            raise Failed("Release %s is paused (%s); run action=resume to continue."
-                         % (self.state["name"], self.state.get("paused_reason")))
-
-    def simple(self, action, mine):
-        now, decided = time.time(), time.monotonic()
-        if mine["phase"] in rl.DONE:
-            if action == "promote" and mine["phase"] != rl.SUCCEEDED:
-                raise rl.ReleaseError("Release %s was %s; it cannot be promoted. Start a new release instead."
-                                      % (mine["name"], mine["phase"]))
-            if action == "abort" and mine["phase"] == rl.SUCCEEDED:
-                # Nothing is left to abort: going back is a release of its own, gated like any other.
-                raise rl.ReleaseError(
-                    "Release %s already finished: it succeeded%s, and %s is now the stable version with 100%% of the "
-                    "traffic, so there is nothing to abort. To send the traffic back to %s, release %s as a new "
-                    "release: action=run with canary=%s (with the release role: playbooks/release.yml -e "
-                    "release_canary_version=%s; release_steps=100 moves it in one analysed step)."
-                    % (mine["name"], " at %s" % mine["promoted"] if mine.get("promoted") else "", mine["canary"],
-                       mine["stable"], mine["stable"], mine["stable"], mine["stable"]))
-            self.outcomes.append("unchanged")
-        elif action == "pause":
-            if mine["phase"] == rl.PAUSED:
-                self.outcomes.append("unchanged")
-            else:
-                self.write(rl.pause(mine, now), "paused", decided)
-        elif action == "resume":
-            if mine["phase"] in rl.ANALYSING:
-                self.outcomes.append("unchanged")
-            else:
-                self.write(rl.resume(mine, now), "resumed", decided)
-        elif action == "promote":
-            self.write(rl.promote(mine, now), "promoted", decided)
-        elif action == "abort":
-            self.write(rl.abort(mine, now), "aborted", decided)
-
-    # -- output -----------------------------------------------------------------------------
-    def output(self):
-        now = time.time()
-        out = dict(changed=self.changed, outcome=self.outcomes[-1] if self.outcomes else "unchanged",
-                   outcomes=self.outcomes, phase=self.state["phase"] if self.state else None, weights=self.split(),
-                   previous_weights=self.before["weights"], release=self.state,
-                   summary=self.pending or rl.summary(self.state, now), timings=self.timings)
-        if self.last_result:
-            out["analysis"] = self.last_result
-        if self.p["report"] and self.state and not self.check:
-            out["report"] = self.write_report(now)
-        actions = self.load_jobs.actions if self.load_jobs else []
-        if actions:
-            out["load_jobs"] = actions
-        if self.module._diff and self.changed:
-            out["diff"] = dict(before=self.before, after=dict(weights=self.split(), phase=out["phase"]))
-            if actions:
-                # The load Jobs this task removed (before) and created (after).
-                out["diff"]["before"] = dict(self.before, load_jobs=[a["name"] for a in actions if a["action"] == "deleted"])
-                out["diff"]["after"]["load_jobs"] = [a["name"] for a in actions if a["action"] == "created"]
-        return out
-
-    def write_report(self, now):
-        path = self.p["report"]
-        folder = os.path.dirname(path)
-        if folder and not os.path.isdir(folder):
-            os.makedirs(folder)
-        chart = os.path.splitext(path)[0] + ".svg"
-        with open(chart, "w") as f:
-            f.write(release_report.svg(self.state))
-        steps_chart = os.path.splitext(path)[0] + "-steps.svg"
-        with open(steps_chart, "w") as f:
-            f.write(release_report.steps_svg(self.state))
-        with open(path, "w") as f:
-            f.write(release_report.markdown(self.state, now, os.path.basename(chart), os.path.basename(steps_chart)))
-        return dict(markdown=path, chart=chart, steps_chart=steps_chart)
 
 
 def main():
     module = new_module(argspec(), required_if=[("action", "start", ("canary",)), ("action", "run", ("canary",))],
                         mutually_exclusive=[("steps", "step_weight")])
     try:
-        rl.validate_analysis(module.params["analysis"], prom.seconds)
-        loadgen.validate(module.params["load"], prom.seconds)
-        if module.params["steps"] or module.params["step_weight"]:
-            rl.plan_weights(module.params["steps"], module.params["step_weight"], module.params["max_weight"])
-        for key in ("stable", "canary"):
-            if module.params[key]:
-                rt.validate_subset_name(module.params[key], key)
-        if module.params["name"]:
-            rl.validate_name(module.params["name"])
-        analysis = module.params["analysis"] or {}
-        if (analysis.get("compare") or analysis.get("judge")) and module.params["metrics_labels"] and not \
-                module.params["stable_metrics_labels"]:
-            raise rl.ReleaseError(STABLE_LABELS_NEEDED)
-        val.require_names(val.host_checks(module.params))
-        problem = prom.options_problem(module.params["prometheus"])
-        if problem:
-            raise val.InputError(problem)
-    except (rl.ReleaseError, rt.RoutingError, val.InputError, loadgen.LoadError) as e:
+        runner.validate(module.params)
+    except runner.INPUT_ERRORS as e:
         module.fail_json(msg=str(e))
 
     def act():
         try:
-            worker = Release(module, Cluster(module))
+            worker = runner.Release(module, Cluster(module))
         except prom.PrometheusError as e:
             raise KubeError(str(e), reason="InvalidPrometheus") from None
         try:
             worker.execute()
-        except MissingRouting as e:
+        except runner.MissingRouting as e:
             # Where the routing is, for the caller (the release role) to name its own variables.
             module.fail_json(msg=e.message, error=e.as_dict(), found_in=e.found_in, namespace_exists=e.namespace_exists)
-        except Failed as e:
+        except runner.Failed as e:
             module.fail_json(msg="%s\n%s" % (e, rl.summary(worker.state, time.time())), **worker.output())
         except (rl.ReleaseError, rt.RoutingError, prom.PrometheusError) as e:
             raise KubeError(getattr(e, "message", None) or str(e), reason="InvalidRelease") from None

@@ -26,11 +26,17 @@ description:
   - Routes that are not this host's default or header/cookie match routes (URI matches, fault injection,
     other hosts) and fields other than C(spec.hosts) and C(spec.http) of the VirtualService, or than
     C(spec.host) and C(spec.subsets) of the DestinationRule, are left as they are.
+  - With O(routing_api=gateway-api), match routes become header matches of the HTTPRoute (exact or regex, no
+    prefix), the mirror a C(RequestMirror) filter, the timeout C(timeouts.request); O(subset_labels) creates (or
+    relabels) the per-version Services, with the ports and selector of the Service plus the subset's labels; and
+    O(retries) and O(prune_subsets) do not apply.
 requirements:
   - google-re2 (Python package, on the controller; checks header regexes)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - meshops.istio.api_options
+  - meshops.istio.routing
+  - meshops.istio.routing.gateway_api
 attributes:
   check_mode:
     support: full
@@ -39,16 +45,10 @@ attributes:
     support: full
     description: Shows the VirtualService and DestinationRule before and after.
 options:
+  # service, namespace, virtual_service, destination_rule, api_version, routing_api, http_route: meshops.istio.routing
   service:
-    description:
-      - The service whose traffic is routed (the Istio host), as clients call it - a Service name
-        (V(reviews)) or its cluster name (V(reviews.bookinfo.svc.cluster.local)).
-      - Formerly C(host). O(host) is the API server URL of the auth options, never the service.
-    type: str
     required: true
   namespace:
-    description: Namespace of the VirtualService, the DestinationRule and (for a short O(service) name) the Service.
-    type: str
     required: true
   state:
     description:
@@ -123,12 +123,6 @@ options:
       - Retry policy set on this host's routes, as Istio writes it (V(attempts), V(perTryTimeout), V(retryOn), ...).
       - Not given, the current policy is kept; an empty dict removes it.
     type: dict
-  virtual_service:
-    description: Name of the VirtualService. Defaults to the service name of O(service).
-    type: str
-  destination_rule:
-    description: Name of the DestinationRule. Defaults to the service name of O(service).
-    type: str
   prune_subsets:
     description:
       - After the VirtualService is updated, remove DestinationRule subsets that no route or mirror of any
@@ -141,29 +135,6 @@ options:
         names (for example C(api.example.com)) are never checked.
     type: bool
     default: true
-  api_version:
-    description:
-      - API version of the Istio networking objects. V(networking.istio.io/v1) needs Istio 1.22 or later.
-    type: str
-    choices: [networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3]
-    default: networking.istio.io/v1
-  routing_api:
-    description:
-      - V(istio) routes with a VirtualService and DestinationRule subsets.
-      - V(gateway-api) routes with a Kubernetes Gateway API C(gateway.networking.k8s.io/v1) HTTPRoute, as Istio
-        documents it beside its own APIs - the default rule's C(backendRefs) carry the weights and point at one
-        Service per version, C(<service>-<subset>) (for example C(reviews-v2), as in Istio's
-        C(bookinfo-versions.yaml)); match routes become header matches of the HTTPRoute (exact or regex, no
-        prefix), the mirror a C(RequestMirror) filter, the timeout C(timeouts.request).
-      - With V(gateway-api), O(subset_labels) creates (or relabels) the per-version Services, with the ports and
-        selector of the Service plus the subset's labels; O(retries), O(prune_subsets), O(virtual_service) and
-        O(destination_rule) do not apply. The Gateway API CRDs (standard channel) must be installed.
-    type: str
-    choices: [istio, gateway-api]
-    default: istio
-  http_route:
-    description: Name of the HTTPRoute with O(routing_api=gateway-api). Defaults to the service name of O(service).
-    type: str
   parent_refs:
     description:
       - "With O(routing_api=gateway-api), what the HTTPRoute attaches to, as its C(spec.parentRefs) - for example
@@ -340,24 +311,13 @@ diff:
 """
 
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
-from ansible_collections.meshops.istio.plugins.module_utils import validation as val
-from ansible_collections.meshops.istio.plugins.module_utils.kube import (
-    Cluster,
-    KubeError,
-    new_module,
-    run,
-)
-from ansible_collections.meshops.istio.plugins.module_utils.traffic import (
-    HostRouting,
-    RouteRouting,
-    view,
-)
+from ansible_collections.meshops.istio.plugins.module_utils import routing_args
+from ansible_collections.meshops.istio.plugins.module_utils import traffic
+from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster, KubeError, new_module, run
 
 
 def argspec():
     return dict(
-        service=dict(type="str", required=True),
-        namespace=dict(type="str", required=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         subsets=dict(type="dict", aliases=["weights"]),
         subset_labels=dict(type="dict", default={}),
@@ -373,177 +333,24 @@ def argspec():
         )),
         timeout=dict(type="str"),
         retries=dict(type="dict"),
-        virtual_service=dict(type="str"),
-        destination_rule=dict(type="str"),
         prune_subsets=dict(type="bool", default=False),
         validate_service=dict(type="bool", default=True),
-        api_version=dict(type="str", choices=list(rt.API_VERSIONS), default=rt.DEFAULT_API_VERSION),
-        routing_api=dict(type="str", choices=list(rt.ROUTING_APIS), default="istio"),
-        http_route=dict(type="str"),
         parent_refs=dict(type="list", elements="dict"),
         service_port=dict(type="int"),
+        **routing_args.routing_spec()
     )
-
-
-def validated(params):
-    """The routing the user declared, checked before anything is read or written."""
-    out = dict(weights=None, matches=[], mirror=None, timeout=rt.KEEP, retries=rt.KEEP)
-    try:
-        val.require_names(val.host_checks(params))
-    except val.InputError as e:
-        raise rt.RoutingError(str(e)) from None
-    if params["state"] == "present":
-        out["weights"] = rt.validate_weights(params["subsets"], "subsets")
-        out["matches"] = [rt.normalize_match(dict((k, v) for k, v in m.items() if v is not None), i)
-                          for i, m in enumerate(params["match"] or [])]
-        out["mirror"] = rt.validate_mirror(params["mirror"])
-    elif params["timeout"] is not None or params["retries"] is not None:
-        raise rt.RoutingError("timeout and retries only apply with state=present; drop them for state=absent.")
-    gateway_api_problem(params)
-    if params["routing_api"] == "gateway-api":
-        out["parent_refs"] = rt.validate_parent_refs(params["parent_refs"]) if params["parent_refs"] else None
-        if params["timeout"]:
-            rt.validate_gateway_duration(params["timeout"], "timeout")
-        for index, (_subset, match, _name) in enumerate(out["matches"]):
-            rt.httproute_match(match, index)
-    if params["timeout"] is not None:
-        out["timeout"] = rt.validate_duration(params["timeout"], "timeout") if params["timeout"] else None
-    if params["retries"] is not None:
-        if params["retries"].get("perTryTimeout"):
-            rt.validate_duration(params["retries"]["perTryTimeout"], "retries.perTryTimeout")
-        out["retries"] = params["retries"] or None
-    for name, labels in (params["subset_labels"] or {}).items():
-        rt.validate_subset_name(name)
-        if not isinstance(labels, dict) or not labels:
-            raise rt.RoutingError("subset_labels.%s must be a mapping of pod labels, for example {version: %s}."
-                                  % (name, name))
-    return out
-
-
-def gateway_api_problem(params):
-    """RoutingError for options that do not fit the routing API chosen."""
-    gateway = params["routing_api"] == "gateway-api"
-    if gateway:
-        unfit = [k for k in ("virtual_service", "destination_rule") if params[k]]
-        if params["retries"]:
-            unfit.append("retries")
-        if params["prune_subsets"]:
-            unfit.append("prune_subsets")
-        if unfit:
-            raise rt.RoutingError(
-                "%s only apply with routing_api=istio: the Gateway API (standard channel) has no retries, and its "
-                "routes send to per-version Services, not DestinationRule subsets. Drop %s, or use routing_api=istio."
-                % (", ".join(unfit), ", ".join(unfit)))
-    else:
-        unfit = [k for k in ("http_route", "parent_refs", "service_port") if params[k] is not None]
-        if unfit:
-            raise rt.RoutingError("%s only apply with routing_api=gateway-api; drop them, or set routing_api=gateway-api."
-                                  % ", ".join(unfit))
-
-
-def declare_route(module, cluster, want):
-    """declare() with a Gateway API HTTPRoute and per-version Services."""
-    params = module.params
-    routing = RouteRouting(cluster, params["service"], params["namespace"], params["http_route"],
-                           want.get("parent_refs"), params["service_port"]).read()
-    if params["validate_service"] and params["state"] == "present":
-        routing.require_service()
-    service = routing.service
-    previous = routing.split()
-    previous_mirror = rt.route_mirror(routing.live_route, service)
-    before = set(routing.versions)
-    if params["state"] == "present":
-        rules = rt.build_rules(routing.live_route, service, routing.backend_port(), want["weights"],
-                               matches=want["matches"], mirror=want["mirror"], timeout=want["timeout"])
-        needed = list(want["weights"]) + [m[0] for m in want["matches"]]
-        if want["mirror"]:
-            needed.append(want["mirror"]["subset"])
-        objects = routing.plan(rules, params["subset_labels"], needed)
-    elif routing.live_route is None:
-        objects = routing.plan([], params["subset_labels"], delete_route=True)
-    else:
-        rules = rt.remove_service_rules(routing.live_route, service)
-        objects = routing.plan(rules, params["subset_labels"], delete_route=not rules)
-    report = routing.apply(objects)
-    result = dict(
-        changed=report.changed,
-        previous=previous,
-        split=routing.split(),
-        match=rt.route_match_rules(routing.live_route, service),
-        mirror=rt.route_mirror(routing.live_route, service),
-        previous_mirror=previous_mirror,
-        subsets_added=sorted(set(routing.versions) - before),
-        subsets_removed=[],
-        objects=report.results,
-        virtual_service=None,
-        destination_rule=None,
-        http_route=view(routing.live_route),
-    )
-    if module._diff and report.changed:
-        result["diff"] = report.diff
-    return result
-
-
-def declare(module, cluster, want):
-    params = module.params
-    routing = HostRouting(cluster, params["service"], params["namespace"], params["virtual_service"],
-                          params["destination_rule"], params["api_version"])
-    if params["validate_service"] and params["state"] == "present":
-        routing.require_service()
-    routing.read()
-    host, namespace = params["service"], params["namespace"]
-    previous = routing.split()
-    previous_mirror = rt.mirror_of(routing.live_vs, host, namespace)
-    before_subsets = set(rt.dr_subsets(routing.live_dr))
-
-    if params["state"] == "present":
-        http = rt.build_http(routing.live_vs, host, namespace, want["weights"], matches=want["matches"],
-                             mirror=want["mirror"], timeout=want["timeout"], retries=want["retries"])
-        needed = list(want["weights"]) + [m[0] for m in want["matches"]]
-        if want["mirror"]:
-            needed.append(want["mirror"]["subset"])
-        objects = routing.plan(http, params["subset_labels"], needed, params["prune_subsets"])
-    else:
-        if routing.live_vs is None:
-            http, objects = [], []
-        else:
-            http = rt.remove_host_routes(routing.live_vs, host, namespace)
-            spec = routing.live_vs.get("spec") or {}
-            empty = not http and not spec.get("tcp") and not spec.get("tls")
-            objects = routing.plan(http, params["subset_labels"], (), params["prune_subsets"], delete_vs=empty)
-
-    report = routing.apply(objects)
-    after_subsets = set(rt.dr_subsets(routing.live_dr))
-    result = dict(
-        changed=report.changed,
-        previous=previous,
-        split=routing.split(),
-        match=rt.match_routes(routing.live_vs, host, namespace),
-        mirror=rt.mirror_of(routing.live_vs, host, namespace),
-        previous_mirror=previous_mirror,
-        subsets_added=sorted(after_subsets - before_subsets),
-        subsets_removed=sorted(before_subsets - after_subsets),
-        objects=report.results,
-        virtual_service=view(routing.live_vs),
-        destination_rule=view(routing.live_dr),
-    )
-    if module._diff and report.changed:
-        result["diff"] = report.diff
-    return result
 
 
 def main():
     module = new_module(argspec(), required_if=[("state", "present", ("subsets",))])
     try:
-        want = validated(module.params)
+        want = traffic.validated(module.params)
     except rt.RoutingError as e:
         module.fail_json(msg=str(e))
 
     def act():
         try:
-            if module.params["routing_api"] == "gateway-api":
-                return declare_route(module, Cluster(module), want)
-            return declare(module, Cluster(module), want)
+            return traffic.declare(module, Cluster(module), want)
         except rt.RoutingError as e:
             raise KubeError(str(e), reason="InvalidRouting") from None
 

@@ -30,6 +30,7 @@ description:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - meshops.istio.api_options
+  - meshops.istio.prometheus.service
 attributes:
   check_mode:
     support: full
@@ -44,27 +45,6 @@ options:
         the task runs.
       - Without it, Prometheus is queried through the API server's service proxy (see O(prometheus_service)).
     type: str
-  prometheus_service:
-    description: The Service of Prometheus reached through the API server's service proxy when O(url) is not given.
-    type: dict
-    suboptions:
-      namespace:
-        description: Namespace of the Service.
-        type: str
-        default: istio-system
-      name:
-        description: Name of the Service.
-        type: str
-        default: prometheus
-      port:
-        description: Port of the Service, a number or a port name.
-        type: str
-        default: "9090"
-      scheme:
-        description: Protocol the API server speaks to Prometheus.
-        type: str
-        choices: [http, https]
-        default: http
   query:
     description: The PromQL expression. Required unless O(metric) is given.
     type: str

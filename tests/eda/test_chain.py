@@ -130,7 +130,7 @@ def test_burst_rulebook_moves_the_worker_traffic(chain, tmp_path):
 
 
 def test_release_error_rate_alert_rolls_the_release_back(chain, run_playbook, tmp_path):
-    from ansible_collections.meshops.istio.plugins.module_utils import release as rl
+    from ansible_collections.meshops.istio.plugins.module_utils.release import state as rl
     from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
     from sim.meshsim import bookinfo
 

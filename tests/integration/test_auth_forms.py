@@ -21,7 +21,7 @@ from tests.integration import auth_support as auth
 from tests.integration import burst_support as b
 from tests.integration.apps_support import install_minimal_istio, pods, results
 from tests.integration.release_env import ReleaseEnv
-from ansible_collections.meshops.istio.plugins.module_utils import release as rl
+from ansible_collections.meshops.istio.plugins.module_utils.release import state as rl
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
 
 PLAYBOOKS = REPO / "tests" / "integration" / "playbooks"

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
-from ansible_collections.meshops.istio.plugins.module_utils import release as rl
+from ansible_collections.meshops.istio.plugins.module_utils.release import analysis as ra
+from ansible_collections.meshops.istio.plugins.module_utils.release import state as rl
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
 from tests.conftest import OUTPUT, REPO, ansible_env, write_inventory
 from tests.integration.release_env import ReleaseEnv
@@ -246,7 +247,7 @@ def test_bad_input_is_refused_and_nothing_changes(env, run_playbook):
     ns = env.namespace(rate=0)
     # ratings is in the middle of another release.
     other = rl.new_release("ratings-v2", "ratings", ns, "v1", "v2", [10, 100],
-                           rl.validate_analysis({"success_rate": 99}, prom.seconds), time.time())
+                           ra.validate_analysis({"success_rate": 99}, prom.seconds), time.time())
     custom_objects(env.sim).patch_namespaced_custom_object(
         "networking.istio.io", "v1", ns, "virtualservices", "ratings",
         {"metadata": {"annotations": {rl.ANNOTATION: rl.dump(other)}}})

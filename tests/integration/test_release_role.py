@@ -2,7 +2,7 @@
 against kubesim + meshsim + a real Prometheus."""
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils import release as rl
+from ansible_collections.meshops.istio.plugins.module_utils.release import state as rl
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
 from tests.integration.apps_support import install_minimal_istio
 from tests.integration.release_env import ReleaseEnv

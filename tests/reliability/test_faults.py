@@ -12,7 +12,9 @@ import pytest
 
 from ansible_collections.meshops.istio.plugins.module_utils import kube
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
-from ansible_collections.meshops.istio.plugins.module_utils import release as rl
+from ansible_collections.meshops.istio.plugins.module_utils import traffic as tr
+from ansible_collections.meshops.istio.plugins.module_utils.release import runner
+from ansible_collections.meshops.istio.plugins.module_utils.release import state as rl
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
 from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster, KubeError
 from ansible_collections.meshops.istio.plugins.modules import istio_burst, istio_namespace, istio_release, istio_traffic
@@ -105,10 +107,10 @@ def release(sim, ns, action, prometheus_url, check=False):
     module = DirectModule(sim, check_mode=check, **params)
     worker = None
     try:
-        worker = istio_release.Release(module, Cluster(module))
+        worker = runner.Release(module, Cluster(module))
         worker.execute()
         return "ok", worker.output()
-    except istio_release.Failed as e:
+    except runner.Failed as e:
         return "failed", dict(worker.output(), msg=str(e))
     except (KubeError, rl.ReleaseError, rt.RoutingError, prom.PrometheusError) as e:
         return "failed", dict(msg=getattr(e, "message", None) or str(e))
@@ -298,7 +300,7 @@ def traffic(sim, ns, subsets, check=False, backoff=None):
                   state="present", subsets=subsets, prune_subsets=True)
     module = DirectModule(sim, check_mode=check, **params)
     try:
-        return "ok", istio_traffic.declare(module, Cluster(module, backoff=backoff), istio_traffic.validated(params))
+        return "ok", tr.declare(module, Cluster(module, backoff=backoff), tr.validated(params))
     except (KubeError, rt.RoutingError) as e:
         return "failed", dict(msg=getattr(e, "message", None) or str(e))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.meshops.istio.plugins.module_utils import burst as bu
-from ansible_collections.meshops.istio.plugins.module_utils import release as rl
+from ansible_collections.meshops.istio.plugins.module_utils.release import state as rl
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
 from tests.conftest import REPO, ansible_env, write_inventory
 from tests.reliability.faults_support import API, Tally, orphans, violations

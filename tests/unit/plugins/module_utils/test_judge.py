@@ -9,7 +9,8 @@ from scipy.stats import mannwhitneyu
 
 from ansible_collections.meshops.istio.plugins.module_utils import judge as jd
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
-from ansible_collections.meshops.istio.plugins.module_utils import release as rl
+from ansible_collections.meshops.istio.plugins.module_utils.release import analysis as ra
+from ansible_collections.meshops.istio.plugins.module_utils.release import state as rl
 from ansible_collections.meshops.istio.plugins.module_utils import release_report as report
 
 T0 = 1_800_000_000.0
@@ -19,7 +20,7 @@ SVG = {"s": "http://www.w3.org/2000/svg"}
 def analysis(**kw):
     base = dict(interval="60s", success_rate=90, latency_p99=500, min_requests=20, threshold=1)
     base.update(kw)
-    return rl.validate_analysis(base, prom.seconds)
+    return ra.validate_analysis(base, prom.seconds)
 
 
 JUDGE = dict(test="mann-whitney", confidence=0.95, sample_interval="5s", min_samples=5)
@@ -96,10 +97,10 @@ def test_settings_are_normalised_and_kept_through_the_state():
     assert cfg["judge"] == dict(test="mann-whitney", confidence=0.95, sample_interval=5.0, min_samples=5,
                                 metrics=["success_rate", "latency_p99"])
     # The state keeps the normalised settings; reading them back gives the same.
-    assert rl.validate_analysis(cfg, prom.seconds) == cfg
+    assert ra.validate_analysis(cfg, prom.seconds) == cfg
     assert analysis()["compare"] is None and analysis()["judge"] is None
     # A judge alone is an analysis.
-    only = rl.validate_analysis(dict(min_requests=0, judge="mann-whitney", window="5m"), prom.seconds)
+    only = ra.validate_analysis(dict(min_requests=0, judge="mann-whitney", window="5m"), prom.seconds)
     assert only["judge"]["test"] == "mann-whitney" and only["judge"]["sample_interval"] == 30.0
 
 
@@ -146,7 +147,7 @@ def by_name(result):
 
 def test_compare_catches_a_canary_worse_than_stable_inside_the_fixed_bounds():
     cfg = analysis(compare=dict(success_rate_drop=1, latency_p99_ratio=1.2))
-    result = rl.decide(cfg, measured(canary_rate=95.0, stable_rate=99.8, canary_p99=60.0, stable_p99=40.0))
+    result = ra.decide(cfg, measured(canary_rate=95.0, stable_rate=99.8, canary_p99=60.0, stable_p99=40.0))
     checks = by_name(result)
     assert checks["success_rate"]["passed"] and checks["latency_p99"]["passed"], "inside the fixed bounds"
     assert result["status"] == "failed" and result["failed"] == ["compare_success_rate", "compare_latency_p99"]
@@ -161,13 +162,13 @@ def test_compare_catches_a_canary_worse_than_stable_inside_the_fixed_bounds():
 
 def test_compare_does_not_blame_a_canary_as_bad_as_a_bad_stable():
     cfg = analysis(compare=dict(success_rate_drop=1, latency_p99_ratio=1.2))
-    result = rl.decide(cfg, measured(canary_rate=92.1, stable_rate=92.4, canary_p99=300.0, stable_p99=290.0))
-    assert result["passed"] and result["status"] == "passed", rl.failure_text(result)
+    result = ra.decide(cfg, measured(canary_rate=92.1, stable_rate=92.4, canary_p99=300.0, stable_p99=290.0))
+    assert result["passed"] and result["status"] == "passed", ra.failure_text(result)
 
 
 def test_compare_without_a_stable_value_fails_naming_it():
     cfg = analysis(compare=dict(success_rate_drop=1))
-    result = rl.decide(cfg, measured(stable_rate=None))
+    result = ra.decide(cfg, measured(stable_rate=None))
     check = by_name(result)["compare_success_rate"]
     assert not check["passed"] and check["reason"] == "no_data" and result["status"] == "failed"
     assert check["text"] == "success_rate canary 99% vs stable no data (at most 1 points below stable: min no data)"
@@ -179,7 +180,7 @@ def test_judge_catches_a_worse_canary_and_names_the_test():
                    latency_p99=dict(canary=[40 + rng.random() for _ in range(8)],
                                     stable=[40 + rng.random() for _ in range(8)]))
     cfg = analysis(window="40s", judge=dict(JUDGE, confidence=0.99))
-    result = rl.decide(cfg, measured(samples=samples))
+    result = ra.decide(cfg, measured(samples=samples))
     checks = by_name(result)
     sr = checks["judge_success_rate"]
     assert not sr["passed"] and result["failed"] == ["judge_success_rate"] and result["status"] == "failed"
@@ -197,14 +198,14 @@ def test_judge_catches_a_worse_canary_and_names_the_test():
     # Slower is worse for latency: the same samples the other way round fail the P99 judge.
     slow = dict(success_rate=dict(canary=[100.0] * 8, stable=[100.0] * 8),
                 latency_p99=dict(canary=[60 + i for i in range(8)], stable=[40 + i for i in range(8)]))
-    assert rl.decide(cfg, measured(samples=slow))["failed"] == ["judge_latency_p99"]
+    assert ra.decide(cfg, measured(samples=slow))["failed"] == ["judge_latency_p99"]
 
 
 def test_judge_with_too_few_samples_is_silence_not_a_verdict():
     samples = dict(success_rate=dict(canary=[90.0, 91.0], stable=[100.0] * 8),
                    latency_p99=dict(canary=[40.0, 41.0], stable=[40.0] * 8))
     cfg = analysis(window="40s", judge=JUDGE)
-    result = rl.decide(cfg, measured(samples=samples))
+    result = ra.decide(cfg, measured(samples=samples))
     assert result["status"] == "no_traffic" and not result["passed"]
     check = by_name(result)["judge_success_rate"]
     assert check["reason"] == "not_enough_samples" and check["p_value"] is None
@@ -212,14 +213,14 @@ def test_judge_with_too_few_samples_is_silence_not_a_verdict():
                              "2+8 samples; need 5 of each)")
     assert result["compared"]["judge"]["verdict"] == "not enough samples"
     # A real failure beside it is a failure.
-    worse = rl.decide(cfg, measured(canary_rate=50.0, samples=samples))
+    worse = ra.decide(cfg, measured(canary_rate=50.0, samples=samples))
     assert worse["status"] == "failed"
 
 
 def test_nothing_is_compared_when_the_stable_serves_nothing():
     cfg = analysis(compare=dict(success_rate_drop=1), window="40s", judge=JUDGE)
     values = dict(requests=500.0, success_rate=99.0, latency_p99=40.0, comparison_skipped=jd.STABLE_IDLE)
-    result = rl.decide(cfg, values)
+    result = ra.decide(cfg, values)
     assert result["passed"] and [c["name"] for c in result["checks"]] == ["requests", "success_rate", "latency_p99"]
     assert result["compared"] == {"skipped": "the stable version serves no traffic at this step"}
 
@@ -271,7 +272,7 @@ def test_report_shows_both_versions_the_verdict_and_p_values_per_step():
     now = T0
     for values in (measured(99.4, 99.5, 44.0, 44.5, samples=good), measured(90.3, 99.5, 44.0, 44.5, samples=bad)):
         now += 40
-        state, _outcome = rl.after_analysis(state, rl.decide(cfg, values), values, now)
+        state, _outcome = rl.after_analysis(state, ra.decide(cfg, values), values, now)
     rows = report.steps(state)
     assert [(r["weight"], r["canary_success_rate"], r["stable_success_rate"], r["status"], r["verdict"])
             for r in rows] == [(10, 99.4, 99.5, "passed", "canary not worse"), (50, 90.3, 99.5, "failed", "canary worse")]
@@ -295,6 +296,6 @@ def test_report_shows_both_versions_the_verdict_and_p_values_per_step():
     assert "| 44 ms / 44.5 ms | failed | canary worse | latency_p99 " in row and "success_rate %.2g |" % p_bad in row
     # A release judged by fixed bounds only still gets its steps, with the canary's values alone.
     plain = rl.new_release("reviews-v2", "reviews", "bookinfo", "v1", "v2", [10, 100], analysis(), T0)
-    plain, _outcome = rl.after_analysis(plain, rl.decide(analysis(), measured()), measured(), T0 + 60)
+    plain, _outcome = rl.after_analysis(plain, ra.decide(analysis(), measured()), measured(), T0 + 60)
     ET.fromstring(report.steps_svg(plain))
     assert "| 99% / - | 40 ms / - | passed | - | - |" in report.markdown(plain, T0 + 60, "c.svg", "s.svg")

@@ -1,11 +1,13 @@
-"""release.py: plans, analysis decisions, the state machine and its annotation; release_report rendering."""
+"""release/state.py, release/analysis.py: plans, analysis decisions, the state machine and its annotation;
+release_report rendering."""
 import json
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
-from ansible_collections.meshops.istio.plugins.module_utils import release as rl
+from ansible_collections.meshops.istio.plugins.module_utils.release import analysis as ra
+from ansible_collections.meshops.istio.plugins.module_utils.release import state as rl
 from ansible_collections.meshops.istio.plugins.module_utils import release_report as report
 
 T0 = 1_800_000_000.0
@@ -14,7 +16,7 @@ T0 = 1_800_000_000.0
 def analysis(**kw):
     base = dict(interval="30s", success_rate=99, latency_p99=500, min_requests=20, threshold=1)
     base.update(kw)
-    return rl.validate_analysis(base, prom.seconds)
+    return ra.validate_analysis(base, prom.seconds)
 
 
 def started(plan=(10, 25, 50, 100), **kw):
@@ -58,11 +60,11 @@ def test_bad_plans(kwargs, message):
 # -- analysis settings ------------------------------------------------------------------------------
 
 def test_analysis_defaults_and_durations():
-    a = rl.validate_analysis({"interval": "1m", "success_rate": "99.5"}, prom.seconds)
+    a = ra.validate_analysis({"interval": "1m", "success_rate": "99.5"}, prom.seconds)
     assert (a["interval"], a["window"], a["success_rate"], a["min_requests"], a["threshold"]) == (60, 60, 99.5, 10, 1)
-    zero = rl.validate_analysis({"interval": 0, "window": "10s", "success_rate": 99}, prom.seconds)
+    zero = ra.validate_analysis({"interval": 0, "window": "10s", "success_rate": 99}, prom.seconds)
     assert (zero["interval"], zero["window"]) == (0, 10)
-    assert rl.validate_analysis({"interval": 0, "success_rate": 99}, prom.seconds)["window"] == 60
+    assert ra.validate_analysis({"interval": 0, "success_rate": 99}, prom.seconds)["window"] == 60
 
 
 @pytest.mark.parametrize("settings,message", [
@@ -80,19 +82,19 @@ def test_analysis_defaults_and_durations():
 ])
 def test_bad_analysis(settings, message):
     with pytest.raises(rl.ReleaseError) as err:
-        rl.validate_analysis(settings, prom.seconds)
+        ra.validate_analysis(settings, prom.seconds)
     assert message in str(err.value)
 
 
 def test_an_analysis_that_checks_nothing_is_refused():
     with pytest.raises(rl.ReleaseError, match="checks nothing"):
-        rl.validate_analysis({"min_requests": 0}, prom.seconds)
+        ra.validate_analysis({"min_requests": 0}, prom.seconds)
 
 
 # -- decisions --------------------------------------------------------------------------------------
 
 def test_healthy_canary_passes():
-    result = rl.decide(analysis(), HEALTHY)
+    result = ra.decide(analysis(), HEALTHY)
     assert result["passed"] and result["status"] == "passed" and result["failed"] == []
 
 
@@ -104,22 +106,22 @@ def test_healthy_canary_passes():
     (dict(HEALTHY, success_rate=None), ["success_rate"], "failed"),
 ])
 def test_failed_and_empty_checks(measured, failed, status):
-    result = rl.decide(analysis(), measured)
+    result = ra.decide(analysis(), measured)
     assert not result["passed"] and result["failed"] == failed and result["status"] == status
 
 
 def test_no_traffic_never_passes_even_without_min_requests():
-    result = rl.decide(analysis(min_requests=0), dict(requests=None, success_rate=None, latency_p99=None))
+    result = ra.decide(analysis(min_requests=0), dict(requests=None, success_rate=None, latency_p99=None))
     assert not result["passed"]
-    assert rl.failure_text(result) == "success_rate no data (min 99%), latency_p99 no data (max 500ms)"
+    assert ra.failure_text(result) == "success_rate no data (min 99%), latency_p99 no data (max 500ms)"
 
 
 def test_custom_checks():
     a = analysis(checks=[{"name": "error_budget", "query": "x", "max": 2}, {"name": "rps", "query": "y", "min": 1}])
-    ok = rl.decide(a, dict(HEALTHY, error_budget=1.5, rps=3))
-    bad = rl.decide(a, dict(HEALTHY, error_budget=2.5, rps=None))
+    ok = ra.decide(a, dict(HEALTHY, error_budget=1.5, rps=3))
+    bad = ra.decide(a, dict(HEALTHY, error_budget=2.5, rps=None))
     assert ok["passed"] and bad["failed"] == ["error_budget", "rps"]
-    assert rl.failure_text(bad) == "error_budget 2.5 (max 2), rps no data (min 1)"
+    assert ra.failure_text(bad) == "error_budget 2.5 (max 2), rps no data (min 1)"
 
 
 # -- the state machine ------------------------------------------------------------------------------
@@ -131,7 +133,7 @@ def test_healthy_release_walks_the_plan_and_promotes():
     now = T0
     for _attempt in range(4):
         now += 30
-        state, outcome = rl.after_analysis(state, rl.decide(analysis(), HEALTHY), HEALTHY, now)
+        state, outcome = rl.after_analysis(state, ra.decide(analysis(), HEALTHY), HEALTHY, now)
         outcomes.append((outcome, state["weights"]))
     assert outcomes == [("advanced", {"v1": 75, "v2": 25}), ("advanced", {"v1": 50, "v2": 50}),
                         ("advanced", {"v1": 0, "v2": 100}), ("promoted", {"v2": 100, "v1": 0})]
@@ -142,10 +144,10 @@ def test_healthy_release_walks_the_plan_and_promotes():
 def test_failures_are_tolerated_up_to_the_threshold_then_roll_back():
     state = started(threshold=1)
     bad = dict(HEALTHY, success_rate=70.0)
-    state, outcome = rl.after_analysis(state, rl.decide(analysis(), bad), bad, T0 + 30)
+    state, outcome = rl.after_analysis(state, ra.decide(analysis(), bad), bad, T0 + 30)
     assert outcome == "held" and state["weights"] == {"v1": 90, "v2": 10} and state["failed_checks"] == 1
     assert state["since"] == T0 + 30, "the next analysis waits for a fresh window"
-    state, outcome = rl.after_analysis(state, rl.decide(analysis(), bad), bad, T0 + 60)
+    state, outcome = rl.after_analysis(state, ra.decide(analysis(), bad), bad, T0 + 60)
     assert outcome == "rolled_back" and state["phase"] == "failed" and state["weights"] == {"v1": 100, "v2": 0}
     assert state["message"] == ("Rolled back to 100% v1: success_rate 70% (min 99%), failed analyses 2 > threshold 1.")
 
@@ -153,7 +155,7 @@ def test_failures_are_tolerated_up_to_the_threshold_then_roll_back():
 def test_threshold_zero_rolls_back_at_the_first_failure():
     state = started(threshold=0)
     slow = dict(HEALTHY, latency_p99=900.0)
-    state, outcome = rl.after_analysis(state, rl.decide(analysis(threshold=0), slow), slow, T0 + 30)
+    state, outcome = rl.after_analysis(state, ra.decide(analysis(threshold=0), slow), slow, T0 + 30)
     assert outcome == "rolled_back" and "latency_p99 900ms (max 500ms)" in state["message"]
 
 
@@ -199,7 +201,7 @@ def test_ownership_and_same_settings():
 
 def test_summary_reads_like_a_status_line():
     state = started()
-    state, _event = rl.after_analysis(state, rl.decide(analysis(), HEALTHY), HEALTHY, T0 + 30)
+    state, _event = rl.after_analysis(state, ra.decide(analysis(), HEALTHY), HEALTHY, T0 + 30)
     text = rl.summary(state, T0 + 40)
     assert text.splitlines()[0] == "Release reviews-v2 of reviews.bookinfo: progressing, step 2/4 - v1 75% / v2 25%."
     assert "Last analysis (" in text and "success_rate 99.8% (min 99%)" in text
@@ -214,7 +216,7 @@ def test_report_chart_and_markdown():
     now = T0
     for measured in (HEALTHY, dict(requests=0.0, success_rate=None, latency_p99=None), HEALTHY, HEALTHY):
         now += 30
-        state, _event = rl.after_analysis(state, rl.decide(analysis(threshold=2), measured), measured, now)
+        state, _event = rl.after_analysis(state, ra.decide(analysis(threshold=2), measured), measured, now)
     chart = report.svg(state)
     root = ET.fromstring(chart)
     ns = {"s": "http://www.w3.org/2000/svg"}

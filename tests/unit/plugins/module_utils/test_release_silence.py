@@ -1,9 +1,10 @@
-"""release.py: a quiet canary holds in waiting-for-traffic up to analysis.traffic_wait; loadgen.py: the load Job."""
+"""release/state.py: a quiet canary holds in waiting-for-traffic up to analysis.traffic_wait; loadgen.py: the load Job."""
 import pytest
 
 from ansible_collections.meshops.istio.plugins.module_utils import loadgen
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
-from ansible_collections.meshops.istio.plugins.module_utils import release as rl
+from ansible_collections.meshops.istio.plugins.module_utils.release import analysis as ra
+from ansible_collections.meshops.istio.plugins.module_utils.release import state as rl
 from ansible_collections.meshops.istio.plugins.module_utils import release_report as report
 
 T0 = 1_800_000_000.0
@@ -15,7 +16,7 @@ SILENT = dict(requests=None, success_rate=None, latency_p99=None)
 def analysis(**kw):
     base = dict(interval="30s", success_rate=99, latency_p99=500, min_requests=20, threshold=0, traffic_wait="5m")
     base.update(kw)
-    return rl.validate_analysis(base, prom.seconds)
+    return ra.validate_analysis(base, prom.seconds)
 
 
 def started(**kw):
@@ -23,12 +24,12 @@ def started(**kw):
 
 
 def look(state, measured, now):
-    return rl.after_analysis(state, rl.decide(state["analysis"], measured), measured, now)
+    return rl.after_analysis(state, ra.decide(state["analysis"], measured), measured, now)
 
 
 def test_traffic_wait_setting():
     assert analysis()["traffic_wait"] == 300
-    assert rl.validate_analysis({"success_rate": 99}, prom.seconds)["traffic_wait"] == rl.DEFAULT_TRAFFIC_WAIT == 600
+    assert ra.validate_analysis({"success_rate": 99}, prom.seconds)["traffic_wait"] == rl.DEFAULT_TRAFFIC_WAIT == 600
     assert analysis(traffic_wait=0)["traffic_wait"] == 0
     with pytest.raises(rl.ReleaseError) as err:
         analysis(traffic_wait="soon")
@@ -94,7 +95,7 @@ def test_traffic_that_comes_is_still_judged():
 def test_a_custom_check_without_data_still_fails_when_traffic_is_there():
     state = started(checks=[{"name": "errors", "query": "x", "max": 1}])
     measured = dict(HEALTHY, errors=None)
-    result = rl.decide(state["analysis"], measured)
+    result = ra.decide(state["analysis"], measured)
     assert result["status"] == "failed"
     state, outcome = rl.after_analysis(state, result, measured, T0 + 30)
     assert outcome == "rolled_back" and state["failed_checks"] == 1

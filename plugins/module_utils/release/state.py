@@ -1,6 +1,6 @@
 # Copyright: meshops.istio contributors
 # Apache License 2.0 (see LICENSE)
-"""Weighted releases: plans, analysis decisions and the release state machine. Pure functions.
+"""Weighted releases: plans, the release state and the state machine. Pure functions and one table.
 
 A release moves traffic of one host from a stable subset to a canary subset in steps. Between
 steps an analysis judges the canary from Istio's metrics; a failed analysis is tolerated
@@ -10,6 +10,8 @@ annotation on the VirtualService, so any later job - or a re-run after a crash -
 Phases: progressing -> (paused <-> progressing) -> succeeded | failed | aborted. A step whose canary
 gets too few requests to be judged holds in waiting-for-traffic (weights unchanged, no failed
 analysis counted) until traffic comes or ``traffic_wait`` runs out.
+
+TRANSITIONS (at the end) says what each action does in each phase; runner.Release carries it out.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,11 +20,17 @@ __metaclass__ = type
 
 import copy
 import datetime
+import enum
 import json
-import re
 
-from ansible_collections.meshops.istio.plugins.module_utils import judge as jd
 from ansible_collections.meshops.istio.plugins.module_utils import validation as val
+from ansible_collections.meshops.istio.plugins.module_utils.release.analysis import (  # noqa: F401 (ReleaseError, DEFAULT_TRAFFIC_WAIT: also for callers)
+    DEFAULT_TRAFFIC_WAIT,
+    ReleaseError,
+    failure_text,
+    fmt,
+    whole,
+)
 
 ANNOTATION = "meshops.istio/release"
 STATE_VERSION = 1
@@ -33,17 +41,29 @@ ACTIVE = (PROGRESSING, PAUSED, WAITING)
 ANALYSING = (PROGRESSING, WAITING)
 DONE = (SUCCEEDED, FAILED, ABORTED)
 ACTIONS = ("start", "step", "run", "pause", "resume", "promote", "abort", "status")
-BUILT_IN_CHECKS = ("success_rate", "latency_p99")
 HISTORY_LIMIT = 200
-MAX_THRESHOLD = 100
-# How long a quiet step waits for traffic when analysis.traffic_wait is not given.
-DEFAULT_TRAFFIC_WAIT = 600.0
 # While waiting, traffic is looked for at least this often apart (an interval of 0 would spin on Prometheus).
 TRAFFIC_RECHECK = 2.0
 
 
-class ReleaseError(ValueError):
-    """Input or state that makes the requested action impossible; the message says what to do."""
+class Outcome(str, enum.Enum):
+    """What an action did to the release (the module's ``outcome``). A str, so it compares equal to its value."""
+
+    STARTED = "started"
+    ADVANCED = "advanced"
+    HELD = "held"
+    WAITING = "waiting"
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    ABORTED = "aborted"
+    UNCHANGED = "unchanged"
+    STATUS = "status"
+    PENDING = "pending"
+
+    def __str__(self):
+        return self.value
 
 
 # -- time ---------------------------------------------------------------------------------------
@@ -58,20 +78,6 @@ def clock(ts):
 
 # -- input --------------------------------------------------------------------------------------
 
-def _whole(value, what, low, high):
-    if isinstance(value, bool) or value is None:
-        raise ReleaseError("%s is %r; it must be a whole number from %d to %d." % (what, value, low, high))
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, str) and re.match(r"^\s*-?\d+\s*$", value):
-        value = int(value)
-    if not isinstance(value, int):
-        raise ReleaseError("%s is %r, not a whole number from %d to %d." % (what, value, low, high))
-    if not low <= value <= high:
-        raise ReleaseError("%s is %d; it must be from %d to %d." % (what, value, low, high))
-    return value
-
-
 def plan_weights(steps=None, step_weight=None, max_weight=None):
     """The canary weights of a release, e.g. [10, 25, 50, 100].
 
@@ -85,7 +91,7 @@ def plan_weights(steps=None, step_weight=None, max_weight=None):
         if not isinstance(steps, (list, tuple)):
             raise ReleaseError("steps must be a list of canary weights, for example [10, 25, 50, 100]; got %r."
                                % (steps,))
-        plan = [_whole(w, "Step %d of the plan" % (i + 1), 1, 100) for i, w in enumerate(steps)]
+        plan = [whole(w, "Step %d of the plan" % (i + 1), 1, 100) for i, w in enumerate(steps)]
         for i in range(1, len(plan)):
             if plan[i] <= plan[i - 1]:
                 raise ReleaseError("The step plan must increase: step %d (%d%%) is not more than step %d (%d%%). "
@@ -93,8 +99,8 @@ def plan_weights(steps=None, step_weight=None, max_weight=None):
                                    % (i + 1, plan[i], i, plan[i - 1]))
         return plan
     if step_weight:
-        step = _whole(step_weight, "step_weight", 1, 100)
-        top = _whole(100 if max_weight is None else max_weight, "max_weight", 1, 100)
+        step = whole(step_weight, "step_weight", 1, 100)
+        top = whole(100 if max_weight is None else max_weight, "max_weight", 1, 100)
         if top < step:
             raise ReleaseError("max_weight (%d) is less than step_weight (%d): the canary would never get a step."
                                % (top, step))
@@ -106,155 +112,12 @@ def plan_weights(steps=None, step_weight=None, max_weight=None):
                        "(for example 20, with max_weight).")
 
 
-def _number(value, what, low=None, high=None, low_open=False):
-    if isinstance(value, bool) or value is None:
-        raise ReleaseError("%s is %r; it must be a number." % (what, value))
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ReleaseError("%s is %r, not a number." % (what, value)) from None
-    too_low = low is not None and (value < low or (low_open and value == low))
-    too_high = high is not None and value > high
-    if too_low or too_high:
-        if low is not None and high is not None:
-            rule = "from %g to %g" % (low, high)
-        elif low is not None:
-            rule = "%s %g" % ("more than" if low_open else "at least", low)
-        else:
-            rule = "at most %g" % high
-        raise ReleaseError("%s is %g; it must be %s." % (what, value, rule))
-    return value
-
-
-def validate_analysis(analysis, seconds):
-    """Normalised analysis settings; ``seconds`` turns durations ('30s', 60) into seconds.
-
-    A setting that is None is not given (its default applies)."""
-    analysis = dict((k, v) for k, v in (analysis or {}).items() if v is not None)
-    known = set(("interval", "window", "success_rate", "latency_p99", "min_requests", "threshold", "checks",
-                 "traffic_wait", "compare", "judge"))
-    unknown = set(analysis) - known
-    if unknown:
-        raise ReleaseError("Unknown analysis settings %s; use %s." % (", ".join(sorted(unknown)),
-                                                                      ", ".join(sorted(known))))
-
-    def duration(key, default):
-        value = analysis.get(key)
-        if value is None:
-            return default
-        try:
-            return seconds(value, "analysis.%s" % key)
-        except ValueError as e:
-            raise ReleaseError(str(e)) from None
-
-    interval = duration("interval", 60.0)
-    window = duration("window", interval if interval >= 1 else 60.0)
-    if window < 1:
-        raise ReleaseError("analysis.window is %gs; the metrics window must be at least 1s (for example 30s)." % window)
-    out = dict(interval=interval, window=window)
-    out["success_rate"] = (None if analysis.get("success_rate") is None else
-                           _number(analysis["success_rate"], "analysis.success_rate (minimum success rate in %)", 0, 100))
-    out["latency_p99"] = (None if analysis.get("latency_p99") is None else
-                          _number(analysis["latency_p99"], "analysis.latency_p99 (maximum P99 in ms)", 0, low_open=True))
-    out["min_requests"] = _whole(analysis.get("min_requests", 10), "analysis.min_requests", 0, 10 ** 9)
-    out["threshold"] = _whole(analysis.get("threshold", 1), "analysis.threshold (failed analyses tolerated)",
-                              0, MAX_THRESHOLD)
-    out["traffic_wait"] = duration("traffic_wait", DEFAULT_TRAFFIC_WAIT)
-    checks = []
-    names = set(BUILT_IN_CHECKS) | set(("requests",))
-    for i, check in enumerate(analysis.get("checks") or []):
-        where = "analysis.checks[%d]" % i
-        if not isinstance(check, dict) or not check.get("name") or not check.get("query"):
-            raise ReleaseError("%s needs a name and a query (PromQL answering one number), plus min and/or max."
-                               % where)
-        if check["name"] in names:
-            raise ReleaseError("%s: the name %r is already used; give each check its own name." % (where, check["name"]))
-        names.add(check["name"])
-        unknown = set(check) - set(("name", "query", "min", "max"))
-        if unknown:
-            raise ReleaseError("%s has unknown keys %s; use name, query, min, max." % (where, ", ".join(sorted(unknown))))
-        low = None if check.get("min") is None else _number(check["min"], where + ".min")
-        high = None if check.get("max") is None else _number(check["max"], where + ".max")
-        if low is None and high is None:
-            raise ReleaseError("%s (%s) needs min and/or max: the bounds its value must stay within." % (where, check["name"]))
-        if low is not None and high is not None and low > high:
-            raise ReleaseError("%s (%s): min %g is more than max %g." % (where, check["name"], low, high))
-        checks.append(dict(name=check["name"], query=check["query"], min=low, max=high))
-    out["checks"] = checks
-    try:
-        out.update(jd.validate(analysis, window, seconds))
-    except jd.JudgeError as e:
-        raise ReleaseError(str(e)) from None
-    if out["success_rate"] is None and out["latency_p99"] is None and not checks and not out["min_requests"] and not (
-            out["compare"] or out["judge"]):
-        raise ReleaseError("The analysis checks nothing: set success_rate, latency_p99, min_requests, checks, compare "
-                           "or judge.")
-    return out
-
-
 def validate_name(name, what="release name"):
     # The name is a label value and part of object names, so it follows the DNS-1123 label rule.
     problem = val.label_problem(name, what)
     if problem:
         raise ReleaseError(problem)
     return name
-
-
-# -- analysis -----------------------------------------------------------------------------------
-
-def _fmt(value, unit=""):
-    if value is None:
-        return "no data"
-    text = ("%.2f" % value).rstrip("0").rstrip(".")
-    return text + unit
-
-
-def decide(analysis, measured):
-    """Judge one analysis from measured values ({requests, success_rate, latency_p99, <check>: value}).
-
-    A missing value (no series, or NaN because nothing was counted) fails its check: no
-    traffic is never a reason to let a canary through."""
-    checks = []
-    requests = measured.get("requests")
-    if analysis["min_requests"]:
-        ok = requests is not None and requests >= analysis["min_requests"]
-        checks.append(dict(name="requests", value=requests, threshold=analysis["min_requests"], bound="min",
-                           passed=ok, text="requests %s (min %d)" % (_fmt(requests), analysis["min_requests"])))
-    if analysis["success_rate"] is not None:
-        value = measured.get("success_rate")
-        ok = value is not None and value >= analysis["success_rate"]
-        checks.append(dict(name="success_rate", value=value, threshold=analysis["success_rate"], bound="min",
-                           passed=ok, text="success_rate %s (min %s%%)" % (_fmt(value, "%"), _fmt(analysis["success_rate"]))))
-    if analysis["latency_p99"] is not None:
-        value = measured.get("latency_p99")
-        ok = value is not None and value <= analysis["latency_p99"]
-        checks.append(dict(name="latency_p99", value=value, threshold=analysis["latency_p99"], bound="max",
-                           passed=ok, text="latency_p99 %s (max %sms)" % (_fmt(value, "ms"), _fmt(analysis["latency_p99"]))))
-    for check in analysis["checks"]:
-        value = measured.get(check["name"])
-        ok = value is not None and (check["min"] is None or value >= check["min"]) and (
-            check["max"] is None or value <= check["max"])
-        bounds = " ".join(b for b in ("min %s" % _fmt(check["min"]) if check["min"] is not None else "",
-                                      "max %s" % _fmt(check["max"]) if check["max"] is not None else "") if b)
-        checks.append(dict(name=check["name"], value=value, threshold=check["min"] if check["min"] is not None
-                           else check["max"], bound="min" if check["min"] is not None else "max", passed=ok,
-                           text="%s %s (%s)" % (check["name"], _fmt(value), bounds)))
-    checks += jd.checks(analysis, measured)
-    failed = [c for c in checks if not c["passed"]]
-    # Too few samples for the judge is silence too: nothing is known against the canary.
-    no_data = requests is None or (analysis["min_requests"] and requests < analysis["min_requests"]) or \
-        jd.short_of_samples(failed)
-    result = dict(passed=not failed, checks=checks, failed=[c["name"] for c in failed],
-                  status="passed" if not failed else ("no_traffic" if no_data else "failed"))
-    compared = jd.compared(analysis, measured, checks)
-    if compared:
-        result["compared"] = compared
-    return result
-
-
-def failure_text(result):
-    """'success_rate 62.5% (min 99%), latency_p99 no data (max 500ms)' for the failed checks."""
-    return ", ".join(c["text"] for c in result["checks"] if not c["passed"])
 
 
 # -- state --------------------------------------------------------------------------------------
@@ -363,17 +226,17 @@ def after_analysis(state, result, measured, now):
             state["since"] = round(now, 3)
             _event(state, now, "advance", "Step %d/%d: %d%% of traffic to %s." % (state["step"] + 1, len(state["plan"]),
                                                                                   weight, state["canary"]))
-            return state, "advanced"
-        return promote(state, now, "The last step passed its analysis"), "promoted"
+            return state, Outcome.ADVANCED
+        return promote(state, now, "The last step passed its analysis"), Outcome.PROMOTED
     state["failed_checks"] += 1
     _event(state, now, "analysis", "Analysis %s at %d%%: %s (%d of %d tolerated)." % (
         "found no traffic" if result["status"] == "no_traffic" else "failed", canary_weight(state),
         failure_text(result), state["failed_checks"], state["threshold"]), **record)
     if state["failed_checks"] > state["threshold"]:
-        return rollback(state, now, result), "rolled_back"
+        return rollback(state, now, result), Outcome.ROLLED_BACK
     # The next analysis looks at a fresh window of the same weights.
     state["since"] = round(now, 3)
-    return state, "held"
+    return state, Outcome.HELD
 
 
 def span(secs):
@@ -396,7 +259,7 @@ def _silence(state, result, measured, record, now):
     # The stored start is rounded to the millisecond: never let that make the first look "before" it.
     waited = max(0.0, now - state["waiting_since"])
     requests = measured.get("requests")
-    seen = "%s requests" % _fmt(requests) if requests is not None else "no requests"
+    seen = "%s requests" % fmt(requests) if requests is not None else "no requests"
     need = (" (min %d)" % state["analysis"]["min_requests"]) if state["analysis"]["min_requests"] else ""
     window = span(state["analysis"]["window"])
     if waited >= limit:
@@ -408,7 +271,7 @@ def _silence(state, result, measured, record, now):
         _event(state, now, "rollback", "Rolled back to 100%% %s: at %d%% the canary had too few requests to be judged "
                "for %s, and analysis.traffic_wait is %s (the last analysis saw %s%s in its %s window)." % (
                    state["stable"], at, span(waited), span(limit), seen, need, window), reason="no_traffic", **record)
-        return state, "rolled_back"
+        return state, Outcome.ROLLED_BACK
     text = ("Waiting for traffic at %d%%: %s%s in the last %s, too few to judge %s; weights unchanged, no failed "
             "analysis counted; the release fails if none comes within %s (analysis.traffic_wait)." % (
                 canary_weight(state), seen, need, window, state["canary"], span(limit)))
@@ -422,7 +285,7 @@ def _silence(state, result, measured, record, now):
         _event(state, now, "analysis", text, **record)
     # The next look judges the traffic seen from now on.
     state["since"] = round(now, 3)
-    return state, "waiting"
+    return state, Outcome.WAITING
 
 
 def _traffic_came(state, now):
@@ -522,3 +385,112 @@ def summary(state, now):
                  % (state["failed_checks"], state["threshold"], state["passed_checks"]))
     lines.append("Next: %s" % next_text(state, now))
     return "\n".join(lines)
+
+
+# -- the machine --------------------------------------------------------------------------------
+# Each transition gets the runner (``run``: reads, writes and analyses against the cluster, see runner.Release)
+# and the state of the task's release (None when no release of that name holds the routing). It records its
+# outcome through the runner; one that records none leaves the release as it is (outcome unchanged).
+
+def _start(run, mine):
+    run.start()
+
+
+def _start_and_run(run, mine):
+    run.start()
+    run.run_all()
+
+
+def _same(run, mine):
+    run.check_same(mine)
+
+
+def _same_and_run(run, mine):
+    run.check_same(mine)
+    run.run_all()
+
+
+def _analyse(run, mine):
+    run.analyse_and_decide()
+
+
+def _pause(run, mine):
+    run.change(pause, mine, Outcome.PAUSED)
+
+
+def _resume(run, mine):
+    run.change(resume, mine, Outcome.RESUMED)
+
+
+def _promote(run, mine):
+    run.change(promote, mine, Outcome.PROMOTED)
+
+
+def _abort(run, mine):
+    run.change(abort, mine, Outcome.ABORTED)
+
+
+def _status(run, mine):
+    run.record(Outcome.STATUS)
+
+
+def _unchanged(run, mine):
+    pass
+
+
+def _no_release(run, mine):
+    raise ReleaseError("There is no release %r on %s to %s; start it first (action=start or run)."
+                       % (run.name, run.where, run.action))
+
+
+def _refuse_step(run, mine):
+    raise ReleaseError("Release %s is paused (%s); run action=resume first." % (mine["name"], mine.get("paused_reason")))
+
+
+def _refuse_promote(run, mine):
+    raise ReleaseError("Release %s was %s; it cannot be promoted. Start a new release instead."
+                       % (mine["name"], mine["phase"]))
+
+
+def _refuse_abort(run, mine):
+    # Nothing is left to abort: going back is a release of its own, gated like any other.
+    raise ReleaseError(
+        "Release %s already finished: it succeeded%s, and %s is now the stable version with 100%% of the "
+        "traffic, so there is nothing to abort. To send the traffic back to %s, release %s as a new "
+        "release: action=run with canary=%s (with the release role: playbooks/release.yml -e "
+        "release_canary_version=%s; release_steps=100 moves it in one analysed step)."
+        % (mine["name"], " at %s" % mine["promoted"] if mine.get("promoted") else "", mine["canary"],
+           mine["stable"], mine["stable"], mine["stable"], mine["stable"]))
+
+
+NO_RELEASE = None
+PHASES = (NO_RELEASE, PROGRESSING, WAITING, PAUSED, SUCCEEDED, FAILED, ABORTED)
+# One row per action, one column per phase of PHASES; "-" leaves the release as it is.
+_TABLE = """
+action   no-release     progressing    waiting        paused         succeeded      failed          aborted
+start    start          same           same           same           -              start           start
+run      start+run      same+run       same+run       same+run       -              start+run       start+run
+step     no-release     analyse        analyse        refuse-step    -              -               -
+pause    no-release     pause          pause          -              -              -               -
+resume   no-release     -              -              resume         -              -               -
+promote  no-release     promote        promote        promote        -              refuse-promote  refuse-promote
+abort    no-release     abort          abort          abort          refuse-abort   -               -
+status   status         status         status         status         status         status          status
+"""
+_CELLS = {"start": _start, "start+run": _start_and_run, "same": _same, "same+run": _same_and_run,
+          "analyse": _analyse, "pause": _pause, "resume": _resume, "promote": _promote, "abort": _abort,
+          "status": _status, "-": _unchanged, "no-release": _no_release, "refuse-step": _refuse_step,
+          "refuse-promote": _refuse_promote, "refuse-abort": _refuse_abort}
+# TRANSITIONS[(phase, action)] -> transition(run, mine)
+TRANSITIONS = dict(((phase, row.split()[0]), _CELLS[cell])
+                   for row in _TABLE.strip().splitlines()[1:] for phase, cell in zip(PHASES, row.split()[1:]))
+
+
+def transition(phase, action):
+    """The transition for ``action`` on a release in ``phase`` (NO_RELEASE: none of the task's name)."""
+    try:
+        return TRANSITIONS[(phase, action)]
+    except KeyError:
+        raise ReleaseError("The release state has phase %r, which this version of meshops.istio does not know; "
+                           "finish the release with the version that started it, or remove the %s annotation."
+                           % (phase, ANNOTATION)) from None
