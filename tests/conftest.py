@@ -237,7 +237,13 @@ def pytest_collection_modifyitems(session, config, items):
 # MESHOPS_TEST_MITOGEN=1 runs every file with it, =0 none. Chosen by measuring files both ways (2 cores, load
 # about 10): 5 tests of test_control_plane.py (14 runs of install.yml/uninstall.yml, many module tasks each) took
 # 720 s plain and 405 s with Mitogen; test_hashapp.py gained nothing (one module task per run: 31.9 / 30.8 s CPU).
-MITOGEN_FILES = {"tests/integration/test_control_plane.py"}
+# Measured again with `pytest -n 0 FILE` both ways side by side (load 10-20, so CPU is the figure to read; the
+# CPU of the playbook runs, tests/output/test_profile.json): test_faults_install.py 290 s plain, 176 s with
+# Mitogen (20 runs of install.yml/addons.yml; its fault invariants, orphan processes included, hold either way).
+MITOGEN_FILES = {
+    "tests/integration/test_control_plane.py",
+    "tests/reliability/test_faults_install.py",
+}
 
 
 def mitogen_on():
