@@ -239,10 +239,12 @@ def pytest_collection_modifyitems(session, config, items):
 # 720 s plain and 405 s with Mitogen; test_hashapp.py gained nothing (one module task per run: 31.9 / 30.8 s CPU).
 # Measured again with `pytest -n 0 FILE` both ways side by side (load 10-20, so CPU is the figure to read; the
 # CPU of the playbook runs, tests/output/test_profile.json): test_faults_install.py 290 s plain, 176 s with
-# Mitogen (20 runs of install.yml/addons.yml; its fault invariants, orphan processes included, hold either way).
+# Mitogen (20 runs of install.yml/addons.yml; its fault invariants, orphan processes included, hold either way);
+# test_multicluster_role.py 230 s plain, 157 s with Mitogen (16 runs on two clusters, 602 module tasks).
 MITOGEN_FILES = {
     "tests/integration/test_control_plane.py",
     "tests/reliability/test_faults_install.py",
+    "tests/integration/test_multicluster_role.py",
 }
 
 
