@@ -241,12 +241,14 @@ def pytest_collection_modifyitems(session, config, items):
 # CPU of the playbook runs, tests/output/test_profile.json): test_faults_install.py 290 s plain, 176 s with
 # Mitogen (20 runs of install.yml/addons.yml; its fault invariants, orphan processes included, hold either way);
 # test_multicluster_role.py 230 s plain, 157 s with Mitogen (16 runs on two clusters, 602 module tasks);
-# test_openshift.py 359 s plain, 225 s with Mitogen (13 runs of install+addons+namespaces+bookinfo, 682 tasks).
+# test_openshift.py 359 s plain, 225 s with Mitogen (13 runs of install+addons+namespaces+bookinfo, 682 tasks);
+# test_request_counts.py 160 s plain, 121 s with Mitogen (its request and module-run counts are the same).
 MITOGEN_FILES = {
     "tests/integration/test_control_plane.py",
     "tests/reliability/test_faults_install.py",
     "tests/integration/test_multicluster_role.py",
     "tests/integration/test_openshift.py",
+    "tests/integration/test_request_counts.py",
 }
 
 
