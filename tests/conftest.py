@@ -242,13 +242,16 @@ def pytest_collection_modifyitems(session, config, items):
 # Mitogen (20 runs of install.yml/addons.yml; its fault invariants, orphan processes included, hold either way);
 # test_multicluster_role.py 230 s plain, 157 s with Mitogen (16 runs on two clusters, 602 module tasks);
 # test_openshift.py 359 s plain, 225 s with Mitogen (13 runs of install+addons+namespaces+bookinfo, 682 tasks);
-# test_request_counts.py 160 s plain, 121 s with Mitogen (its request and module-run counts are the same).
+# test_request_counts.py 160 s plain, 121 s with Mitogen (its request and module-run counts are the same);
+# test_addons.py 128 s plain, 88 s; test_auth_forms.py 80 s plain, 37 s (every auth form, token never printed).
 MITOGEN_FILES = {
     "tests/integration/test_control_plane.py",
     "tests/reliability/test_faults_install.py",
     "tests/integration/test_multicluster_role.py",
     "tests/integration/test_openshift.py",
     "tests/integration/test_request_counts.py",
+    "tests/integration/test_addons.py",
+    "tests/integration/test_auth_forms.py",
 }
 
 
