@@ -46,7 +46,8 @@ step galaxy-importer scripts/galaxy-importer.sh
 step antsibull-docs scripts/docs-lint.sh
 step antsibull-changelog antsibull-changelog lint
 # Whole files per worker (module-scoped clusters and installs are built once), heaviest files first
-# (tests/conftest.py orders them by tests/file_weights.json); the per-file profile is printed at the end
+# (tests/conftest.py orders them by tests/file_weights.json, and gives xdist a loadfile scheduler that runs the
+# tests of a few long files, SPLIT_FILES, as units of their own); the per-file profile is printed at the end
 # and kept in tests/output/test_profile.json. One worker more than there are cores: the release, burst and
 # multicluster tests spend a third and more of their time waiting on Prometheus scrapes and release
 # intervals with no process of theirs runnable (sampled: test_release_wave.py 32% idle, test_istio_traffic.py 2%),

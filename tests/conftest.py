@@ -52,6 +52,10 @@ def pytest_configure(config):
     # Say why a test was not run in the summary, also for a plain `pytest FILE`.
     if "s" not in config.option.reportchars and "a" not in config.option.reportchars.lower():
         config.option.reportchars += "s"
+    # pytest-xdist hands out its work units by their number of tests unless told not to, which undid the
+    # heaviest-first order below (test_faults.py's 98 quick tests started first, the 1-test 250 s AWX file last).
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 # Where the suite's time goes. Nearly all of it is ansible-playbook runs (each pays Ansible's start-up, then
@@ -97,6 +101,12 @@ def pytest_runtest_makereport(item, call):
     report.user_properties.append(("ansible_playbook", [delta[0], round(delta[1], 2), delta[2]]))
 
 
+def _rounded(value):
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return round(value, 1) if isinstance(value, float) else value
+
+
 class _Profile:
     def __init__(self):
         self.files = {}
@@ -106,6 +116,10 @@ class _Profile:
             "tests": 0, "seconds": 0.0, "playbook_runs": 0, "playbook_cpu": 0.0, "playbook_tasks": 0})
         entry["seconds"] += report.duration
         entry["tests"] += report.when == "call"
+        if report.nodeid.split("::")[0] in SPLIT_FILES:  # the weights of its tests as separate units
+            name = report.nodeid.split("::", 1)[1]
+            entry.setdefault("by_test", {}).setdefault(name, 0.0)
+            entry["by_test"][name] += report.duration
         for key, value in report.user_properties:
             if key == "ansible_playbook":
                 entry["playbook_runs"] += value[0]
@@ -115,7 +129,7 @@ class _Profile:
     def pytest_terminal_summary(self, terminalreporter, config):
         if getattr(config, "workerinput", None) is not None or not self.files:
             return
-        files = {name: {k: round(v, 1) if isinstance(v, float) else v for k, v in entry.items()}
+        files = {name: _rounded(entry)
                  for name, entry in sorted(self.files.items(), key=lambda kv: -kv[1]["seconds"])}
         OUTPUT.mkdir(parents=True, exist_ok=True)
         PROFILE.write_text(json.dumps({"written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -133,28 +147,89 @@ def pytest_sessionstart(session):
     session.config.pluginmanager.register(_Profile(), "meshops-profile")
 
 
+# Files whose tests are separate units of work under `--dist loadfile` (scripts/test.sh; the scheduler below):
+# each is long enough to hold the whole run up on one worker (test_openshift.py's two installs 560 s,
+# test_faults_install.py's three fault chains 550 s, with 3 workers on 2 cores) and its tests share no cluster.
+# "rebuilt": the module fixtures that are only read (packaged charts), so each worker that runs a part of the
+# file may build them again; "together": the tests that share another module fixture (a cluster), kept in one
+# unit. Collection fails if a test uses another module fixture without being in "together".
+SPLIT_FILES = {
+    "tests/integration/test_openshift.py": dict(rebuilt={"real"}, together=()),
+    "tests/reliability/test_faults_install.py": dict(rebuilt={"charts", "report"}, together=()),
+    "tests/integration/test_control_plane.py": dict(rebuilt={"real"}, together=("test_precheck_refusals",)),
+}
+
+
+def work_unit(nodeid):
+    """The unit of work a test belongs to: its file, or for SPLIT_FILES the test (or its "together" function).
+    From the test id alone: xdist's controller has no items."""
+    path, _sep, name = nodeid.partition("::")
+    split = SPLIT_FILES.get(path)
+    if split is None:
+        return path
+    function = name.split("[")[0]
+    return "%s::%s" % (path, function if function in split["together"] else name)
+
+
+def _check_split(item):
+    split = SPLIT_FILES.get(item.nodeid.split("::")[0])
+    if split is None or item.originalname in split["together"]:
+        return
+    definitions = item._fixtureinfo.name2fixturedefs
+    shared = [name for name in item.fixturenames if name not in split["rebuilt"] and name in definitions
+              and definitions[name][-1].scope in ("module", "class", "package")]
+    if shared:
+        raise pytest.UsageError("%s uses the module fixtures %s, so it cannot run apart from the file's other tests: "
+                                "add it to SPLIT_FILES' together (or the fixtures to rebuilt) in tests/conftest.py"
+                                % (item.nodeid, ", ".join(shared)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` by work_unit(): whole files, but the tests of SPLIT_FILES one by one. (`--dist loadgroup`
+    would do it with xdist_group marks, but pytest-xdist 3.8 marks a test by assigning its node id, which pytest 9
+    no longer reads.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LoadUnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return work_unit(nodeid)
+
+    return LoadUnitScheduling(config, log)
+
+
 @pytest.hookimpl(trylast=True)  # after pytest's own grouping of tests by fixture
 def pytest_collection_modifyitems(session, config, items):
-    """Heaviest files first, each file's tests kept together and in their order (module fixtures are built
-    once). With `-n 2 --dist loadfile` (scripts/test.sh) a worker takes a whole file at a time, so the long
-    files start at once and the short ones fill in at the end instead of one long file running alone last.
-    tests/file_weights.json is a copy of the tests/output/test_profile.json of a full run (copy it again when
-    files grow or shrink); a file not in it yet is placed by its directory."""
+    """Heaviest work units first, each kept together and in its order (module fixtures are built once). A unit
+    is a test file, or one test of SPLIT_FILES (work_unit()). With `--dist loadfile` a worker takes
+    a whole unit at a time, so the long ones start at once and the short ones fill in at the end instead of one
+    long file running alone last. tests/file_weights.json is a copy of the tests/output/test_profile.json of a
+    full run (copy it again when files grow or shrink; it holds each test's seconds for SPLIT_FILES); a file
+    not in it yet is placed by its directory."""
     files = json.loads(FILE_WEIGHTS.read_text())["files"] if FILE_WEIGHTS.exists() else {}
-    weights = {path: entry["seconds"] for path, entry in files.items()}
     defaults = {"integration": 60.0, "reliability": 30.0, "awx": 30.0, "docs": 10.0}
+    units = {}
+    for item in items:
+        _check_split(item)
+        units.setdefault(work_unit(item.nodeid), []).append(item)
 
-    def weight(item):
-        path = item.nodeid.split("::")[0]
-        if path in weights:
-            return weights[path]
-        parts = path.split("/")
-        return defaults.get(parts[1] if len(parts) > 2 else "", 1.0)
+    def weight(unit, members):
+        path = unit.split("::")[0]
+        if path not in files:
+            parts = path.split("/")
+            return defaults.get(parts[1] if len(parts) > 2 else "", 1.0)
+        entry = files[path]
+        if unit == path:
+            return entry["seconds"]
+        by_test = entry.get("by_test", {})
+        if all(item.name in by_test for item in members):
+            return sum(by_test[item.name] for item in members)
+        return entry["seconds"] * len(members) / max(entry["tests"], 1)
 
-    first_seen = {}
-    for index, item in enumerate(items):
-        first_seen.setdefault(item.nodeid.split("::")[0], index)
-    items.sort(key=lambda item: (-weight(item), first_seen[item.nodeid.split("::")[0]]))
+    order = sorted(units, key=lambda unit: -weight(unit, units[unit]))
+    items[:] = [item for unit in order for item in units[unit]]
 
 
 # Mitogen (README "Faster runs") in the suite: the playbooks of these files run with its strategy, so an
@@ -162,7 +237,22 @@ def pytest_collection_modifyitems(session, config, items):
 # MESHOPS_TEST_MITOGEN=1 runs every file with it, =0 none. Chosen by measuring files both ways (2 cores, load
 # about 10): 5 tests of test_control_plane.py (14 runs of install.yml/uninstall.yml, many module tasks each) took
 # 720 s plain and 405 s with Mitogen; test_hashapp.py gained nothing (one module task per run: 31.9 / 30.8 s CPU).
-MITOGEN_FILES = {"tests/integration/test_control_plane.py"}
+# Measured again with `pytest -n 0 FILE` both ways side by side (load 10-20, so CPU is the figure to read; the
+# CPU of the playbook runs, tests/output/test_profile.json): test_faults_install.py 290 s plain, 176 s with
+# Mitogen (20 runs of install.yml/addons.yml; its fault invariants, orphan processes included, hold either way);
+# test_multicluster_role.py 230 s plain, 157 s with Mitogen (16 runs on two clusters, 602 module tasks);
+# test_openshift.py 359 s plain, 225 s with Mitogen (13 runs of install+addons+namespaces+bookinfo, 682 tasks);
+# test_request_counts.py 160 s plain, 121 s with Mitogen (its request and module-run counts are the same);
+# test_addons.py 128 s plain, 88 s; test_auth_forms.py 80 s plain, 37 s (every auth form, token never printed).
+MITOGEN_FILES = {
+    "tests/integration/test_control_plane.py",
+    "tests/reliability/test_faults_install.py",
+    "tests/integration/test_multicluster_role.py",
+    "tests/integration/test_openshift.py",
+    "tests/integration/test_request_counts.py",
+    "tests/integration/test_addons.py",
+    "tests/integration/test_auth_forms.py",
+}
 
 
 def mitogen_on():

@@ -5,9 +5,11 @@ import time
 import pytest
 import yaml
 
-from tests.conftest import REFERENCE, REPO, needs_reference
+from tests.conftest import REFERENCE, REPO, needs_reference, run_cases
 from tests.integration.release_env import ReleaseEnv
+from sim.kubesim import KubeSim
 from sim.meshsim import bookinfo
+from tests.standins import istio_crds
 
 TRAFFIC = str(REPO / "tests" / "integration" / "playbooks" / "istio_traffic.yml")
 RELEASE = str(REPO / "tests" / "integration" / "playbooks" / "istio_release.yml")
@@ -143,17 +145,38 @@ def test_gateway_parent_and_rules_of_others_are_kept(cluster, run_playbook):
     assert [b["weight"] for b in live["spec"]["rules"][1]["backendRefs"]] == [80, 20]
 
 
-@pytest.mark.parametrize("step, message", [
+BAD_INPUT = [
     ({"subsets": {"v1": 100}, "match": [{"subset": "v2", "headers": {"end-user": {"prefix": "ja"}}}]},
      "HTTPRoute header matches do not have"),
     ({"subsets": {"v1": 100}, "retries": {"attempts": 2}}, "retries only apply with routing_api=istio"),
     ({"subsets": {"v1": 100}, "timeout": "1.5s"}, "Gateway API does not accept"),
     ({"subsets": {"v1": 90, "v2": 10}}, "Service reviews-v1, reviews-v2 does not exist in namespace bookinfo"),
-])
-def test_bad_input_is_explained_and_changes_nothing(cluster, run_playbook, step, message):
-    run = run_playbook(TRAFFIC, cluster, extra_vars={"traffic_steps": [dict(step, routing_api="gateway-api")]})
-    assert run.rc != 0 and message in " ".join(run.failed_msgs), run
-    assert cluster.writes() == []
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_run(tmp_path_factory):
+    """All of BAD_INPUT in one istio_traffic.yml run, each case a host of its own on one cluster (as the
+    cluster fixture makes it); the writes of the whole run."""
+    sim = KubeSim(crd_files=[istio_crds()] + crd_files()).start()
+    try:
+        bookinfo.seed(sim, NS, destination_rules=False)
+        sim.clear_request_log()
+        run = run_cases(tmp_path_factory.mktemp("bad-input"), TRAFFIC, sim, {
+            "case%d" % i: {"traffic_steps": [dict(step, routing_api="gateway-api")]}
+            for i, (step, _message) in enumerate(BAD_INPUT)})
+        return run, sim.writes()
+    finally:
+        sim.stop()
+
+
+@pytest.mark.parametrize("step, message", BAD_INPUT)
+def test_bad_input_is_explained_and_changes_nothing(bad_input_run, step, message):
+    run, written = bad_input_run
+    case = "case%d" % BAD_INPUT.index((step, message))
+    assert run.rc != 0 and run.stats[case]["failures"] == 1, run
+    assert message in " ".join(run.failed_msgs_of(case)), run.failed_msgs_of(case)
+    assert written == []
 
 
 def test_without_the_crds_the_error_says_how_to_install_them(kubesim_istio, run_playbook):

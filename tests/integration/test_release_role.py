@@ -4,6 +4,7 @@ import pytest
 
 from ansible_collections.meshops.istio.plugins.module_utils.release import state as rl
 from ansible_collections.meshops.istio.plugins.module_utils import routing as rt
+from tests.conftest import run_cases
 from tests.integration.apps_support import install_minimal_istio
 from tests.integration.release_env import ReleaseEnv
 
@@ -100,7 +101,7 @@ def test_failed_release_fails_the_job_and_publishes_the_summary(env, run_playboo
     env.done(ns)
 
 
-@pytest.mark.parametrize("answers,message", [
+BAD_SURVEY = [
     ({"release_steps": "50,10"}, "release_steps=50,10, release_step_weight=0, release_max_weight=100: "
                                  "The step plan must increase: step 2 (10%) is not more than step 1 (50%)"),
     ({"release_step_weight": 30, "release_max_weight": 20}, "max_weight (20) is less than step_weight (30)"),
@@ -108,14 +109,28 @@ def test_failed_release_fails_the_job_and_publishes_the_summary(env, run_playboo
     ({"release_prometheus_url": "prometheus:9090"}, "set release_prometheus_url to the Prometheus"),
     ({"release_action": "launch"}, "release_action"),
     ({"release_compare_latency_p99_ratio": "fast"}, "release_compare_latency_p99_ratio=fast: give each as a number"),
-])
-def test_bad_survey_answers_stop_before_anything_changes(env, run_playbook, answers, message):
+]
+
+
+@pytest.fixture(scope="module")
+def bad_survey_run(env, tmp_path_factory):
+    """All of BAD_SURVEY in one release.yml run, each case a host of its own on the same cluster (all in one
+    batch: release_serial), its answers as the host's variables; the writes of the whole run."""
     ns = env.namespaces[0] if env.namespaces else env.namespace(rate=0)
     env.sim.clear_request_log()
-    run = run_playbook("release.yml", env.sim, extra_vars=survey(env, ns, **answers))
-    assert run.rc != 0
-    assert any(message in m for m in run.failed_msgs), run.failed_msgs
-    assert env.sim.writes() == []
+    run = run_cases(tmp_path_factory.mktemp("bad-survey"), "release.yml", env.sim,
+                    {"case%d" % i: survey(env, ns, **answers) for i, (answers, _message) in enumerate(BAD_SURVEY)},
+                    extra_vars={"release_serial": len(BAD_SURVEY)})
+    return run, env.sim.writes()
+
+
+@pytest.mark.parametrize("answers,message", BAD_SURVEY)
+def test_bad_survey_answers_stop_before_anything_changes(bad_survey_run, answers, message):
+    run, written = bad_survey_run
+    case = "case%d" % BAD_SURVEY.index((answers, message))
+    assert run.rc != 0 and run.stats[case]["failures"] == 1, run
+    assert any(message in m for m in run.failed_msgs_of(case)), run.failed_msgs_of(case)
+    assert written == []
 
 
 def test_canary_after_the_bookinfo_role(env, run_playbook):
