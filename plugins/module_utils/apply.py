@@ -4,7 +4,10 @@
 a time, write only what would change, keep what another owner moves now, wait for what was applied.
 
 A role used to spend a task (a new process, a new client, discovery) on each of these steps, and
-kubernetes.core.k8s sends a PATCH for every object even when nothing changes.
+kubernetes.core.k8s sends a PATCH for every object even when nothing changes (tests/integration/
+test_kube_costs.py: 42 requests and 14 PATCHes for 14 converged objects, against 3 GETs here; state absent
+on objects already gone: 3 GETs against its 14). Its ``create_definitions`` is not used for ``objects``: it
+reads YAML without saying which document is wrong and takes no nested lists.
 """
 
 from __future__ import absolute_import, division, print_function

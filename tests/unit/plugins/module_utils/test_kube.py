@@ -130,3 +130,13 @@ def test_readiness_rules_of_the_waited_kinds():
     assert not kube.is_ready(crd, crd)
     assert kube.is_ready(crd, dict(crd, status={"conditions": [{"type": "Established", "status": "True"}]}))
     assert kube.is_ready(_svc("web"), _svc("web")) and not kube.is_ready(_svc("web"), None)
+
+
+def test_an_object_given_by_its_name_alone_is_applied_once_it_exists():
+    # The API server keeps no managedFields entry for a manager that owns no field.
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa", "namespace": "a"}}
+    live = dict(account, metadata=dict(account["metadata"], resourceVersion="3"), secrets=[])
+    assert kube.already_applied(account, live)
+    assert not kube.already_applied(account, None)
+    labelled = dict(account, metadata=dict(account["metadata"], labels={"app": "web"}))
+    assert not kube.already_applied(labelled, dict(live, metadata=dict(live["metadata"], labels={"app": "web"})))
