@@ -10,6 +10,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.meshops.istio.plugins.module_utils import control_plane as cp
+from ansible_collections.meshops.istio.plugins.module_utils import control_plane_ops as ops
 
 
 def _wrap(fn):
@@ -31,6 +32,26 @@ def istio_chart_source(source, chart, version):
 def istio_chart_values(settings, chart, extra=None):
     """Helm values for Istio's base, istiod or gateway chart."""
     return cp.chart_values(chart, settings, extra)
+
+
+def istio_control_plane_ops(phase, method, found, settings, charts=None, version=None):
+    """The helm/template/istioctl operations of a role phase (module_utils/control_plane_ops.py), each operation
+    that needs a chart with its ``source`` (istio_chart_source of ``charts`` at ``version``): helm installs and
+    every template operation. Removing a Helm release needs no chart, so a chart directory without the version
+    does not stop an uninstall."""
+    out, sources = [], {}
+    for op in ops.control_plane_ops(phase, method, found, settings):
+        if "chart" in op and (method == "template" or op["state"] == "present"):
+            if op["chart"] not in sources:
+                sources[op["chart"]] = cp.chart_source(charts, op["chart"], version)
+            op = dict(op, source=sources[op["chart"]])
+        out.append(op)
+    return out
+
+
+def istio_revisions_to_remove(found, phase, revision):
+    """The revisions a prune (all but this one) or an uninstall (this one, or all) removes."""
+    return ops.revisions_to_remove(phase, found, revision)
 
 
 def istio_operator(settings, extra=None):
@@ -72,4 +93,5 @@ class FilterModule(object):
     def filters(self):
         return dict((fn.__name__, _wrap(fn)) for fn in (
             istio_chart_source, istio_chart_values, istio_operator, istio_istiod_name, istio_networking_api,
-            istio_gateways, istio_rendered_crds, istio_crd_wait_status, istio_crd_refs))
+            istio_gateways, istio_rendered_crds, istio_crd_wait_status, istio_crd_refs, istio_control_plane_ops,
+            istio_revisions_to_remove))

@@ -162,7 +162,7 @@ def test_template_method_from_a_release_directory_hub_override_webhook_retry_dif
     preview = run_playbook(ONLY, sim, changed, check=True, diff=True)
     assert preview.rc == 0, preview
     assert s.writes_since(sim, start) == []
-    apply = s.task_result(preview, "Apply the istio/base and istio/istiod objects")
+    apply = s.task_result(preview, "Apply the objects of istio/base and istio/istiod")
     diffs = dict(("%s/%s" % (key.split("/")[0], key.split("/")[-1]), json.dumps([apply["diff"]["before"][key], after]))
                  for key, after in apply["diff"]["after"].items())
     # istiod's Deployment, and the ConfigMaps where the real chart records the values it was rendered with.

@@ -176,7 +176,7 @@ def test_helm_install_meets_faults_on_every_kind_of_request(kubesim, run_playboo
     run = chain.run("503 x2", "POST", "install istiod", inject=dict(
         method="POST", path=r"^/apis/apps/v1/namespaces/%s/deployments$" % NS, status=503, times=2))
     assert s.task_result(run, "Install the istio/istiod chart as istiod")["attempts"] == 2
-    repair = s.task_result(run, "Install the istio/istiod chart again, over its failed release, as istiod")
+    repair = s.task_result(run, "Install again, over its failed release, the istio/istiod chart as istiod")
     assert repair["changed"] and repair["attempts"] == 2, repair
     assert s.helm_releases(sim).keys() == {"istio-base", "istiod", "istio-ingressgateway"}
     # Helm's own GET of an object it is about to create, dropped once: client-go tries a GET again by itself.
