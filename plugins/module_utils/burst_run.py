@@ -162,7 +162,6 @@ class BurstRun:
         return result
 
 
-
 def run(module):
     """istio_burst's result."""
     return BurstRun(module).execute()

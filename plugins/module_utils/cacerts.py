@@ -155,7 +155,6 @@ class CacertsRun:
             raise KubeError(str(e)) from None
 
 
-
 def run(module):
     """istio_cacerts' result."""
     return CacertsRun(module).execute()

@@ -87,8 +87,6 @@ class NamespaceRun:
         restart(self.cluster, name, result["restarted"])
 
 
-
-
 def run(module):
     """istio_namespace's result: every namespace's action, and the diff when asked."""
     check_options(module.params)

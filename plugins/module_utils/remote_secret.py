@@ -231,7 +231,6 @@ class RemoteSecretRun:
         return self.result
 
 
-
 def run(module):
     """istio_remote_secret's result."""
     return RemoteSecretRun(module).execute()
