@@ -144,8 +144,8 @@ proxies:
   sample: {default: [bookinfo/reviews-v1-5d8f7-abcde]}
 """
 
-from ansible_collections.meshops.istio.plugins.module_utils.control_plane import Inspector
-from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster, new_module, run
+from ansible_collections.meshops.istio.plugins.module_utils import mesh_info
+from ansible_collections.meshops.istio.plugins.module_utils.module_run import run_module
 
 
 def argspec():
@@ -156,15 +156,7 @@ def argspec():
 
 
 def main():
-    module = new_module(argspec())
-
-    def act():
-        info = Inspector(Cluster(module)).gather(pods=module.params["proxies"], crds=module.params["crds"])
-        if not module.params["proxies"]:
-            info.pop("proxies", None)
-        return dict(changed=False, **info)
-
-    module.exit_json(**run(module, act))
+    run_module(argspec(), mesh_info.info)
 
 
 if __name__ == "__main__":

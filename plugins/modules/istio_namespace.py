@@ -168,13 +168,8 @@ diff:
 
 
 from ansible_collections.meshops.istio.plugins.module_utils import injection as inj
-from ansible_collections.meshops.istio.plugins.module_utils import validation as val
-from ansible_collections.meshops.istio.plugins.module_utils.kube import (
-    Cluster,
-    new_module,
-    run,
-)
-from ansible_collections.meshops.istio.plugins.module_utils.mesh_app import ensure_namespace, restart
+from ansible_collections.meshops.istio.plugins.module_utils import namespace
+from ansible_collections.meshops.istio.plugins.module_utils.module_run import run_module
 
 
 def argspec():
@@ -190,90 +185,8 @@ def argspec():
     )
 
 
-def _meta_view(namespace):
-    meta = (namespace or {}).get("metadata") or {}
-    return dict(labels=meta.get("labels") or {}, annotations=meta.get("annotations") or {})
-
-
-class NamespaceRun:
-    def __init__(self, module, cluster):
-        self.module = module
-        self.cluster = cluster
-        self.params = module.params
-        self.diff = dict(before={}, after={})
-
-    def execute(self):
-        existing = dict((ns["metadata"]["name"], ns) for ns in self.cluster.list("v1", "Namespace"))
-        names = list(dict.fromkeys(self.params["name"]))
-        if self.params["state"] == "absent":
-            return [self.remove(name, existing.get(name)) for name in names]
-        return [self.ensure(name, existing.get(name)) for name in names]
-
-    def remove(self, name, live):
-        if live is None:
-            return dict(name=name, action="absent")
-        self.cluster.delete_objects([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}])
-        self.diff["before"][name] = _meta_view(live)
-        self.diff["after"][name] = None
-        return dict(name=name, action="deleted")
-
-    def ensure(self, name, live):
-        labels = dict((k, str(v)) for k, v in self.params["labels"].items())
-        labels.update(inj.label_changes(self.params["injection"], self.params["revision"]))
-        annotations = dict((k, str(v)) for k, v in self.params["annotations"].items())
-        result = dict(name=name)
-        result["action"], after, change = ensure_namespace(self.cluster, name, live, labels, annotations)
-        result.update(
-            labels_set=dict((k, v) for k, v in (change.get("labels") or {}).items() if v is not None),
-            labels_removed=sorted(k for k, v in (change.get("labels") or {}).items() if v is None),
-            annotations_set=change.get("annotations") or {},
-        )
-        if result["action"] != "unchanged":
-            self.diff["before"][name] = _meta_view(live) if live else None
-            self.diff["after"][name] = _meta_view(after)
-        if self.params["restart_workloads"] or self.params["report_workloads"]:
-            self.inspect_workloads(name, live is None, result)
-        return result
-
-    def inspect_workloads(self, name, created, result):
-        result["workloads_out_of_date"] = []
-        result["restarted"] = []
-        if created:
-            return
-        deployments = self.cluster.list("apps/v1", "Deployment", namespace=name)
-        if not deployments:
-            return
-        pods = self.cluster.list("v1", "Pod", namespace=name)
-        stale = inj.workloads_out_of_date(deployments, pods, self.params["injection"], self.params["revision"])
-        result["workloads_out_of_date"] = stale
-        if not self.params["restart_workloads"]:
-            return
-        result["restarted"] = [workload["name"] for workload in stale]
-        restart(self.cluster, name, result["restarted"])
-
-
 def main():
-    module = new_module(argspec(), required_if=[("injection", "revision", ("revision",))])
-    try:
-        inj.validate(module.params["injection"], module.params["revision"])
-        # Every name before the first write: a bad one further down the list must not leave
-        # the ones before it created.
-        val.require_names(val.list_checks(module.params["name"], "namespace")
-                          + [(module.params["revision"], "revision", "label")])
-    except (inj.InjectionError, val.InputError) as e:
-        module.fail_json(msg=str(e))
-
-    def act():
-        cluster = Cluster(module)
-        worker = NamespaceRun(module, cluster)
-        results = worker.execute()
-        changed = any(r["action"] in ("created", "updated", "deleted") or r.get("restarted") for r in results)
-        output = dict(changed=changed, namespaces=results)
-        if module._diff and changed:
-            output["diff"] = worker.diff
-        return output
-
-    module.exit_json(**run(module, act))
+    run_module(argspec(), namespace.run, required_if=[("injection", "revision", ("revision",))])
 
 
 if __name__ == "__main__":

@@ -120,8 +120,8 @@ installed:
 """
 
 from ansible_collections.meshops.istio.plugins.module_utils import control_plane as cp
-from ansible_collections.meshops.istio.plugins.module_utils import validation as val
-from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster, new_module, run
+from ansible_collections.meshops.istio.plugins.module_utils import mesh_info
+from ansible_collections.meshops.istio.plugins.module_utils.module_run import run_module
 
 
 def argspec():
@@ -136,37 +136,7 @@ def argspec():
 
 
 def main():
-    # A missing revision with mode=canary is reported by plan() together with any other problem.
-    module = new_module(argspec())
-    params = module.params
-    problems = val.name_problems([(params["namespace"], "namespace", "label"),
-                                  (params["revision"] or None, "revision", "label")])
-    if problems:
-        module.fail_json(msg=" ".join(problems))
-
-    def act():
-        inspector = cp.Inspector(Cluster(module))
-        info = inspector.gather(crds=False)
-        decision = cp.plan(info, params["version"], params["revision"] or None, params["mode"],
-                           params["allow_untested_kubernetes"])
-        skipped = []
-        problems = list(decision["problems"])
-        if params["check_permissions"]:
-            # An access review is a POST but stores nothing, so it is made in check mode too.
-            denied = inspector.denied_permissions(params["namespace"])
-            if denied is None:
-                skipped.append("permissions: the API server does not serve SelfSubjectAccessReview")
-            elif denied:
-                problems.append(cp.permission_problem(denied))
-        result = dict(changed=False, action=decision["action"], from_version=decision["from_version"],
-                      problems=problems, checks_skipped=skipped, installed=info)
-        if problems:
-            module.fail_json(msg="Istio %s%s cannot be installed here: %s" % (
-                params["version"], " (revision %s)" % params["revision"] if params["revision"] else "",
-                " ".join(problems)), **result)
-        return result
-
-    module.exit_json(**run(module, act))
+    run_module(argspec(), mesh_info.precheck)
 
 
 if __name__ == "__main__":

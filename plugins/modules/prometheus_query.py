@@ -190,32 +190,20 @@ value:
 """
 
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
-from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster, new_module, run
-
-BUILT_IN = dict(
-    success_rate=prom.success_rate_query,
-    latency_p99=prom.latency_query,
-    request_rate=prom.request_rate_query,
-    request_count=prom.request_count_query,
-)
-
-
-# The Prometheus client's options under the names this module gives them: its top-level username,
-# password and validate_certs are kubernetes.core's (the API server's), and service is the metric's.
-CLIENT_NAMES = dict(username="url_username", password="url_password", validate_certs="url_validate_certs",
-                    service="prometheus_service")
+from ansible_collections.meshops.istio.plugins.module_utils import prometheus_query as pq
+from ansible_collections.meshops.istio.plugins.module_utils.module_run import run_module
 
 
 def argspec():
     spec = {}
     for key, option in prom.CLIENT_ARG_SPEC.items():
-        if key in CLIENT_NAMES:
+        if key in pq.CLIENT_NAMES:
             # The old aliases (url_username, url_password) are the names now.
-            key, option = CLIENT_NAMES[key], dict((k, v) for k, v in option.items() if k != "aliases")
+            key, option = pq.CLIENT_NAMES[key], dict((k, v) for k, v in option.items() if k != "aliases")
         spec[key] = option
     spec.update(
         query=dict(type="str"),
-        metric=dict(type="str", choices=list(BUILT_IN)),
+        metric=dict(type="str", choices=list(pq.BUILT_IN)),
         service=dict(type="str"),
         namespace=dict(type="str"),
         version=dict(type="str"),
@@ -229,21 +217,10 @@ def argspec():
     return spec
 
 
-def build_query(params):
-    if params["query"]:
-        return params["query"]
-    labels = prom.destination_labels(params["service"], params["namespace"], params["version"], params["workload"])
-    return BUILT_IN[params["metric"]](labels, params["window"])
-
-
-def client_params(params):
-    """The Prometheus client's options (CLIENT_ARG_SPEC names) from this module's."""
-    return dict((k, params[CLIENT_NAMES.get(k, k)]) for k in prom.CLIENT_ARG_SPEC)
-
-
 def main():
-    module = new_module(
+    run_module(
         argspec(),
+        pq.run,
         required_one_of=[("query", "metric")],
         mutually_exclusive=[("query", "metric"), ("time", "start")],
         required_if=[("metric", "success_rate", ("service", "namespace")),
@@ -252,46 +229,6 @@ def main():
                      ("metric", "request_count", ("service", "namespace"))],
         required_by=dict(end=("start",)),
     )
-    params = module.params
-    client_options = client_params(params)
-    query = None
-    try:
-        if params["url"] and (params["username"] or params["password"]) and not (
-                params["url_username"] or params["url_password"]):
-            raise ValueError("username and password are the Kubernetes API server's credentials (kubernetes.core's "
-                             "auth options); for basic authentication to Prometheus at url give url_username and "
-                             "url_password.")
-        problem = prom.options_problem(client_options, "", dict((k, v) for k, v in CLIENT_NAMES.items()
-                                                                if k != "service"))
-        if problem:
-            raise ValueError(problem)
-        query = build_query(params)
-        if params["start"]:
-            start = prom.timestamp(params["start"])
-            end = prom.timestamp(params["end"] or "now")
-            step = prom.seconds(params["step"], "step")
-            if step <= 0:
-                raise ValueError("step must be more than 0, for example 15s.")
-        else:
-            at = prom.timestamp(params["time"])
-    except ValueError as e:
-        module.fail_json(msg=str(e))
-
-    def ask():
-        # The API server is only contacted when Prometheus is reached through it.
-        dynamic = Cluster(module).dynamic if prom.uses_proxy(client_options) else None
-        try:
-            client = prom.client_from(client_options, dynamic, dict(service="prometheus_service", url="url",
-                                                                    timeout="timeout"))
-            if params["start"]:
-                return client.query_range(query, start, end, step)
-            return client.query(query, at)
-        except prom.PrometheusError as e:
-            module.fail_json(msg=e.message, reason=e.reason, status=e.status, query=query)
-
-    kind, result = run(module, ask)
-    module.exit_json(changed=False, query=query, result_type=kind, result=result,
-                     empty=prom.is_empty(kind, result), value=prom.single_value(kind, result))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ import signal
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils import kube
+from ansible_collections.meshops.istio.plugins.module_utils import burst_run, kube
+from ansible_collections.meshops.istio.plugins.module_utils import namespace as namespace_run
 from ansible_collections.meshops.istio.plugins.module_utils import prometheus as prom
 from ansible_collections.meshops.istio.plugins.module_utils import traffic as tr
 from ansible_collections.meshops.istio.plugins.module_utils.release import runner
@@ -410,7 +411,7 @@ def burst(sim, ns, url, rate, check=False):
                   step=10, mode="once", interval=1.0, max_checks=1, duration=None, api_version=API)
     module = DirectModule(sim, check_mode=check, **params)
     try:
-        return "ok", istio_burst.BurstRun(module).execute()
+        return "ok", burst_run.BurstRun(module).execute()
     except (KubeError, ModuleFailed) as e:
         return "failed", dict(msg=str(e))
 
@@ -444,7 +445,7 @@ def namespaces(sim, names, check=False):
                   annotations={}, restart_workloads=False, report_workloads=False)
     module = DirectModule(sim, check_mode=check, **params)
     try:
-        return "ok", istio_namespace.NamespaceRun(module, Cluster(module)).execute()
+        return "ok", namespace_run.NamespaceRun(module, Cluster(module)).execute()
     except KubeError as e:
         return "failed", dict(msg=e.message)
 
