@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import copy
 import re
 
@@ -342,49 +343,19 @@ def build_http(live_vs, host, namespace, weights, matches=KEEP, mirror=KEEP, tim
     host this builds, None removes, KEEP leaves what is there. Other routes keep their place."""
     old = copy.deepcopy(_http(live_vs))
     default_index = default_route_index(live_vs, host, namespace)
-    if default_index is None:
-        for route in old:
-            if not route.get("match") and route.get("route"):
-                others = sorted(set((d.get("destination") or {}).get("host", "?") for d in route["route"]))
-                raise RoutingError(
-                    "The VirtualService already has a default route (no match) to %s, so a route for %s "
-                    "added after it would never be used. Route %s from its own VirtualService, or remove "
-                    "that route first." % (", ".join(others), host, host))
     port = _port_of(old[default_index]) if default_index is not None else None
-
-    def settle(route, route_mirror):
-        return _apply_settings(route, host, route_mirror, timeout, retries)
-
-    default = copy.deepcopy(old[default_index]) if default_index is not None else {}
-    default["route"] = destinations(host, weights, port)
-    default = settle(default, mirror)
-    # Mirroring applies to the default route only: header routes are usually testers already
-    # looking at the new version, and copying their requests would double-count them.
-    match_mirror = KEEP if mirror is KEEP else None
-    declared = []
-    if matches is not KEEP:
-        for subset, match, name in matches:
-            route = {}
-            if name:
-                route["name"] = name
-            route["match"] = [copy.deepcopy(match)]
-            route["route"] = destinations(host, {subset: 100}, port)
-            declared.append(settle(route, match_mirror))
-
-    http = []
-    for index, route in enumerate(old):
-        if index == default_index:
-            http.extend(declared)
-            http.append(default)
-        elif is_match_route(route, host, namespace):
-            if matches is KEEP:
-                http.append(settle(route, match_mirror))
-        else:
-            http.append(route)
-    if default_index is None:
-        http.extend(declared)
-        http.append(default)
-    return http
+    return _merge(old, default_index, weights, matches, mirror, _Dialect(
+        match_key="match", backends_key="route",
+        backends=lambda split: destinations(host, split, port),
+        match=lambda match, index: copy.deepcopy(match),
+        settle=lambda route, route_mirror: _apply_settings(route, host, route_mirror, timeout, retries),
+        is_match=lambda route: is_match_route(route, host, namespace),
+        catch_all=lambda route: (not route.get("match") and route.get("route")
+                                 and [(d.get("destination") or {}).get("host", "?") for d in route["route"]]),
+        conflict=lambda targets: (
+            "The VirtualService already has a default route (no match) to %s, so a route for %s "
+            "added after it would never be used. Route %s from its own VirtualService, or remove "
+            "that route first." % (targets, host, host))))
 
 
 def set_weights(live_vs, host, namespace, weights):
@@ -415,6 +386,52 @@ def virtual_service(name, namespace, host, http, live_vs=None, api_version=DEFAU
     if annotations:
         obj["metadata"]["annotations"] = dict(annotations)
     return obj
+
+
+# -- one merge for both kinds --------------------------------------------------------------------
+
+# What differs between a VirtualService's spec.http routes and an HTTPRoute's spec.rules in the merge:
+# the keys holding an entry's matches and backends, how a split, a declared match and the settings
+# (mirror, timeout, retries) are written, which entries are the target's managed match ones, and,
+# for an entry that takes every request, where it sends them (a falsy value when it does not).
+_Dialect = collections.namedtuple("_Dialect", "match_key backends_key backends match settle is_match catch_all conflict")
+
+
+def _merge(old, default_index, weights, matches, mirror, dialect):
+    """The new entry list (routes or rules): the default entry with ``weights`` and the declared match
+    entries just before it, in the place of the old default; other entries keep theirs."""
+    if default_index is None:
+        for entry in old:
+            targets = dialect.catch_all(entry)
+            if targets:
+                raise RoutingError(dialect.conflict(", ".join(sorted(set(targets)))))
+    default = copy.deepcopy(old[default_index]) if default_index is not None else {}
+    default[dialect.backends_key] = dialect.backends(weights)
+    default = dialect.settle(default, mirror)
+    # Mirroring applies to the default entry only: header routes are usually testers already
+    # looking at the new version, and copying their requests would double-count them.
+    match_mirror = KEEP if mirror is KEEP else None
+    declared = []
+    if matches is not KEEP:
+        for index, (subset, match, name) in enumerate(matches):
+            entry = {"name": name} if name else {}
+            entry[dialect.match_key] = [dialect.match(match, index)]
+            entry[dialect.backends_key] = dialect.backends({subset: 100})
+            declared.append(dialect.settle(entry, match_mirror))
+    merged = []
+    for index, entry in enumerate(old):
+        if index == default_index:
+            merged.extend(declared)
+            merged.append(default)
+        elif dialect.is_match(entry):
+            if matches is KEEP:
+                merged.append(dialect.settle(entry, match_mirror))
+        else:
+            merged.append(entry)
+    if default_index is None:
+        merged.extend(declared)
+        merged.append(default)
+    return merged
 
 
 # -- destination rules --------------------------------------------------------------------------
@@ -710,43 +727,19 @@ def build_rules(live_route, service, port, weights, matches=KEEP, mirror=KEEP, t
     ``matches``: list of (subset, Istio HTTPMatchRequest, name), or KEEP. Rules that are not the
     service's default or header match rules keep their place; a rule that matches every request
     before the default one would make it unreachable and is refused."""
-    old = copy.deepcopy(_rules(live_route))
-    default_index = default_rule_index(live_route, service)
-    if default_index is None:
-        for rule in old:
-            if not _real_matches(rule) and rule.get("backendRefs"):
-                names = sorted(set(r.get("name", "?") for r in rule["backendRefs"]))
-                raise RoutingError(
-                    "The HTTPRoute already has a rule for every request to %s, so the split of %s would never be "
-                    "used. Route %s from its own HTTPRoute, or remove that rule first."
-                    % (", ".join(names), service, service))
-    default = copy.deepcopy(old[default_index]) if default_index is not None else {}
-    default["backendRefs"] = _backend_refs(service, weights, port)
-    default = _settle_rule(default, service, port, mirror, timeout)
-    match_mirror = KEEP if mirror is KEEP else None
-    declared = []
-    if matches is not KEEP:
-        for index, (subset, match, name) in enumerate(matches):
-            rule = {}
-            if name:
-                rule["name"] = name
-            rule["matches"] = [httproute_match(match, index)]
-            rule["backendRefs"] = _backend_refs(service, {subset: 100}, port)
-            declared.append(_settle_rule(rule, service, port, match_mirror, timeout))
-    rules = []
-    for index, rule in enumerate(old):
-        if index == default_index:
-            rules.extend(declared)
-            rules.append(default)
-        elif is_match_rule(rule, service):
-            if matches is KEEP:
-                rules.append(_settle_rule(rule, service, port, match_mirror, timeout))
-        else:
-            rules.append(rule)
-    if default_index is None:
-        rules.extend(declared)
-        rules.append(default)
-    return rules
+    return _merge(copy.deepcopy(_rules(live_route)), default_rule_index(live_route, service), weights, matches,
+                  mirror, _Dialect(
+                      match_key="matches", backends_key="backendRefs",
+                      backends=lambda split: _backend_refs(service, split, port),
+                      match=httproute_match,
+                      settle=lambda rule, rule_mirror: _settle_rule(rule, service, port, rule_mirror, timeout),
+                      is_match=lambda rule: is_match_rule(rule, service),
+                      catch_all=lambda rule: (not _real_matches(rule) and rule.get("backendRefs")
+                                              and [r.get("name", "?") for r in rule["backendRefs"]]),
+                      conflict=lambda targets: (
+                          "The HTTPRoute already has a rule for every request to %s, so the split of %s would never "
+                          "be used. Route %s from its own HTTPRoute, or remove that rule first."
+                          % (targets, service, service))))
 
 
 def set_route_weights(live_route, service, port, weights):

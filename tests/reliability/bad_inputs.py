@@ -353,4 +353,7 @@ def role_rows(ctx):
           mesh_namespace_list=[{"name": "Bad.Dots"}]),
         r("L37", "mesh_app", [spec, "mesh_app_state"], mesh_app_state="gone", mesh_app_name="x",
           mesh_app_namespace="x"),
+        # Valid variables, but from a play: the internal role refuses, naming the roles to use.
+        r("L47", "mesh_app", ["meshops.istio.mesh_app is an internal role", "meshops.istio.bookinfo and "
+                              "meshops.istio.hashapp", "from a play"], mesh_app_name="x", mesh_app_namespace="x"),
     ]
