@@ -31,6 +31,8 @@ from pathlib import Path
 
 import yaml
 
+from sim.daemon import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO / ".tools" / "demo"
 SIM_INVENTORY = REPO / "inventories" / "sim"
@@ -122,12 +124,6 @@ def addons_source(istio_dir=None):
     from sim.standins import ADDONS
 
     return str(istio_dir / "samples" / "addons") if istio_dir else str(ADDONS)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve(directory, name, *args):

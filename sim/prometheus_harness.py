@@ -10,65 +10,38 @@ many as a test asks for and stops them afterwards.
 """
 import json
 import shutil
-import socket
-import subprocess
-import tempfile
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
 
+from sim.daemon import Daemon
+
 BINARY = shutil.which("prometheus") or "/usr/bin/prometheus"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class PrometheusServer(Daemon):
+    name = "prometheus"
 
-
-class PrometheusServer:
     def __init__(self, targets=(), scrape_interval="1s", job="meshsim", port=None, extra_config=None):
         # extra_config: more top-level configuration, e.g. rule_files and alerting (tests/eda).
         self.extra_config = dict(extra_config or {})
         self.targets = [urllib.parse.urlparse(t).netloc or t for t in targets]
         self.scrape_interval = scrape_interval
         self.job = job
-        self.port = port or free_port()
-        self.dir = None
-        self.proc = None
+        super().__init__(port)
 
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def start(self, timeout=30):
-        self.dir = Path(tempfile.mkdtemp(prefix="prometheus-"))
+    def write_config(self, directory):
         config = {"global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.scrape_interval,
                              "scrape_timeout": self.scrape_interval},
                   "scrape_configs": [{"job_name": self.job, "static_configs": [{"targets": self.targets}]}]}
         config.update(self.extra_config)
-        (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
-        self.log = open(self.dir / "prometheus.log", "w")  # noqa: SIM115  (lives as long as the server)
-        self.proc = subprocess.Popen(
-            [BINARY, "--config.file=%s" % (self.dir / "prometheus.yml"), "--storage.tsdb.path=%s" % (self.dir / "data"),
-             "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=warn",
-             "--storage.tsdb.retention.time=1h", "--web.enable-lifecycle"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("prometheus exited: %s" % (self.dir / "prometheus.log").read_text()[-2000:])
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("prometheus did not become ready in %ss" % timeout)
+        (directory / "prometheus.yml").write_text(yaml.safe_dump(config))
+        return [BINARY, "--config.file=%s" % (directory / "prometheus.yml"), "--storage.tsdb.path=%s" % (directory / "data"),
+                "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=warn",
+                "--storage.tsdb.retention.time=1h", "--web.enable-lifecycle"]
 
     def query(self, promql):
         data = urllib.parse.urlencode({"query": promql}).encode()
@@ -92,19 +65,6 @@ class PrometheusServer:
         want = int(seconds)
         self.wait_for('min(count_over_time(up{job="%s"}[%ds])) >= %d' % (self.job, want + 1, want),
                       timeout=timeout + want)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.dir:
-            self.log.close()
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
 
 
 def expose_in(sim, server, namespace="istio-system", name="prometheus", port=9090, port_name="http"):

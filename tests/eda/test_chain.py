@@ -21,7 +21,8 @@ from tests.integration import burst_support as b
 from sim.alertmanager_harness import AlertmanagerServer
 from tests.kubesim_fixtures import _start
 from sim.meshsim import KubeReader, MeshSim
-from sim.prometheus_harness import PrometheusServer, free_port
+from sim.daemon import free_port
+from sim.prometheus_harness import PrometheusServer
 
 WEBHOOK_TOKEN = "eda-webhook-token-4711"
 

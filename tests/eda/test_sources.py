@@ -3,7 +3,6 @@ import asyncio
 import base64
 import json
 import logging
-import socket
 
 import aiohttp
 import pytest
@@ -11,15 +10,10 @@ import yaml
 from aiohttp import web
 
 from tests.eda.sources import threshold, webhook
+from sim.daemon import free_port
 from sim.kubesim.tls import ClusterPKI
 
 TOKEN = "s3cr3t-token-value"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def vector(value):
