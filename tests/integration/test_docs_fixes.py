@@ -44,7 +44,7 @@ def test_upgrade_to_a_version_the_chart_directory_lacks_is_refused_before_any_wr
     assert s.writes_since(sim, start) == []
     # Refused in the preflight, where the charts are looked for, after the precheck took it for an upgrade.
     failed = [task for task, _host, result in upgrade.tasks if result.get("failed")]
-    assert failed == ["meshops.istio.control_plane : Find the Istio charts"] == [upgrade.tasks[-1][0]]
+    assert failed == ["meshops.istio.control_plane : Work out the chart operations of this run"] == [upgrade.tasks[-1][0]]
     (precheck,) = upgrade.results("meshops.istio.control_plane : Check that Istio can be installed here")
     assert precheck["from_version"] == "1.28.0", precheck
 
