@@ -1,5 +1,6 @@
 """A local server binary (Prometheus, Alertmanager) run for as long as a test or demo needs it: its own
 temporary directory and log, started on a free port and ready once its /-/ready answers 200."""
+import abc
 import shutil
 import socket
 import subprocess
@@ -15,7 +16,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Daemon:
+class Daemon(abc.ABC):
     name = "daemon"
 
     def __init__(self, port=None):
@@ -28,9 +29,9 @@ class Daemon:
     def url(self):
         return "http://127.0.0.1:%d" % self.port
 
+    @abc.abstractmethod
     def write_config(self, directory):
         """Write the configuration into ``directory``; return the command line."""
-        raise NotImplementedError
 
     def start(self, timeout=30):
         self.dir = Path(tempfile.mkdtemp(prefix=self.name + "-"))
