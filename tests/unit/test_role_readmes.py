@@ -1,6 +1,6 @@
 """Every role has a README.md (galaxy-importer refuses a role without one), and what it says about variables
-is true: every role variable it names is an option of that role's argument spec, and its example play is a
-valid play whose role variables pass the role's argument spec."""
+is true: every role variable it names is an option of that role's argument spec (or a fact the role sets for
+its playbook), and its example play is a valid play whose role variables pass the role's argument spec."""
 import re
 
 import pytest
@@ -19,6 +19,15 @@ def argument_specs(role):
 
 def options(role):
     return {name for spec in argument_specs(role).values() for name in spec.get("options", {})}
+
+
+def facts_set(role):
+    """The names the role's tasks give with ansible.builtin.set_fact: what it hands to its playbook."""
+    names = set()
+    for path in (REPO / "roles" / role / "tasks").glob("*.yml"):
+        for task in yaml.safe_load(path.read_text()) or []:
+            names.update((task.get("ansible.builtin.set_fact") or {}).keys())
+    return names
 
 
 def without_defaults(spec):
@@ -53,9 +62,9 @@ def test_readme_sections_and_license(role):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_named_variables_exist(role):
-    """Any `<role>_*` name of any role, mentioned in this README, is an option of that role."""
+    """Any `<role>_*` name of any role, mentioned in this README, is an option of that role or a fact it sets."""
     text = (REPO / "roles" / role / "README.md").read_text()
-    known = {r: options(r) for r in ROLES}
+    known = {r: options(r) | facts_set(r) for r in ROLES}
     # Longest role names first, so mesh_namespace_list is read as mesh_namespace's, not a mesh_* role's.
     prefixes = "|".join(sorted(ROLES, key=len, reverse=True))
     named = set(re.findall(rf"\b((?:{prefixes})_[a-z0-9_]+)", text))
