@@ -866,6 +866,16 @@ def markdown(lines, machine, elapsed, argv, kubesim=None, missing=(), errors=())
     return "\n".join(out) + "\n"
 
 
+# What follows this line in a bench.md (before / after tables of a change, measured by hand) is kept when the
+# table above it is written again.
+NOTES_MARK = "<!-- make bench keeps what follows: notes written by hand -->"
+
+
+def kept_notes(path):
+    text = Path(path).read_text() if Path(path).exists() else ""
+    return "\n" + text[text.index(NOTES_MARK):] if NOTES_MARK in text else ""
+
+
 def machine_facts():
     from ansible.release import __version__ as ansible_version
 
@@ -926,7 +936,7 @@ def main(argv=None):
     partial = args.quick or args.rows or args.reps or args.latency or args.mitogen != "both"
     out = Path(args.out or (REPO / "tests" / "output" / "bench" if partial else REPO / "docs"))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.md").write_text(text)
+    (out / "bench.md").write_text(text + kept_notes(out / "bench.md"))
     (out / "bench.json").write_text(json.dumps({"machine": machine, "seconds": elapsed, "argv": argv, "rows": lines,
                                                 "goals": goals(lines), "not_measured": missing, "failed": bench.errors,
                                                 "kubesim": kubesim}, indent=2) + "\n")

@@ -148,8 +148,13 @@ def test_the_markdown_has_the_floors_and_goals_tables_and_keeps_floors_out_of_th
 
 
 def test_a_quick_run_of_the_start_up_floor_measures_it_on_kubesim(tmp_path):
+    # A table written before, with notes under the mark: the table is replaced, the notes are kept.
+    notes = bench.NOTES_MARK + "\n\n## Before / after\n\n| a | b |\n|---|---|\n"
+    (tmp_path / "bench.md").write_text("# Benchmark\n\n| old table |\n\n" + notes)
     # The cheapest floor, really run: ansible-playbook of an empty play against `kubectl version --client`.
     assert bench.main(["--quick", "--mitogen", "off", "--rows", "ansible-playbook", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "bench.md").read_text()
+    assert "| old table |" not in text and text.endswith("\n\n" + notes) and text.count(bench.NOTES_MARK) == 1
     written = json.loads((tmp_path / "bench.json").read_text())
     [measured] = written["rows"]
     assert (measured["key"], measured["floor"], measured["repetitions"]) == (
