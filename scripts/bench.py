@@ -787,11 +787,16 @@ def goal_cell(spec, cell):
     verdict = "met" if cell["met"] else "not met"
     if "ratio_at_most" not in spec:
         return f"{cell['value']:g} writes, {cell['requests_per_object']:g} req/obj: {verdict}"
-    text = f"{cell['value']:.1f}×: {verdict}"
+    text = f"{ratio(cell['value'])}: {verdict}"
     if "floor" in cell:
         above = cell["floor"] > spec["ratio_at_most"]
-        text += f" (floor {cell['floor']:.1f}×{', above the goal' if above else ''})"
+        text += f" (floor {ratio(cell['floor'])}{', above the goal' if above else ''})"
     return text
+
+
+def ratio(value):
+    # Two decimals below 1: the naive-playbook goal is 0.2×, and 0.24× must not read as 0.2×.
+    return f"{value:.1f}×" if value >= 1 else f"{value:.2f}×"
 
 
 def markdown_table(lines):

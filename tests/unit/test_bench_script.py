@@ -143,6 +143,9 @@ def test_the_markdown_has_the_floors_and_goals_tables_and_keeps_floors_out_of_th
     assert "| 10 `ansible.builtin.ping` tasks | first run | 0 ms | no | 1 | 3.00 / 3.00 s |" in floors
     assert ("| 10 istio_namespace tasks ≤ 2× 10 debug tasks | 10 `ansible.builtin.ping` tasks vs 10 "
             "`ansible.builtin.debug` tasks | 10.0×: not met (floor 5.0×, above the goal) |") in goal_table
+    naive = next(spec for spec in bench.goal_specs() if "naive" in spec["row"])
+    assert (bench.goal_cell(naive, {"value": 0.24, "met": False}), bench.goal_cell(naive, {"value": 0.16, "met": True})) == (
+        "0.24×: not met", "0.16×: met")
     # Goals whose rows were not measured are left out, not shown empty.
     assert "site.yml" not in goal_table
 
