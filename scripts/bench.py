@@ -4,6 +4,7 @@
                                                  3 repetitions; no run starts after --budget seconds, default 540)
     python -m scripts.bench --quick              one repetition, 0 ms only: a first look
     python -m scripts.bench --rows bookinfo,ns10 only the rows whose name contains one of these words
+    python -m scripts.bench --rows floor         only the floor rows (what no module of ours can beat)
     python -m scripts.bench --reps 5 --latency 0,30,100 --mitogen off
 
 Every row compares two sides (A: the collection, B: what a person would do by hand) on simulated clusters
@@ -17,6 +18,10 @@ repetition, every object in the cluster that a client other than kubesim's seedi
 its managedFields) is recorded, stripped of what the server fills in, and applied with
 `kubectl apply --server-side` (CRDs and Namespaces first, then the rest, as kubectl needs the kinds mapped).
 Only the project's stand-ins (sim/standins, the chart builder sim/charts) are used, as `make demo` does.
+
+The floor rows put Ansible and kubernetes.core beside each other and kubectl (a module that does nothing, an empty
+play, one k8s_info task, forks): what no collection of modules can beat, measured in the same run. The goals table
+reads issue 11's goals, and the floor that bounds each, from the rows (goal_specs()).
 Writes docs/bench.md and docs/bench.json (the full table; a partial run writes tests/output/bench/, or --out DIR).
 """
 
@@ -230,7 +235,7 @@ class Row:
 
     @property
     def key(self):
-        """What the goals (GOALS) call the row by: its name and what it is compared with."""
+        """What goal_specs() calls the row by: its name and what it is compared with."""
         return f"{self.name} vs {self.b_label}"
 
     def objects(self):
@@ -752,8 +757,8 @@ def goal_specs():
 
 
 def goals(lines):
-    """Every goal of goal_specs() at every setting the run measured: the median figure, met or not, and its floor
-    (None where the goal's row or its floor row was not measured)."""
+    """Every goal of goal_specs() with, per setting that measured its row, the median figure, met or not, and the
+    floor (left out where the floor row was not measured in that setting)."""
     found = {(line["key"], line["phase"], line["latency_ms"], line["mitogen"]): line for line in lines}
     settings = sorted({(line["latency_ms"], line["mitogen"]) for line in lines})
     out = []
