@@ -4,6 +4,7 @@
                                                  3 repetitions; no run starts after --budget seconds, default 540)
     python -m scripts.bench --quick              one repetition, 0 ms only: a first look
     python -m scripts.bench --rows bookinfo,ns10 only the rows whose name contains one of these words
+    python -m scripts.bench --rows floor         only the floor rows (what no module of ours can beat)
     python -m scripts.bench --reps 5 --latency 0,30,100 --mitogen off
 
 Every row compares two sides (A: the collection, B: what a person would do by hand) on simulated clusters
@@ -17,11 +18,16 @@ repetition, every object in the cluster that a client other than kubesim's seedi
 its managedFields) is recorded, stripped of what the server fills in, and applied with
 `kubectl apply --server-side` (CRDs and Namespaces first, then the rest, as kubectl needs the kinds mapped).
 Only the project's stand-ins (sim/standins, the chart builder sim/charts) are used, as `make demo` does.
+
+The floor rows put Ansible and kubernetes.core beside each other and kubectl (a module that does nothing, an empty
+play, one k8s_info task, forks): what no collection of modules can beat, measured in the same run. The goals table
+reads issue 11's goals, and the floor that bounds each, from the rows (goal_specs()).
 Writes docs/bench.md and docs/bench.json (the full table; a partial run writes tests/output/bench/, or --out DIR).
 """
 
 import argparse
 import contextlib
+import copy
 import datetime
 import json
 import os
@@ -221,9 +227,16 @@ class Row:
     a_label = "meshops.istio"
     b_label = ""
     phases = ("first run", "converged re-run")
+    # A floor row measures what bounds the rows above it (Ansible, kubernetes.core): its own table in docs/bench.md.
+    floor = False
 
     def __init__(self, bench):
         self.bench = bench
+
+    @property
+    def key(self):
+        """What goal_specs() calls the row by: its name and what it is compared with."""
+        return f"{self.name} vs {self.b_label}"
 
     def objects(self):
         return None
@@ -305,47 +318,134 @@ class NaiveRow(PlaybookRow):
         return out
 
 
-class DebugRow(Row):
-    """A playbook of 10 istio_namespace tasks against one of 10 debug tasks (the floor of Ansible itself)."""
+# --- sides measured once and shared: the debug row and the floors ---------------------------------------
+class Side:
+    """One side of a row that is a single command on fresh clusters. Measured once per repetition and setting
+    and shared by every row it is in (its figures are then the same in each, so their ratios compose)."""
 
-    name = "10 istio_namespace tasks"
-    b_label = "10 `ansible.builtin.debug` tasks"
+    def __init__(self, key, label, objects=1):
+        self.key, self.label, self.n_objects = key, label, objects
+
+    def measure(self, bench, latency, accelerated):
+        slot = (self.key, bench.rep, latency, accelerated)
+        if slot not in bench.side_runs:
+            bench.side_runs[slot] = self.run(bench, latency, accelerated)
+        return {"first run": bench.side_runs[slot]}
+
+    def run(self, bench, latency, accelerated):
+        raise NotImplementedError
+
+
+class PlaybookSide(Side):
+    """A play of ``tasks`` on ``clusters`` fresh clusters (forks = clusters); ``seed`` objects are created in each
+    cluster before the clock starts."""
+
+    def __init__(self, key, label, tasks, objects=1, clusters=1, seed=()):
+        super().__init__(key, label, objects)
+        self.tasks, self.clusters, self.seed = tasks, clusters, list(seed)
+
+    def path(self, bench):
+        path = bench.work / f"{self.key}.yml"
+        if not path.exists():
+            path.write_text(yaml.safe_dump([{"name": self.label.replace("`", ""), "hosts": "all",
+                                             "gather_facts": False, "tasks": self.tasks}], sort_keys=False))
+        return path
+
+    def run(self, bench, latency, accelerated):
+        sims = [bench.clusters.new(f"{self.key}-{i}") for i in range(self.clusters)]
+        for sim in sims:
+            if self.seed:
+                sim.create_objects(copy.deepcopy(self.seed))
+            if latency:
+                sim.inject_fault(status=None, latency=latency / 1000.0, times=None)
+        out = {}
+        with measured(sims, out):
+            playbook(self.path(bench), sims, accelerated, forks=self.clusters if self.clusters > 1 else None)
+        return out
+
+
+class KubectlSide(Side):
+    """One kubectl command on a fresh cluster holding ``seed``."""
+
+    def __init__(self, key, label, args, objects=1, seed=()):
+        super().__init__(key, label, objects)
+        self.args, self.seed = args, list(seed)
+
+    def run(self, bench, latency, accelerated):
+        sim = bench.clusters.new(self.key)
+        if self.seed:
+            sim.create_objects(copy.deepcopy(self.seed))
+        if latency:
+            sim.inject_fault(status=None, latency=latency / 1000.0, times=None)
+        out = {}
+        with measured([sim], out):
+            kubectl(sim, *self.args)
+        return out
+
+
+AUTH = {"kubeconfig": "{{ kubeconfig }}", "context": "{{ context }}"}
+FLOOR_NAMESPACE = "floor"
+# A namespace already as istio_namespace would leave it: the one-task sides only read.
+FLOOR_SEED = [{"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": FLOOR_NAMESPACE, "labels": {"istio-injection": "enabled"}}}]
+
+
+def sides():
+    """Every shared side, by key."""
+    found = [
+        PlaybookSide("ns10", "10 istio_namespace tasks", objects=10, tasks=[
+            {"name": f"Label namespace ns-{i}", "meshops.istio.istio_namespace": dict(
+                AUTH, name=f"ns-{i}", state="present", injection="enabled")} for i in range(10)]),
+        PlaybookSide("debug10", "10 `ansible.builtin.debug` tasks", objects=10, tasks=[
+            {"name": f"Say {i}", "ansible.builtin.debug": {"msg": f"task {i}"}} for i in range(10)]),
+        # A module that does nothing: what one module process costs in Ansible itself (AnsiballZ, a new Python).
+        PlaybookSide("ping10", "10 `ansible.builtin.ping` tasks", objects=10, tasks=[
+            {"name": f"Ping {i}", "ansible.builtin.ping": {}} for i in range(10)]),
+        PlaybookSide("empty", "ansible-playbook of a play with 0 tasks", objects=0, tasks=[]),
+        KubectlSide("version", "`kubectl version --client`", ["version", "--client"], objects=0),
+        # One GET of a namespace through kubernetes.core: its client, discovery and one module process.
+        PlaybookSide("k8s_info1", "1 `kubernetes.core.k8s_info` task", seed=FLOOR_SEED, tasks=[
+            {"name": "Read the namespace", "kubernetes.core.k8s_info": dict(
+                AUTH, api_version="v1", kind="Namespace", name=FLOOR_NAMESPACE)}]),
+        KubectlSide("get1", "`kubectl get namespace`", ["get", "namespace", FLOOR_NAMESPACE, "-o", "name"],
+                    seed=FLOOR_SEED),
+        PlaybookSide("ns1", "1 istio_namespace task (converged)", seed=FLOOR_SEED, tasks=[
+            {"name": "Label the namespace", "meshops.istio.istio_namespace": dict(
+                AUTH, name=FLOOR_NAMESPACE, state="present", injection="enabled")}]),
+    ]
+    # What forks cost: as many module processes per cluster as namespaces.yml starts (one per namespace), none
+    # of which does any work, on 10 clusters with forks 10 and on one.
+    for n in (10, 1):
+        found.append(PlaybookSide(
+            f"ping{len(NAMESPACES_FOR_SCALE)}x{n}",
+            f"{len(NAMESPACES_FOR_SCALE)} `ansible.builtin.ping` tasks on {n} cluster{'s' if n > 1 else ''}"
+            + (f", forks {n}" if n > 1 else ""),
+            objects=n * len(NAMESPACES_FOR_SCALE), clusters=n,
+            tasks=[{"name": f"Ping {i}", "ansible.builtin.ping": {}} for i in range(len(NAMESPACES_FOR_SCALE))]))
+    return {side.key: side for side in found}
+
+
+class SideRow(Row):
+    """Side ``a`` against side ``b``, both from sides(). A floor row measures what no module of ours can beat."""
+
     phases = ("first run",)
 
-    def files(self):
-        module = self.bench.work / "ns10.yml"
-        debug = self.bench.work / "debug10.yml"
-        if not module.exists():
-            defaults = {"meshops.istio.istio_namespace": {"kubeconfig": "{{ kubeconfig }}", "context": "{{ context }}"}}
-            module.write_text(yaml.safe_dump([{
-                "name": "Ten namespaces, one task each", "hosts": "all", "gather_facts": False,
-                "module_defaults": defaults,
-                "tasks": [{"name": f"Label namespace ns-{i}", "meshops.istio.istio_namespace": {
-                    "name": f"ns-{i}", "state": "present", "injection": "enabled"}} for i in range(10)]}], sort_keys=False))
-            debug.write_text(yaml.safe_dump([{
-                "name": "Ten debug tasks", "hosts": "all", "gather_facts": False,
-                "tasks": [{"name": f"Say {i}", "ansible.builtin.debug": {"msg": f"task {i}"}} for i in range(10)]}],
-                sort_keys=False))
-        return module, debug
+    def __init__(self, bench, a, b, floor=True):
+        super().__init__(bench)
+        self.a_side, self.b_side, self.floor = bench.sides[a], bench.sides[b], floor
+        self.name, self.b_label = self.a_side.label, self.b_side.label
 
     def a(self, latency, accelerated):
-        module, _ = self.files()
-        sim = self.bench.clusters.new("ns10", latency=latency)
-        out = {"first run": {}}
-        with measured([sim], out["first run"]):
-            playbook(module, [sim], accelerated)
-        return out
+        return self.a_side.measure(self.bench, latency, accelerated)
 
     def b(self, latency):
-        _, debug = self.files()
-        sim = self.bench.clusters.new("debug10", latency=latency)
-        out = {"first run": {}}
-        with measured([sim], out["first run"]):
-            playbook(debug, [sim], self.bench.b_accelerated)
-        return out
+        return self.b_side.measure(self.bench, latency, self.bench.b_accelerated)
 
     def objects(self):
-        return 10
+        return self.a_side.n_objects
+
+    def b_objects(self):
+        return self.b_side.n_objects
 
 
 class ScaleRow(Row):
@@ -509,6 +609,7 @@ class Bench:
         self.clusters = Clusters(self.work)
         self.recorded = Recorded()
         self.rep, self.a_runs, self.errors = 0, {}, []
+        self.sides, self.side_runs = sides(), {}
         self.on_close = []
         # The non-collection side of a row that is itself a playbook (naive, debug, one cluster) runs with the
         # same accelerator as the collection's side it is compared with.
@@ -520,7 +621,13 @@ class Bench:
         install_vars = {"control_plane_version": CONTROL_PLANE_VERSION, "control_plane_charts": self.charts}
         play = REPO / "playbooks"
         return [
-            DebugRow(self),
+            SideRow(self, "ns10", "debug10", floor=False),
+            # The floors of the row above: cheap (seconds), so every setting gets them before the long rows.
+            SideRow(self, "ping10", "debug10"),
+            SideRow(self, "ns10", "ping10"),
+            SideRow(self, "empty", "version"),
+            SideRow(self, "k8s_info1", "get1"),
+            SideRow(self, "ns1", "k8s_info1"),
             PlaybookRow(self, "bookinfo.yml", play / "bookinfo.yml", "apps"),
             NaiveRow(self, "bookinfo.yml", play / "bookinfo.yml", "apps"),
             PlaybookRow(self, "hashapp.yml", play / "hashapp.yml", "apps"),
@@ -529,6 +636,7 @@ class Bench:
             ReleaseRow(self),
             ScaleRow(self, 4),
             ScaleRow(self, 10),
+            SideRow(self, f"ping{len(NAMESPACES_FOR_SCALE)}x10", f"ping{len(NAMESPACES_FOR_SCALE)}x1"),
             # Last: the costliest, and the sum of the playbook rows above.
             PlaybookRow(self, "site.yml", play / "site.yml", "bare", dict(site_vars, **install_vars), skip_tags="release",
                         note="without its closing canary (--skip-tags release: that waits for metrics); "
@@ -597,7 +705,8 @@ def table(rows, results):
         wall_b = summary([m["seconds"] for m in b])
         objects = row.objects() or 1
         line = {
-            "row": row.name, "against": row.b_label, "phase": phase, "latency_ms": latency,
+            "row": row.name, "against": row.b_label, "key": row.key, "floor": row.floor, "phase": phase,
+            "latency_ms": latency,
             "mitogen": accelerated, "repetitions": len(a), "objects": row.objects(),
             "a": {"seconds": wall_a, "requests": statistics.median(m["requests"] for m in a),
                   "writes": statistics.median(m["writes"] for m in a),
@@ -614,18 +723,89 @@ def table(rows, results):
     return lines
 
 
-def markdown(lines, machine, elapsed, argv, kubesim=None, missing=(), errors=()):
-    out = ["# Benchmark: meshops.istio next to kubectl", "",
-           "Written by `make bench` (`python -m scripts.bench" + (" " + " ".join(argv) if argv else "") + "`); "
-           "see scripts/bench.py for what each row runs and how the kubectl side gets its objects.", "",
-           f"Machine: {machine['cores']} cores, load average {machine['load_before']} before and "
-           f"{machine['load_after']} after the run, {machine['date']}, {machine['python']}, "
-           f"{machine['ansible']}; the run took {elapsed:.0f} s. "
-           "Other work shared the machine: read the ratios, not the seconds.", "",
-           "A = meshops.istio (ansible-playbook, start-up included); B = the row's comparison. Wall time min / median "
-           "over the repetitions, requests and writes (non-dry-run POST/PUT/PATCH/DELETE) are medians from kubesim's "
-           "request log, req/obj = requests per object the row makes.", "",
-           "| row | phase | latency | Mitogen | reps | A wall (min / med) | A requests (writes) | A req/obj | B | "
+def goal_specs():
+    """Issue 11's goals that `make bench` measures, each with the row it is read from and the floor row that bounds
+    it. floor "ratio": the floor row's own ratio; "a_over_b": the floor row's A time over the goal row's B time
+    (what one module task costs next to the row's kubectl side)."""
+    side = sides()
+    kubectl_b, naive_b = PlaybookRow.b_label, NaiveRow.b_label
+    one_task = f"{side['k8s_info1'].label} vs {side['get1'].label}"
+    n = len(NAMESPACES_FOR_SCALE)
+    return [
+        {"goal": "bookinfo.yml first run ≤ 3× kubectl (ansible-playbook start-up included)",
+         "row": f"bookinfo.yml vs {kubectl_b}", "phase": "first run", "ratio_at_most": 3,
+         "floor": one_task, "floor_is": "a_over_b"},
+        {"goal": "bookinfo.yml converged re-run ≤ 2× kubectl", "row": f"bookinfo.yml vs {kubectl_b}",
+         "phase": "converged re-run", "ratio_at_most": 2, "floor": one_task, "floor_is": "a_over_b"},
+        {"goal": "bookinfo.yml converged re-run: 0 writes, ≤ 1 request per object (discovery included)",
+         "row": f"bookinfo.yml vs {kubectl_b}", "phase": "converged re-run", "writes": 0, "per_object_at_most": 1},
+        {"goal": "site.yml converged re-run: 0 writes", "row": f"site.yml vs {kubectl_b}", "phase": "converged re-run",
+         "writes": 0},
+        {"goal": "install.yml converged re-run: 0 writes", "row": f"install.yml vs {kubectl_b}",
+         "phase": "converged re-run", "writes": 0},
+        {"goal": "addons.yml converged re-run: 0 writes", "row": f"addons.yml vs {kubectl_b}",
+         "phase": "converged re-run", "writes": 0},
+        {"goal": "10 istio_namespace tasks ≤ 2× 10 debug tasks", "row": f"{side['ns10'].label} vs {side['debug10'].label}",
+         "phase": "first run", "ratio_at_most": 2, "floor": f"{side['ping10'].label} vs {side['debug10'].label}",
+         "floor_is": "ratio"},
+        {"goal": "bookinfo.yml ≥ 5× faster than the naive playbook (ratio ≤ 0.2×)", "row": f"bookinfo.yml vs {naive_b}",
+         "phase": "first run", "ratio_at_most": 0.2},
+        {"goal": "10 clusters with forks 10 ≤ 2× one cluster",
+         "row": "namespaces.yml on 10 clusters, forks 10 vs namespaces.yml on 1 cluster", "phase": "first run",
+         "ratio_at_most": 2, "floor": f"{side[f'ping{n}x10'].label} vs {side[f'ping{n}x1'].label}", "floor_is": "ratio"},
+    ]
+
+
+def goals(lines):
+    """Every goal of goal_specs() with, per setting that measured its row, the median figure, met or not, and the
+    floor (left out where the floor row was not measured in that setting)."""
+    found = {(line["key"], line["phase"], line["latency_ms"], line["mitogen"]): line for line in lines}
+    settings = sorted({(line["latency_ms"], line["mitogen"]) for line in lines})
+    out = []
+    for spec in goal_specs():
+        cells = {}
+        for latency, mitogen in settings:
+            line = found.get((spec["row"], spec["phase"], latency, mitogen))
+            if line is None:
+                continue
+            cell = {}
+            if "ratio_at_most" in spec:
+                cell["value"] = line["ratio"]["median"]
+                cell["met"] = cell["value"] <= spec["ratio_at_most"]
+            else:
+                cell["value"] = line["a"]["writes"]
+                cell["requests_per_object"] = line["a"]["requests_per_object"]
+                cell["met"] = cell["value"] <= spec["writes"] and (
+                    cell["requests_per_object"] <= spec.get("per_object_at_most", float("inf")))
+            floor = found.get((spec.get("floor"), "first run", latency, mitogen))
+            if floor is not None:
+                cell["floor"] = (floor["ratio"]["median"] if spec["floor_is"] == "ratio"
+                                 else floor["a"]["seconds"]["median"] / line["b"]["seconds"]["median"])
+            cells[f"{latency} ms" + (", Mitogen" if mitogen else "")] = cell
+        out.append(dict(spec, measured=cells))
+    return out
+
+
+def goal_cell(spec, cell):
+    if cell is None:
+        return "—"
+    verdict = "met" if cell["met"] else "not met"
+    if "ratio_at_most" not in spec:
+        return f"{cell['value']:g} writes, {cell['requests_per_object']:g} req/obj: {verdict}"
+    text = f"{ratio(cell['value'])}: {verdict}"
+    if "floor" in cell:
+        above = cell["floor"] > spec["ratio_at_most"]
+        text += f" (floor {ratio(cell['floor'])}{', above the goal' if above else ''})"
+    return text
+
+
+def ratio(value):
+    # Two decimals below 1: the naive-playbook goal is 0.2×, and 0.24× must not read as 0.2×.
+    return f"{value:.1f}×" if value >= 1 else f"{value:.2f}×"
+
+
+def markdown_table(lines):
+    out = ["| row | phase | latency | Mitogen | reps | A wall (min / med) | A requests (writes) | A req/obj | B | "
            "B wall (min / med) | B requests (writes) | ratio A/B (min / med) |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for line in lines:
@@ -637,6 +817,22 @@ def markdown(lines, machine, elapsed, argv, kubesim=None, missing=(), errors=())
             f"{a['requests_per_object']:g} | {line['against']} | "
             f"{b['seconds']['min']:.2f} / {b['seconds']['median']:.2f} s | {b['requests']:g} ({b['writes']:g}) | "
             f"{line['ratio']['min']:.1f}× / {line['ratio']['median']:.1f}× |")
+    return out
+
+
+def markdown(lines, machine, elapsed, argv, kubesim=None, missing=(), errors=()):
+    out = ["# Benchmark: meshops.istio next to kubectl", "",
+           "Written by `make bench` (`python -m scripts.bench" + (" " + " ".join(argv) if argv else "") + "`); "
+           "see scripts/bench.py for what each row runs and how the kubectl side gets its objects.", "",
+           f"Machine: {machine['cores']} cores, load average {machine['load_before']} before and "
+           f"{machine['load_after']} after the run, {machine['date']}, {machine['python']}, "
+           f"{machine['ansible']}; the run took {elapsed:.0f} s. "
+           "Other work shared the machine: read the ratios, not the seconds.", "",
+           "A = meshops.istio (ansible-playbook, start-up included); B = the row's comparison. Wall time min / median "
+           "over the repetitions, requests and writes (non-dry-run POST/PUT/PATCH/DELETE) are medians from kubesim's "
+           "request log, req/obj = requests per object the row makes.", ""]
+    if any(not line["floor"] for line in lines):
+        out += markdown_table([line for line in lines if not line["floor"]])
     notes = sorted({f"{line['row']}: {line['note']}" for line in lines if line.get("note")})
     changed = sorted({line["row"] for line in lines if line["phase"] == "converged re-run" and any(line["a"]["changed"])})
     out.append("")
@@ -649,11 +845,46 @@ def markdown(lines, machine, elapsed, argv, kubesim=None, missing=(), errors=())
     if missing:
         out.append("- Not measured (time budget spent): " + "; ".join(missing) + ".")
     out += [f"- Failed: {error}" for error in errors]
+    floors = [line for line in lines if line["floor"]]
+    if floors:
+        out += ["", "## Floors", "",
+                "What no module of ours can beat, measured in the same run: A is the row's first side, B the one it is "
+                "compared with. A side is run once per repetition and setting and its figures shared by every row it "
+                "is in, so the ratios compose (10 istio_namespace vs 10 ping × 10 ping vs 10 debug = the debug row "
+                "above). `ansible.builtin.ping` is a module that does nothing: the cost of a module process in "
+                "Ansible itself (AnsiballZ payload, a new Python). The one-namespace sides read a namespace that is "
+                "already labelled.", ""]
+        out += markdown_table(floors)
+    measured_goals = [goal for goal in goals(lines) if goal["measured"]]
+    if measured_goals:
+        settings = sorted({name for goal in measured_goals for name in goal["measured"]},
+                          key=lambda name: (int(name.split(" ")[0]), "Mitogen" in name))
+        out += ["", "## Goals and floors", "",
+                "Issue 11's goals that this run measured, from the medians above; a floor is what the floor row "
+                "measured in the same setting: a ratio goal below its floor cannot be met by any playbook of module "
+                "tasks. Floor of the bookinfo rows: the one-task floor row's A time (ansible-playbook, start-up "
+                "included, running one `kubernetes.core.k8s_info` task) over the row's kubectl time. Not a bench row: "
+                "`make test` under 10 minutes (tests/file_weights.json holds the suite's times).", "",
+                "| goal | floor row | " + " | ".join(settings) + " |",
+                "|---|---|" + "---|" * len(settings)]
+        for goal in measured_goals:
+            out.append(f"| {goal['goal']} | {goal.get('floor') or '—'} | "
+                       + " | ".join(goal_cell(goal, goal["measured"].get(name)) for name in settings) + " |")
     if kubesim:
         out += ["", "## kubesim itself", "", "What the API server's share of the rows above costs (one client, one "
                 "keep-alive connection, in the bench's process).", "", "| figure | value |", "|---|---|"]
         out += [f"| {name} | {value:.2f} |" for name, value in kubesim.items()]
     return "\n".join(out) + "\n"
+
+
+# What follows this line in a bench.md (before / after tables of a change, measured by hand) is kept when the
+# table above it is written again.
+NOTES_MARK = "<!-- make bench keeps what follows: notes written by hand -->"
+
+
+def kept_notes(path):
+    text = Path(path).read_text() if Path(path).exists() else ""
+    return "\n" + text[text.index(NOTES_MARK):] if NOTES_MARK in text else ""
 
 
 def machine_facts():
@@ -696,7 +927,7 @@ def main(argv=None):
         rows = bench.rows()
         if args.rows:
             words = [w.strip().lower() for w in args.rows.split(",") if w.strip()]
-            rows = [r for r in rows if any(w in r.name.lower() for w in words)]
+            rows = [r for r in rows if any(w in r.name.lower() or (w == "floor" and r.floor) for w in words)]
         if not rows and "kubesim" not in args.rows:
             raise SystemExit(f"bench: no row matches {args.rows!r}")
         deadline = started + args.budget if args.budget else float("inf")
@@ -716,9 +947,9 @@ def main(argv=None):
     partial = args.quick or args.rows or args.reps or args.latency or args.mitogen != "both"
     out = Path(args.out or (REPO / "tests" / "output" / "bench" if partial else REPO / "docs"))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.md").write_text(text)
+    (out / "bench.md").write_text(text + kept_notes(out / "bench.md"))
     (out / "bench.json").write_text(json.dumps({"machine": machine, "seconds": elapsed, "argv": argv, "rows": lines,
-                                                "not_measured": missing, "failed": bench.errors,
+                                                "goals": goals(lines), "not_measured": missing, "failed": bench.errors,
                                                 "kubesim": kubesim}, indent=2) + "\n")
     print("\n" + text)
     print(f"bench: wrote {out / 'bench.md'} and {out / 'bench.json'}")

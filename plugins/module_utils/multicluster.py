@@ -21,17 +21,14 @@ import datetime
 import ipaddress
 import json
 import re
+from importlib.util import find_spec
 
 from ansible.module_utils.six.moves.urllib.parse import urlparse
 
-try:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import NameOID
-    HAS_CRYPTOGRAPHY = True
-except ImportError:  # pragma: no cover - modules report it with missing_required_lib
-    HAS_CRYPTOGRAPHY = False
+# Found, not imported: only the CA functions below need cryptography (istio_cacerts; istio_remote_secret never
+# does), and each starts with _require_cryptography(), which imports these names on first use.
+HAS_CRYPTOGRAPHY = find_spec("cryptography") is not None
+x509 = hashes = serialization = ec = rsa = NameOID = None
 
 DEFAULT_NAMESPACE = "istio-system"
 READER_SERVICE_ACCOUNT = "istio-reader-service-account"
@@ -189,9 +186,15 @@ def server_problem(url):
 # -- shared root of trust -------------------------------------------------------------------
 
 def _require_cryptography():
+    global x509, hashes, serialization, ec, rsa, NameOID
     if not HAS_CRYPTOGRAPHY:
         raise MulticlusterError("The 'cryptography' Python library is needed to make CA certificates: "
                                 "pip install cryptography")
+    if x509 is None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        from cryptography.x509.oid import NameOID
 
 
 def new_key(key_type="rsa", key_size=4096):
@@ -256,10 +259,12 @@ def new_intermediate_ca(root_cert_pem, root_key_pem, cluster, organization="Isti
 
 
 def pem_cert(cert):
+    _require_cryptography()
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
 def pem_key(key):
+    _require_cryptography()
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption()).decode("ascii")
 

@@ -22,7 +22,6 @@ import time as _time
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
 
-from ansible.module_utils.urls import open_url
 from ansible_collections.meshops.istio.plugins.module_utils.kube import RETRY_STATUSES, Backoff
 from ansible_collections.meshops.istio.plugins.module_utils.validation import url_problem
 
@@ -316,6 +315,10 @@ class Client:
         if self.bearer_token:
             headers["Authorization"] = "Bearer %s" % self.bearer_token
         where = self.url + path
+        # Imported here: ansible's urls (with cryptography) is a large part of a module's start, and istio_release's
+        # actions without analysis (status, promote, abort, ...) never query.
+        from ansible.module_utils.urls import open_url
+
         try:
             # POST keeps long queries out of URLs (and out of proxy logs).
             response = open_url(where, data=urlencode(params), headers=headers, method="POST",
