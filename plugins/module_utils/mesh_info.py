@@ -2,24 +2,61 @@
 # Apache License 2.0 (see LICENSE). At run time this code is combined with ansible-core and
 # kubernetes.core, which are under the GNU General Public License v3.0+.
 """The work of the two modules that read the control plane and change nothing: istio_info (what
-is installed) and istio_precheck (whether a version can be installed here, before any change)."""
+is installed, and the gateways' Services, waited for in the same run) and istio_precheck (whether a
+version can be installed here, before any change)."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 from ansible_collections.meshops.istio.plugins.module_utils import control_plane as cp
+from ansible_collections.meshops.istio.plugins.module_utils import mesh_app
 from ansible_collections.meshops.istio.plugins.module_utils import validation as val
-from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster
+from ansible_collections.meshops.istio.plugins.module_utils.apply import not_ready_message
+from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster, KubeError
 
 
 def info(module):
     """istio_info's result."""
     params = module.params
-    found = cp.Inspector(Cluster(module)).gather(pods=params["proxies"], crds=params["crds"])
+    gateways = params["gateways"]
+    val.require_names([(value, "gateways[%d].%s" % (index, key), "label")
+                       for index, gw in enumerate(gateways) for key, value in sorted(gw.items())])
+    if params["wait_timeout"] < 0:
+        raise val.InputError("wait_timeout must be 0 or more seconds.")
+    cluster = Cluster(module)
+    if params["wait"] and gateways:
+        wait_for_gateways(cluster, gateways, params["wait_timeout"])
+    found = cp.Inspector(cluster).gather(pods=params["proxies"], crds=params["crds"])
     if not params["proxies"]:
         found.pop("proxies", None)
+    if gateways:
+        found["gateways"], found["nodes"] = gateway_services(cluster, gateways)
     return dict(changed=False, **found)
+
+
+def _deployment(gateway):
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": gateway["name"], "namespace": gateway["namespace"]}}
+
+
+def wait_for_gateways(cluster, gateways, timeout):
+    """Wait until each gateway's Deployment (named after the gateway, as the istio/gateway chart names it) is
+    rolled out and available; KubeError naming those that are not."""
+    not_ready = cluster.wait_ready([_deployment(gw) for gw in gateways], timeout)
+    if not_ready:
+        raise KubeError(not_ready_message(not_ready, timeout), reason="NotReady")
+
+
+def gateway_services(cluster, gateways):
+    """([{name, namespace, resources: [Service] or []}], Nodes): what the gateway_url filter needs for each
+    gateway; the Nodes are listed once, and only when a Service is reached at a node port."""
+    found = []
+    for gw in gateways:
+        service = cluster.get("v1", "Service", gw["name"], gw["namespace"])
+        found.append(dict(name=gw["name"], namespace=gw["namespace"], resources=[service] if service else []))
+    reached_at_nodes = any(mesh_app.needs_nodes(s) for gw in found for s in gw["resources"])
+    return found, cluster.list("v1", "Node") if reached_at_nodes else []
 
 
 def precheck(module):
