@@ -19,14 +19,16 @@ from ansible_collections.meshops.istio.plugins.module_utils.kube import Cluster,
 def info(module):
     """istio_info's result."""
     params = module.params
-    gateways = params["gateways"]
-    val.require_names([(value, "gateways[%d].%s" % (index, key), "label")
-                       for index, gw in enumerate(gateways) for key, value in sorted(gw.items())])
+    gateways, workloads = params["gateways"], params["workloads"]
+    val.require_names([(gw[key], "%s[%d].%s" % (option, index, key), "label")
+                       for option in ("gateways", "workloads") for index, gw in enumerate(params[option])
+                       for key in ("name", "namespace")])
     if params["wait_timeout"] < 0:
         raise val.InputError("wait_timeout must be 0 or more seconds.")
     cluster = Cluster(module)
-    if params["wait"] and gateways:
-        wait_for_gateways(cluster, gateways, params["wait_timeout"])
+    if params["wait"]:
+        wait_ready(cluster, [_workload("Deployment", gw) for gw in gateways]
+                   + [_workload(w["kind"], w) for w in workloads], params["wait_timeout"])
     found = cp.Inspector(cluster).gather(pods=params["proxies"], crds=params["crds"])
     if not params["proxies"]:
         found.pop("proxies", None)
@@ -35,15 +37,15 @@ def info(module):
     return dict(changed=False, **found)
 
 
-def _deployment(gateway):
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": gateway["name"], "namespace": gateway["namespace"]}}
+def _workload(kind, ref):
+    # A gateway's Deployment is named after it, as the istio/gateway chart names it.
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": ref["name"], "namespace": ref["namespace"]}}
 
 
-def wait_for_gateways(cluster, gateways, timeout):
-    """Wait until each gateway's Deployment (named after the gateway, as the istio/gateway chart names it) is
-    rolled out and available; KubeError naming those that are not."""
-    not_ready = cluster.wait_ready([_deployment(gw) for gw in gateways], timeout)
+def wait_ready(cluster, workloads, timeout):
+    """Wait until every workload is rolled out and available (kubernetes.core's rules); KubeError naming
+    those that are not (missing ones included) after ``timeout`` seconds."""
+    not_ready = cluster.wait_ready(workloads, timeout)
     if not_ready:
         raise KubeError(not_ready_message(not_ready, timeout), reason="NotReady")
 

@@ -59,10 +59,32 @@ options:
         description: Namespace of the gateway.
         type: str
         default: istio-system
+  workloads:
+    description:
+      - Istio's own workloads (istiod, the C(istio-cni-node) and C(ztunnel) node agents) for O(wait) to wait for.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      kind:
+        description: Kind of the workload.
+        type: str
+        choices: [Deployment, DaemonSet]
+        default: Deployment
+      name:
+        description: Name of the workload.
+        type: str
+        required: true
+      namespace:
+        description: Namespace of the workload.
+        type: str
+        default: istio-system
   wait:
     description:
-      - Wait until the Deployment of every gateway of O(gateways) is rolled out and available before reading, and fail
-        naming those that are not after O(wait_timeout) seconds (a missing one included).
+      - Wait until the Deployment of every gateway of O(gateways) and every workload of O(workloads) is rolled out and
+        available before reading, and fail naming those that are not after O(wait_timeout) seconds (a missing one
+        included).
+      - What a role's verify phase waits for, in the run that reads what it reports.
     type: bool
     default: false
   wait_timeout:
@@ -90,6 +112,16 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "Istio {{ istio.version }} (revision {{ istio.default_revision }}) on Kubernetes {{ istio.kubernetes_version }}"
 
+# test expects: result: revisions[0].available == true
+- name: Wait for istiod to be available, then read the control plane
+  meshops.istio.istio_info:
+    workloads:
+      - name: istiod
+        namespace: istio-system
+    wait: true
+    wait_timeout: 120
+  register: istio
+
 # test expects: result: installed == true
 - name: Count the sidecars still on the old revision
   meshops.istio.istio_info:
@@ -97,7 +129,7 @@ EXAMPLES = r"""
     crds: false
   register: istio_proxies
 
-# test expects: result: gateways[0].resources == `[]`
+# test expects: result: gateways[0].resources == []
 - name: Read the address of the ingress gateway (none here, as no gateway is installed)
   meshops.istio.istio_info:
     crds: false
@@ -209,6 +241,11 @@ def argspec():
         proxies=dict(type="bool", default=False),
         crds=dict(type="bool", default=True),
         gateways=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
+            namespace=dict(type="str", default="istio-system"),
+        )),
+        workloads=dict(type="list", elements="dict", default=[], options=dict(
+            kind=dict(type="str", choices=["Deployment", "DaemonSet"], default="Deployment"),
             name=dict(type="str", required=True),
             namespace=dict(type="str", default="istio-system"),
         )),
