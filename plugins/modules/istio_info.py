@@ -95,7 +95,7 @@ notes:
   - Reads C(/version), istiod Deployments (label C(app=istiod)), all mutating and validating webhook configurations,
     the Istio CRDs and the namespaces; with O(proxies=true) all pods; with O(gateways) each gateway's Service (and
     its Deployment while waiting), and the Nodes when a gateway is reached at a node port.
-  - Waiting changes nothing either: the module reads until the gateways are available.
+  - Waiting changes nothing either, the module reads until the workloads and gateways are available.
 seealso:
   - module: meshops.istio.istio_precheck
 """
