@@ -436,7 +436,8 @@ def _gateway_route(name, namespace, item, values):
 
 
 def gateway_plan(items, revision="", common_values=None, platform="kubernetes"):
-    """Normalise a gateways_list: {present: [...], absent: [...], namespaces: [Namespace objects]}.
+    """Normalise a gateways_list: {present: [...], absent: [...], namespaces: [Namespace objects],
+    services: [{name, namespace}] of the present ones (what istio_info's gateways option takes)}.
 
     Each gateway comes back with name, namespace, service_type and ``chart_values``
     (ours, then ``common_values``, then the item's own ``values``). On OpenShift the Service is ClusterIP
@@ -478,7 +479,8 @@ def gateway_plan(items, revision="", common_values=None, platform="kubernetes"):
     for gateway in present:
         if gateway["namespace"] not in [n["metadata"]["name"] for n in namespaces]:
             namespaces.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": gateway["namespace"]}})
-    return dict(present=present, absent=absent, namespaces=namespaces)
+    services = [dict(name=gateway["name"], namespace=gateway["namespace"]) for gateway in present]
+    return dict(present=present, absent=absent, namespaces=namespaces, services=services)
 
 
 def istio_operator(settings, extra=None):

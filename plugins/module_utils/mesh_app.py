@@ -101,10 +101,15 @@ def ingress(cluster, name, namespace):
     service = cluster.get("v1", "Service", name, namespace)
     if service is None:
         return dict(resources=[], nodes=[], routes=[])
-    spec, status = service.get("spec") or {}, service.get("status") or {}
-    service_type = spec.get("type") or "ClusterIP"
-    needs_nodes = service_type in ("NodePort", "LoadBalancer") and not (
-        (status.get("loadBalancer") or {}).get("ingress"))
+    service_type = (service.get("spec") or {}).get("type") or "ClusterIP"
     routes = (cluster.list(openshift.ROUTE_API, "Route", namespace)
               if service_type == "ClusterIP" and cluster.serves(openshift.ROUTE_API) else [])
-    return dict(resources=[service], nodes=cluster.list("v1", "Node") if needs_nodes else [], routes=routes)
+    return dict(resources=[service], nodes=cluster.list("v1", "Node") if needs_nodes(service) else [], routes=routes)
+
+
+def needs_nodes(service):
+    """Whether a gateway Service is reached at a node port: NodePort, or LoadBalancer without a load
+    balancer address yet (the gateway_url filter then takes a node's address)."""
+    spec, status = service.get("spec") or {}, service.get("status") or {}
+    return (spec.get("type") or "ClusterIP") in ("NodePort", "LoadBalancer") and not (
+        (status.get("loadBalancer") or {}).get("ingress"))

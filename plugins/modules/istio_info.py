@@ -41,9 +41,61 @@ options:
       - Read the Istio CRDs (those labelled C(app=istio-pilot)); they are large, so turn this off when it is not needed.
     type: bool
     default: true
+  gateways:
+    description:
+      - Istio gateways (installed by the C(istio/gateway) chart, whose Deployment and Service are named after the
+        release) whose Services to read as well, for their addresses (RV(gateways)); with O(wait), after their
+        Deployments are available.
+      - What a role needs after installing gateways, in this run rather than a task (and a process) per gateway.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the gateway (its Helm release, Deployment and Service).
+        type: str
+        required: true
+      namespace:
+        description: Namespace of the gateway.
+        type: str
+        default: istio-system
+  workloads:
+    description:
+      - Istio's own workloads (istiod, the C(istio-cni-node) and C(ztunnel) node agents) for O(wait) to wait for.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      kind:
+        description: Kind of the workload.
+        type: str
+        choices: [Deployment, DaemonSet]
+        default: Deployment
+      name:
+        description: Name of the workload.
+        type: str
+        required: true
+      namespace:
+        description: Namespace of the workload.
+        type: str
+        default: istio-system
+  wait:
+    description:
+      - Wait until the Deployment of every gateway of O(gateways) and every workload of O(workloads) is rolled out and
+        available before reading, and fail naming those that are not after O(wait_timeout) seconds (a missing one
+        included).
+      - What a role's verify phase waits for, in the run that reads what it reports.
+    type: bool
+    default: false
+  wait_timeout:
+    description: How long O(wait) waits, in seconds.
+    type: int
+    default: 300
 notes:
   - Reads C(/version), istiod Deployments (label C(app=istiod)), all mutating and validating webhook configurations,
-    the Istio CRDs and the namespaces; with O(proxies=true) all pods.
+    the Istio CRDs and the namespaces; with O(proxies=true) all pods; with O(gateways) each gateway's Service (and
+    its Deployment while waiting), and the Nodes when a gateway is reached at a node port.
+  - Waiting changes nothing either, the module reads until the workloads and gateways are available.
 seealso:
   - module: meshops.istio.istio_precheck
 """
@@ -60,12 +112,31 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "Istio {{ istio.version }} (revision {{ istio.default_revision }}) on Kubernetes {{ istio.kubernetes_version }}"
 
+# test expects: result: revisions[0].available == true
+- name: Wait for istiod to be available, then read the control plane
+  meshops.istio.istio_info:
+    workloads:
+      - name: istiod
+        namespace: istio-system
+    wait: true
+    wait_timeout: 120
+  register: istio
+
 # test expects: result: installed == true
 - name: Count the sidecars still on the old revision
   meshops.istio.istio_info:
     proxies: true
     crds: false
   register: istio_proxies
+
+# test expects: result: gateways[0].resources == []
+- name: Read the address of the ingress gateway (none here, as no gateway is installed)
+  meshops.istio.istio_info:
+    crds: false
+    gateways:
+      - name: istio-ingressgateway
+        namespace: istio-system
+  register: istio_gateways
 """
 
 RETURN = r"""
@@ -137,6 +208,23 @@ namespace_names:
   type: list
   elements: str
   sample: [default, istio-system, kube-system]
+gateways:
+  description:
+    - The gateways of O(gateways), in their order, each with its Service as C(resources) (empty when it has none), as
+      the M(meshops.istio.istio_apply) C(ingress) return and the P(meshops.istio.gateway_url#filter) filter take it.
+  returned: when O(gateways) is not empty
+  type: list
+  elements: dict
+  sample:
+    - name: istio-ingressgateway
+      namespace: istio-system
+      resources: [{apiVersion: v1, kind: Service, metadata: {name: istio-ingressgateway, namespace: istio-system}}]
+nodes:
+  description: The cluster's Nodes, when a Service of RV(gateways) is reached at a node port (else empty).
+  returned: when O(gateways) is not empty
+  type: list
+  elements: dict
+  sample: [{apiVersion: v1, kind: Node, metadata: {name: node-1}, status: {addresses: [{type: InternalIP, address: 10.0.0.5}]}}]
 proxies:
   description: Pods with an C(istio-proxy) sidecar as C(namespace/name), per revision (only with O(proxies=true)).
   returned: when O(proxies=true)
@@ -152,6 +240,17 @@ def argspec():
     return dict(
         proxies=dict(type="bool", default=False),
         crds=dict(type="bool", default=True),
+        gateways=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
+            namespace=dict(type="str", default="istio-system"),
+        )),
+        workloads=dict(type="list", elements="dict", default=[], options=dict(
+            kind=dict(type="str", choices=["Deployment", "DaemonSet"], default="Deployment"),
+            name=dict(type="str", required=True),
+            namespace=dict(type="str", default="istio-system"),
+        )),
+        wait=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=300),
     )
 
 

@@ -11,6 +11,8 @@ from tests.integration.istio_support import ADDONS_DIR, OLD, build_charts
 DISCOVERY = re.compile(r"^/(api|apis)(/[^/]+){0,2}$|^/openapi/|^/version$")
 # Objects the apps apply (tests/integration/test_bookinfo.py EXPECTED, test_hashapp.py).
 BOOKINFO_OBJECTS, HASHAPP_OBJECTS = 24, 11
+# Module processes of a converged install.yml re-run (one gateway; the counts are spelled out where asserted).
+HELM_INSTALL_RUNS, TEMPLATE_INSTALL_RUNS = 11, 13
 
 
 def module_runs(run):
@@ -81,6 +83,13 @@ def test_template_install_and_addons_reruns_are_read_only(kubesim, run_playbook,
     assert install_again.changed == 0 and addons_again.changed == 0, (install_again, addons_again)
     assert install_rerun["writes"] == 0, install_rerun
     assert addons_rerun["writes"] == 0, addons_rerun
+    # install.yml, template method: precheck; helm_template of istio/base with its CRDs; CRDs applied and waited
+    # for; helm_template of base and istiod; their objects applied and waited for; webhook probe; control plane
+    # read (the gateways role takes it); helm_template of the gateway; its objects applied; shared Gateway; gateway
+    # Services and Nodes read; the playbook's workflow read. The first run also creates istio-system.
+    assert (install_first["module_runs"], install_rerun["module_runs"]) == (TEMPLATE_INSTALL_RUNS + 1,
+                                                                            TEMPLATE_INSTALL_RUNS), (install_first,
+                                                                                                     install_rerun)
 
 
 def test_site_converged_rerun_writes_nothing(kubesim, run_playbook, tmp_path):
@@ -94,3 +103,10 @@ def test_site_converged_rerun_writes_nothing(kubesim, run_playbook, tmp_path):
     record("site", dict(first=first, rerun=rerun))
     assert again.changed == 0, again
     assert rerun["writes"] == 0, [(r.method, r.path) for r in kubesim.writes()]
+    # install.yml with the helm method: precheck; helm_template of istio/base (its CRD names); helm per chart
+    # (base, istiod, the gateway); the CRD wait; istiod waited for and the control plane read in one istio_info
+    # (the gateways role takes that read); webhook probe; shared Gateway; the gateways waited for and their
+    # Services and Nodes read in one istio_info; the playbook's workflow read. The first run also creates
+    # istio-system. Then addons.yml (4) and the two apps (1 each).
+    assert (first["module_runs"], rerun["module_runs"]) == (HELM_INSTALL_RUNS + 1 + 4 + 2, HELM_INSTALL_RUNS + 4 + 2), (
+        first, rerun)
