@@ -14,6 +14,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 
 from tests.awx.awx_support import AWX, TEMPLATES, WORKFLOW, survey
 from tests.conftest import COLLECTIONS, ansible_env
@@ -52,6 +53,15 @@ def awx_module(name):
 def rendered_calls():
     """[(module name, rendered arguments)] for every awx.awx task, once per loop item."""
     init_plugin_loader([str(COLLECTIONS)])  # lookups and filters, as ansible-playbook finds them
+    try:
+        return _rendered_calls()
+    finally:
+        # Ansible's collection finder must not outlive this: a later test in this process that imports a
+        # plugin of a collection already imported without it would fail ("collection metadata was not loaded").
+        _AnsibleCollectionFinder._remove()
+
+
+def _rendered_calls():
     loader = DataLoader()
     loader.set_basedir(str(AWX))
     (play,) = loader.load_from_file(str(PLAYBOOK), trusted_as_template=True)
