@@ -25,6 +25,7 @@ reads issue 11's goals, and the floor that bounds each, from the rows (goal_spec
 Writes docs/bench.md and docs/bench.json (the full table; a partial run writes tests/output/bench/, or --out DIR).
 """
 
+import abc
 import argparse
 import contextlib
 import copy
@@ -319,12 +320,12 @@ class NaiveRow(PlaybookRow):
 
 
 # --- sides measured once and shared: the debug row and the floors ---------------------------------------
-class Side:
+class Side(abc.ABC):
     """One side of a row that is a single command on fresh clusters. Measured once per repetition and setting
     and shared by every row it is in (its figures are then the same in each, so their ratios compose)."""
 
-    def __init__(self, key, label, objects=1):
-        self.key, self.label, self.n_objects = key, label, objects
+    def __init__(self, key, label, objects=1, seed=()):
+        self.key, self.label, self.n_objects, self.seed = key, label, objects, list(seed)
 
     def measure(self, bench, latency, accelerated):
         slot = (self.key, bench.rep, latency, accelerated)
@@ -332,8 +333,16 @@ class Side:
             bench.side_runs[slot] = self.run(bench, latency, accelerated)
         return {"first run": bench.side_runs[slot]}
 
+    @abc.abstractmethod
     def run(self, bench, latency, accelerated):
-        raise NotImplementedError
+        """The side's figures ({seconds, requests, writes, ...}) on fresh clusters."""
+
+    def fresh(self, bench, name, latency):
+        """A new cluster at ``latency`` ms holding the side's ``seed`` objects."""
+        sim = bench.clusters.new(name, latency=latency)
+        if self.seed:
+            sim.create_objects(copy.deepcopy(self.seed))
+        return sim
 
 
 class PlaybookSide(Side):
@@ -341,8 +350,8 @@ class PlaybookSide(Side):
     cluster before the clock starts."""
 
     def __init__(self, key, label, tasks, objects=1, clusters=1, seed=()):
-        super().__init__(key, label, objects)
-        self.tasks, self.clusters, self.seed = tasks, clusters, list(seed)
+        super().__init__(key, label, objects, seed)
+        self.tasks, self.clusters = tasks, clusters
 
     def path(self, bench):
         path = bench.work / f"{self.key}.yml"
@@ -352,12 +361,7 @@ class PlaybookSide(Side):
         return path
 
     def run(self, bench, latency, accelerated):
-        sims = [bench.clusters.new(f"{self.key}-{i}") for i in range(self.clusters)]
-        for sim in sims:
-            if self.seed:
-                sim.create_objects(copy.deepcopy(self.seed))
-            if latency:
-                sim.inject_fault(status=None, latency=latency / 1000.0, times=None)
+        sims = [self.fresh(bench, f"{self.key}-{i}", latency) for i in range(self.clusters)]
         out = {}
         with measured(sims, out):
             playbook(self.path(bench), sims, accelerated, forks=self.clusters if self.clusters > 1 else None)
@@ -368,15 +372,11 @@ class KubectlSide(Side):
     """One kubectl command on a fresh cluster holding ``seed``."""
 
     def __init__(self, key, label, args, objects=1, seed=()):
-        super().__init__(key, label, objects)
-        self.args, self.seed = args, list(seed)
+        super().__init__(key, label, objects, seed)
+        self.args = args
 
     def run(self, bench, latency, accelerated):
-        sim = bench.clusters.new(self.key)
-        if self.seed:
-            sim.create_objects(copy.deepcopy(self.seed))
-        if latency:
-            sim.inject_fault(status=None, latency=latency / 1000.0, times=None)
+        sim = self.fresh(bench, self.key, latency)
         out = {}
         with measured([sim], out):
             kubectl(sim, *self.args)
